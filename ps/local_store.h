@@ -1,0 +1,40 @@
+// The in-process ParamStore: one Table per TableSpec, in this process's memory. Not thread-safe.
+#ifndef PSREC_PS_LOCAL_STORE_H_
+#define PSREC_PS_LOCAL_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/repeated_field.h"
+#include "ps/param_store.h"
+#include "ps/table.h"
+#include "proto/config.pb.h"
+
+namespace psrec {
+
+class LocalStore : public ParamStore {
+ public:
+  // Fails on a duplicate table id, a zero width, or an invalid optimizer config.
+  static absl::StatusOr<std::unique_ptr<LocalStore>> Create(
+      const google::protobuf::RepeatedPtrField<TableSpec>& tables, OptimizerConfig optimizer,
+      uint64_t seed);
+
+  // Errors: an unknown table id, or a values/grads size that is not keys.size() * width.
+  absl::Status Pull(absl::Span<const PullBlock> blocks) override;
+  absl::Status Push(absl::Span<const PushBlock> blocks) override;
+
+  // nullptr for an unknown id.
+  const Table* table(uint32_t id) const;
+
+ private:
+  LocalStore() = default;
+  Table* mutable_table(uint32_t id);
+
+  std::vector<std::unique_ptr<Table>> tables_;  // indexed by table id; null where none
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_PS_LOCAL_STORE_H_
