@@ -1,0 +1,381 @@
+#include "common/movielens.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/rng.h"
+#include "gtest/gtest.h"
+
+namespace psrec {
+namespace {
+
+// gmock is not linked into the tests, so a small stand-in for HasSubstr.
+::testing::AssertionResult HasSubstr(const absl::Status& status, absl::string_view needle) {
+  if (absl::string_view(status.message()).find(needle) != absl::string_view::npos) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "'" << status.message() << "' lacks '" << needle << "'";
+}
+
+constexpr char kHeader[] = "userId,movieId,rating,timestamp\n";
+
+void ExpectRating(const Dataset& data, size_t row, int64_t user_id, int64_t item_id, float rating,
+                  int64_t timestamp) {
+  SCOPED_TRACE(absl::StrCat("row ", row));
+  ASSERT_LT(row, data.ratings.size());
+  const Rating& r = data.ratings[row];
+  ASSERT_LT(r.user, data.user_ids.size());
+  ASSERT_LT(r.item, data.item_ids.size());
+  EXPECT_EQ(data.user_ids[r.user], user_id);
+  EXPECT_EQ(data.item_ids[r.item], item_id);
+  EXPECT_EQ(r.rating, rating);
+  EXPECT_EQ(r.timestamp, timestamp);
+}
+
+// The same four ratings in each layout: users 7, 3, 7, 9 and movies 50, 20, 20, 50.
+void ExpectSample(const Dataset& data) {
+  ASSERT_EQ(data.ratings.size(), 4u);
+  EXPECT_EQ(data.user_ids, (std::vector<int64_t>{7, 3, 9}));
+  EXPECT_EQ(data.item_ids, (std::vector<int64_t>{50, 20}));
+  EXPECT_EQ(data.ratings[0].user, 0u);
+  EXPECT_EQ(data.ratings[1].user, 1u);
+  EXPECT_EQ(data.ratings[2].user, 0u);
+  EXPECT_EQ(data.ratings[3].user, 2u);
+  EXPECT_EQ(data.ratings[2].item, 1u);
+  ExpectRating(data, 0, 7, 50, 4.0f, 964982703);
+  ExpectRating(data, 1, 3, 20, 3.5f, 964981247);
+  ExpectRating(data, 2, 7, 20, 5.0f, 1);
+  ExpectRating(data, 3, 9, 50, 0.5f, 1493846415);
+}
+
+TEST(ParseRatingsTest, Csv) {
+  std::string text = absl::StrCat(kHeader,
+                                  "7,50,4.0,964982703\n3,20,3.5,964981247\n7,20,5,1\n"
+                                  "9,50,0.50,1493846415\n");
+  absl::StatusOr<Dataset> data = ParseRatings(text, Layout::kCsv, "ratings.csv");
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->path, "ratings.csv");
+  EXPECT_EQ(data->layout, Layout::kCsv);
+  ExpectSample(*data);
+}
+
+TEST(ParseRatingsTest, Dat) {
+  absl::StatusOr<Dataset> data = ParseRatings(
+      "7::50::4::964982703\n3::20::3.5::964981247\n7::20::5::1\n9::50::.5::1493846415\n",
+      Layout::kDat, "ratings.dat");
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->layout, Layout::kDat);
+  ExpectSample(*data);
+}
+
+TEST(ParseRatingsTest, UData) {
+  absl::StatusOr<Dataset> data = ParseRatings(
+      "7\t50\t4\t964982703\n3\t20\t3.5\t964981247\n7\t20\t5\t1\n9\t50\t0.5\t1493846415\n",
+      Layout::kUData, "u.data");
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->layout, Layout::kUData);
+  ExpectSample(*data);
+}
+
+TEST(ParseRatingsTest, CrlfBlankLinesAndNoFinalNewline) {
+  std::string text =
+      "userId,movieId,rating,timestamp\r\n7,50,4.0,964982703\r\n\r\n3,20,3.5,964981247\r\n"
+      "7,20,5.0,1\r\n9,50,0.5,1493846415";
+  absl::StatusOr<Dataset> data = ParseRatings(text, Layout::kCsv, "crlf.csv");
+  ASSERT_TRUE(data.ok()) << data.status();
+  ExpectSample(*data);
+
+  data = ParseRatings(
+      "7::50::4::964982703\r\n3::20::3.5::964981247\r\n7::20::5::1\r\n"
+      "9::50::0.5::1493846415\r\n\r\n\n",
+      Layout::kDat, "crlf.dat");
+  ASSERT_TRUE(data.ok()) << data.status();
+  ExpectSample(*data);
+}
+
+TEST(ParseRatingsTest, RatingSpellings) {
+  const std::vector<std::pair<std::string, float>> cases = {
+      {"4.0", 4.0f},
+      {"3.5", 3.5f},
+      {"5", 5.0f},
+      {"0.5", 0.5f},
+      {"4.50", 4.5f},
+      {"5.", 5.0f},
+      {"1.25", 1.25f},
+      {"2.1", 2.1f},
+      {"3.141592", 3.141592f},
+      {"5e0", 5.0f},
+      {"3.14159265358979", 3.14159265358979f},
+      {".5", 0.5f},
+      {"004.000", 4.0f},
+  };
+  for (const auto& [text, expected] : cases) {
+    absl::StatusOr<Dataset> data =
+        ParseRatings(absl::StrCat("1\t2\t", text, "\t3\n"), Layout::kUData, "u.data");
+    ASSERT_TRUE(data.ok()) << text << ": " << data.status();
+    EXPECT_EQ(data->ratings[0].rating, expected) << text;
+  }
+}
+
+// The short-decimal fast path must round exactly as strtof does.
+TEST(ParseRatingsTest, RatingsMatchStrtof) {
+  Rng rng(7);
+  for (int trial = 0; trial < 20000; ++trial) {
+    int decimals = static_cast<int>(rng.Below(8));
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; ++i) scale *= 10;
+    const uint64_t lo = (scale + 1) / 2, hi = 5 * scale;  // [0.5, 5] * scale
+    uint64_t mantissa = lo + rng.Below(hi - lo + 1);
+    std::string text = absl::StrCat(mantissa / scale);
+    if (decimals > 0) {
+      std::string frac = absl::StrCat(scale + mantissa % scale);
+      absl::StrAppend(&text, ".", frac.substr(1));
+    }
+    absl::StatusOr<Dataset> data =
+        ParseRatings(absl::StrCat("1\t2\t", text, "\t3\n"), Layout::kUData, "u.data");
+    ASSERT_TRUE(data.ok()) << text << ": " << data.status();
+    ASSERT_EQ(data->ratings[0].rating, std::strtof(text.c_str(), nullptr)) << text;
+  }
+}
+
+TEST(ParseRatingsTest, LargeIdsAndTimestamps) {
+  absl::StatusOr<Dataset> data =
+      ParseRatings("9223372036854775807::0::1::-5\n", Layout::kDat, "ratings.dat");
+  ASSERT_TRUE(data.ok()) << data.status();
+  ExpectRating(*data, 0, 9223372036854775807, 0, 1.0f, -5);
+}
+
+struct BadInput {
+  Layout layout;
+  std::string text;
+  int line;
+  std::string message;
+};
+
+void PrintTo(const BadInput& bad, std::ostream* os) {
+  *os << LayoutName(bad.layout) << " '" << absl::CEscape(bad.text) << "'";
+}
+
+class BadInputTest : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(BadInputTest, FailsNamingFileAndLine) {
+  const BadInput& bad = GetParam();
+  absl::StatusOr<Dataset> data = ParseRatings(bad.text, bad.layout, "dir/f.txt");
+  ASSERT_FALSE(data.ok()) << bad.text;
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string where =
+      bad.line > 0 ? absl::StrCat("dir/f.txt:", bad.line, ": ") : std::string("dir/f.txt: ");
+  EXPECT_TRUE(absl::StartsWith(data.status().message(), where)) << data.status();
+  EXPECT_TRUE(HasSubstr(data.status(), bad.message));
+}
+
+std::string Csv(absl::string_view rows) { return absl::StrCat(kHeader, "1,2,3.0,4\n", rows); }
+
+INSTANTIATE_TEST_SUITE_P(
+    AllClasses, BadInputTest,
+    ::testing::Values(
+        // Wrong field counts, in every layout.
+        BadInput{Layout::kCsv, Csv("1,2,3.0\n"), 3,
+                 "expected 4 fields separated by ',' but found 3"},
+        BadInput{Layout::kCsv, Csv("1,2,3.0,4,5\n"), 3, "but found 5"},
+        BadInput{Layout::kCsv, Csv("1;2;3.0;4\n"), 3, "but found 1"},
+        BadInput{Layout::kDat, "1::2::3::4\n1:2:3:4\n", 2,
+                 "expected 4 fields separated by '::' but found 1"},
+        BadInput{Layout::kDat, "1::2::3::4::\n", 1, "but found 5"},
+        BadInput{Layout::kUData, "1\t2\t3\t4\n\n1 2 3 4\n", 3,
+                 "expected 4 fields separated by '\\t' but found 1"},
+        BadInput{Layout::kUData, "1,2,3.0,4\n", 1, "separated by '\\t'"},
+        // Non-numeric and trailing garbage.
+        BadInput{Layout::kCsv, Csv("abc,2,3.0,4\n"), 3, "userId 'abc' is not an integer"},
+        BadInput{Layout::kCsv, Csv("1,,3.0,4\n"), 3, "movieId '' is not an integer"},
+        BadInput{Layout::kCsv, Csv("12a,2,3.0,4\n"), 3, "userId '12a' is not an integer"},
+        BadInput{Layout::kCsv, Csv(" 1,2,3.0,4\n"), 3, "userId ' 1' is not an integer"},
+        BadInput{Layout::kCsv, Csv("1,2,4.0x,4\n"), 3, "rating '4.0x' is not a number"},
+        BadInput{Layout::kCsv, Csv("1,2,,4\n"), 3, "rating '' is not a number"},
+        BadInput{Layout::kCsv, Csv("1,2,.,4\n"), 3, "rating '.' is not a number"},
+        BadInput{Layout::kCsv, Csv("1,2,4..0,4\n"), 3, "rating '4..0' is not a number"},
+        BadInput{Layout::kDat, "1::2::3::4\n1::2::3::x4\n", 2, "timestamp 'x4' is not an integer"},
+        BadInput{Layout::kCsv, Csv("1,2,3.0,1.5e9\n"), 3, "timestamp '1.5e9' is not an integer"},
+        BadInput{Layout::kCsv, Csv("1,2,3.0,\n"), 3, "timestamp '' is not an integer"},
+        // Negative and overflowing ids.
+        BadInput{Layout::kCsv, Csv("-3,2,3.0,4\n"), 3, "userId -3 is negative"},
+        BadInput{Layout::kUData, "1\t-2\t3\t4\n", 1, "movieId -2 is negative"},
+        BadInput{Layout::kCsv, Csv("99999999999999999999,2,3.0,4\n"), 3,
+                 "userId '99999999999999999999' is out of range"},
+        BadInput{Layout::kCsv, Csv("1,2,3.0,99999999999999999999\n"), 3,
+                 "timestamp '99999999999999999999' is out of range"},
+        // Ratings out of range or not finite.
+        BadInput{Layout::kCsv, Csv("1,2,7,4\n"), 3, "rating 7 is outside [0.5, 5]"},
+        BadInput{Layout::kCsv, Csv("1,2,0,4\n"), 3, "rating 0 is outside [0.5, 5]"},
+        BadInput{Layout::kCsv, Csv("1,2,5.5,4\n"), 3, "rating 5.5 is outside"},
+        BadInput{Layout::kCsv, Csv("1,2,0.49,4\n"), 3, "rating 0.49 is outside"},
+        BadInput{Layout::kCsv, Csv("1,2,-1,4\n"), 3, "rating -1 is outside"},
+        BadInput{Layout::kCsv, Csv("1,2,nan,4\n"), 3, "rating 'nan' is not a finite number"},
+        BadInput{Layout::kCsv, Csv("1,2,NaN,4\n"), 3, "rating 'NaN' is not a finite number"},
+        BadInput{Layout::kCsv, Csv("1,2,inf,4\n"), 3, "rating 'inf' is not a finite number"},
+        BadInput{Layout::kCsv, Csv("1,2,-infinity,4\n"), 3, "not a finite number"},
+        // Line numbers count CRLF lines and skipped blank lines.
+        BadInput{Layout::kCsv, Csv("\r\n\r\n1,2,3.0,4\r\nx,2,3.0,4\r\n"), 6, "userId 'x'"},
+        // Headers, empty files.
+        BadInput{Layout::kCsv, "user,movie,rating,timestamp\n1,2,3.0,4\n", 1,
+                 "expected the header 'userId,movieId,rating,timestamp' but found "
+                 "'user,movie,rating,timestamp'"},
+        BadInput{Layout::kCsv, "1,2,3.0,4\n", 1, "expected the header"},
+        BadInput{Layout::kCsv, "", 1, "expected the header"},
+        BadInput{Layout::kCsv, kHeader, 0, "no ratings"},
+        BadInput{Layout::kCsv, "userId,movieId,rating,timestamp", 0, "no ratings"},
+        BadInput{Layout::kCsv, "userId,movieId,rating,timestamp\r\n\r\n", 0, "no ratings"},
+        BadInput{Layout::kDat, "", 0, "no ratings"},
+        BadInput{Layout::kUData, "\n\n", 0, "no ratings"}));
+
+// Random byte damage to a valid file must give either a Dataset or an InvalidArgument, never a
+// crash.
+TEST(ParseRatingsTest, SurvivesCorruption) {
+  const std::string valid = Csv("7,50,4.0,964982703\n3,20,3.5,964981247\n");
+  constexpr char kAlphabet[] = "0123456789,:.\t\r\n-e+xn ";
+  Rng rng(42);
+  for (int trial = 0; trial < 5000; ++trial) {
+    std::string text = valid;
+    int edits = 1 + static_cast<int>(rng.Below(4));
+    for (int e = 0; e < edits; ++e) {
+      size_t at = rng.Below(text.size());
+      if (rng.Below(4) == 0) {
+        text.erase(at, 1 + rng.Below(3));
+      } else {
+        text[at] = kAlphabet[rng.Below(sizeof(kAlphabet) - 1)];
+      }
+    }
+    for (Layout layout : {Layout::kCsv, Layout::kDat, Layout::kUData}) {
+      absl::StatusOr<Dataset> data = ParseRatings(text, layout, "fuzz");
+      if (!data.ok()) {
+        EXPECT_EQ(data.status().code(), absl::StatusCode::kInvalidArgument) << data.status();
+        continue;
+      }
+      for (const Rating& r : data->ratings) {
+        EXPECT_LT(r.user, data->user_ids.size());
+        EXPECT_LT(r.item, data->item_ids.size());
+        EXPECT_TRUE(r.rating >= kMinRating && r.rating <= kMaxRating) << r.rating;
+      }
+    }
+  }
+}
+
+class ReadMovieLensTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/psrec_movielens_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    for (const char* name : {"ratings.csv", "ratings.dat", "u.data"}) {
+      std::remove((dir_ + "/" + name).c_str());
+    }
+    rmdir(dir_.c_str());
+  }
+  void Write(const std::string& name, absl::string_view text) {
+    FILE* f = std::fopen((dir_ + "/" + name).c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(text.data(), 1, text.size(), f), text.size());
+    std::fclose(f);
+  }
+  std::string dir_;
+};
+
+TEST_F(ReadMovieLensTest, ReadsEachLayout) {
+  Write("u.data",
+        "7\t50\t4\t964982703\n3\t20\t3.5\t964981247\n7\t20\t5\t1\n9\t50\t0.5\t1493846415\n");
+  absl::StatusOr<Dataset> data = ReadMovieLens(dir_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->layout, Layout::kUData);
+  EXPECT_EQ(data->path, dir_ + "/u.data");
+  ExpectSample(*data);
+
+  // ratings.dat wins over u.data.
+  Write("ratings.dat",
+        "7::50::4::964982703\n3::20::3.5::964981247\n7::20::5::1\n9::50::0.5::1493846415");
+  data = ReadMovieLens(dir_ + "/");
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->layout, Layout::kDat);
+  EXPECT_EQ(data->path, dir_ + "/ratings.dat");
+  ExpectSample(*data);
+
+  // ratings.csv wins over both.
+  Write("ratings.csv", absl::StrCat(kHeader,
+                                    "7,50,4.0,964982703\n3,20,3.5,964981247\n7,20,5.0,1\n"
+                                    "9,50,0.5,1493846415\n"));
+  data = ReadMovieLens(dir_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->layout, Layout::kCsv);
+  EXPECT_EQ(data->path, dir_ + "/ratings.csv");
+  ExpectSample(*data);
+}
+
+TEST_F(ReadMovieLensTest, ErrorsNameTheFile) {
+  Write("ratings.dat", "1::2::3::4\n1::2::9::4\n");
+  absl::StatusOr<Dataset> data = ReadMovieLens(dir_);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(data.status(), dir_ + "/ratings.dat:2: rating 9 is outside [0.5, 5]"));
+}
+
+TEST_F(ReadMovieLensTest, NoRatingFile) {
+  Write("ratings.txt", "1,2,3,4\n");
+  absl::StatusOr<Dataset> data = ReadMovieLens(dir_);
+  std::remove((dir_ + "/ratings.txt").c_str());
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(HasSubstr(data.status(), dir_));
+  EXPECT_TRUE(HasSubstr(data.status(), "ratings.csv, ratings.dat, u.data"));
+}
+
+TEST_F(ReadMovieLensTest, MissingDirectory) {
+  const std::string missing = dir_ + "/nope";
+  absl::StatusOr<Dataset> data = ReadMovieLens(missing);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(HasSubstr(data.status(), "'" + missing + "'"));
+  EXPECT_TRUE(HasSubstr(data.status(), "ratings.csv, ratings.dat, u.data"));
+}
+
+TEST_F(ReadMovieLensTest, NotADirectory) {
+  Write("ratings.csv", kHeader);
+  absl::StatusOr<Dataset> data = ReadMovieLens(dir_ + "/ratings.csv");
+  ASSERT_FALSE(data.ok());
+  EXPECT_TRUE(HasSubstr(data.status(), "is not a directory"));
+}
+
+TEST(ReadMovieLensRealTest, MovieLensLatestSmall) {
+  const std::string dir = PSREC_SOURCE_DIR "/../shared/data/ml-latest-small";
+  struct stat st;
+  if (stat((dir + "/ratings.csv").c_str(), &st) != 0) GTEST_SKIP() << "no " << dir;
+  absl::StatusOr<Dataset> data = ReadMovieLens(dir);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->layout, Layout::kCsv);
+  EXPECT_EQ(data->ratings.size(), 100836u);
+  EXPECT_EQ(data->user_ids.size(), 610u);
+  EXPECT_EQ(data->item_ids.size(), 9724u);
+  // First and last lines of the file.
+  ExpectRating(*data, 0, 1, 1, 4.0f, 964982703);
+  ExpectRating(*data, 100835, 610, 170875, 3.0f, 1493846415);
+  float min = 5, max = 0;
+  for (const Rating& r : data->ratings) {
+    min = std::min(min, r.rating);
+    max = std::max(max, r.rating);
+  }
+  EXPECT_EQ(min, 0.5f);
+  EXPECT_EQ(max, 5.0f);
+}
+
+}  // namespace
+}  // namespace psrec
