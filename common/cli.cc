@@ -1,0 +1,96 @@
+#include "common/cli.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace psrec {
+namespace {
+
+// absl reports a flag's file with leading slashes stripped, so compare without them.
+bool Owns(const Subcommand& sub, const absl::CommandLineFlag& flag) {
+  const std::string file = flag.Filename();
+  return std::any_of(sub.flag_files.begin(), sub.flag_files.end(), [&](absl::string_view f) {
+    return absl::StripPrefix(f.substr(f.find_first_not_of('/')), "./") == file;
+  });
+}
+
+void PrintHelp(const Subcommand& sub) {
+  std::printf("psrec %s: %s\n\n%s\n\nFlags:\n", sub.name, sub.summary, sub.usage);
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (Owns(sub, *flag)) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+  for (const absl::CommandLineFlag* flag : flags) {
+    std::printf("  --%s (default: \"%s\")\n", std::string(flag->Name()).c_str(),
+                flag->DefaultValue().c_str());
+    std::printf("      %s\n", flag->Help().c_str());
+  }
+}
+
+// The names of the flags written on the command line ("--name=v", "--name v", "--noname").
+std::set<std::string> NamedFlags(int argc, char** argv) {
+  std::set<std::string> names;
+  for (int i = 0; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) continue;
+    std::string name(arg.substr(0, arg.find('=')));
+    if (absl::GetAllFlags().count(name) == 0 && absl::StartsWith(name, "no")) name = name.substr(2);
+    names.insert(name);
+  }
+  return names;
+}
+
+}  // namespace
+
+int RunSubcommand(const Subcommand& sub, int argc, char** argv) {
+  // argv[0] "psrec", argv[1] the subcommand name; hand absl a program name plus the flags.
+  std::vector<char*> args = {argv[0]};
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0 ||
+        std::strcmp(argv[i], "--helpfull") == 0) {
+      PrintHelp(sub);
+      return 0;
+    }
+    args.push_back(argv[i]);
+  }
+  const std::set<std::string> named = NamedFlags(static_cast<int>(args.size()) - 1, args.data() + 1);
+  for (const std::string& name : named) {
+    auto all = absl::GetAllFlags();
+    auto it = all.find(name);
+    if (it != all.end() && !Owns(sub, *it->second)) {
+      std::fprintf(stderr, "psrec %s: --%s is not a flag of this subcommand; see psrec %s --help\n",
+                   sub.name, name.c_str(), sub.name);
+      return 2;
+    }
+  }
+  absl::SetProgramUsageMessage(absl::StrCat("psrec ", sub.name, " [flags]; see --help"));
+  std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "psrec %s: unexpected argument '%s'; see psrec %s --help\n", sub.name,
+                 rest[1], sub.name);
+    return 2;
+  }
+  return sub.run(named);
+}
+
+void PrintTopLevelHelp(const std::vector<Subcommand>& subs) {
+  std::printf(
+      "psrec: a parameter-server trainer for MovieLens recommenders.\n\n"
+      "Usage: psrec <subcommand> [flags]\n\nSubcommands:\n");
+  for (const Subcommand& sub : subs) std::printf("  %-12s %s\n", sub.name, sub.summary);
+  std::printf("\n'psrec <subcommand> --help' lists a subcommand's flags and their defaults.\n");
+}
+
+}  // namespace psrec

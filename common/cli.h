@@ -1,0 +1,30 @@
+// Command-line plumbing shared by the subcommands: help text and parsing with absl flags.
+#ifndef PSREC_COMMON_CLI_H_
+#define PSREC_COMMON_CLI_H_
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace psrec {
+
+struct Subcommand {
+  const char* name;
+  const char* summary;  // one line
+  const char* usage;    // a paragraph shown by `psrec NAME --help`
+  // Source files whose ABSL_FLAGs belong to this subcommand (as __FILE__ gives them).
+  std::vector<std::string> flag_files;
+  int (*run)(const std::set<std::string>& specified_flags);
+};
+
+// Parses argv[2..] as the flags of `sub` and runs it. Handles --help (this subcommand's flags with their
+// defaults and help), rejects flags that belong to other subcommands and positional arguments, and
+// returns the exit code.
+int RunSubcommand(const Subcommand& sub, int argc, char** argv);
+
+// Prints `psrec`'s own help: the subcommands and their summaries.
+void PrintTopLevelHelp(const std::vector<Subcommand>& subs);
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_CLI_H_

@@ -1,0 +1,226 @@
+#include "common/model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/movielens.h"
+#include "common/rng.h"
+
+namespace psrec {
+namespace {
+
+using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+using VecMap = Eigen::Map<Eigen::VectorXf>;
+using ConstRowMatMap =
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using RowMatMap = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+constexpr float kHuberDelta = 1.0f;
+
+TableSpec MakeSpec(uint32_t id, const char* name, uint32_t width, InitKind init, float scale,
+                   float l2) {
+  TableSpec spec;
+  spec.set_id(id);
+  spec.set_name(name);
+  spec.set_width(width);
+  spec.set_init(init);
+  spec.set_init_scale(scale);
+  spec.set_l2(l2);
+  return spec;
+}
+
+uint32_t DenseWidth(ModelKind kind, uint32_t features, uint32_t hidden) {
+  if (kind == MLP) return hidden * features + 2 * hidden + 1;
+  return features + 1;
+}
+
+}  // namespace
+
+float LossValue(Loss loss, float pred, float target) {
+  const float r = pred - target;
+  switch (loss) {
+    case MSE:
+      return r * r;
+    case HUBER: {
+      const float a = std::fabs(r);
+      return a <= kHuberDelta ? 0.5f * r * r : kHuberDelta * (a - 0.5f * kHuberDelta);
+    }
+    default:
+      return std::fabs(r);
+  }
+}
+
+float LossGrad(Loss loss, float pred, float target) {
+  const float r = pred - target;
+  switch (loss) {
+    case MSE:
+      return 2.0f * r;
+    case HUBER:
+      return std::clamp(r, -kHuberDelta, kHuberDelta);
+    default:
+      return static_cast<float>((r > 0) - (r < 0));
+  }
+}
+
+void FillTableSpecs(JobConfig* config) {
+  const uint32_t features = config->model() == DOT ? config->dim() : config->dim() + 2;
+  const uint32_t fan_out = config->model() == MLP ? config->hidden() : 1;
+  // Glorot's uniform limit for the first dense layer; one scale serves the whole dense row.
+  const float dense_scale = std::sqrt(6.0f / static_cast<float>(features + fan_out));
+  config->clear_tables();
+  *config->add_tables() = MakeSpec(kUserEmbeddingTable, "user_embedding", config->dim(), UNIFORM,
+                                   config->init_scale(), config->l2());
+  *config->add_tables() = MakeSpec(kItemEmbeddingTable, "item_embedding", config->dim(), UNIFORM,
+                                   config->init_scale(), config->l2());
+  *config->add_tables() = MakeSpec(kUserBiasTable, "user_bias", 1, ZEROS, 0, config->l2());
+  *config->add_tables() = MakeSpec(kItemBiasTable, "item_bias", 1, ZEROS, 0, config->l2());
+  *config->add_tables() =
+      MakeSpec(kDenseTable, "dense", DenseWidth(config->model(), features, config->hidden()),
+               UNIFORM, dense_scale, config->l2_dense());
+}
+
+absl::StatusOr<Model> Model::Create(const JobConfig& config) {
+  if (config.model() != DOT && config.model() != BIAS && config.model() != MLP) {
+    return absl::InvalidArgumentError("model must be dot, bias or mlp");
+  }
+  if (config.loss() != MAE && config.loss() != MSE && config.loss() != HUBER) {
+    return absl::InvalidArgumentError("loss must be mae, mse or huber");
+  }
+  if (config.dim() == 0) return absl::InvalidArgumentError("dim must be at least 1");
+  if (config.model() == MLP && config.hidden() == 0) {
+    return absl::InvalidArgumentError("hidden must be at least 1 for the mlp model");
+  }
+  if (!(config.dropout() >= 0 && config.dropout() < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("dropout ", config.dropout(), " is not in [0, 1)"));
+  }
+  Model model;
+  model.kind_ = config.model();
+  model.loss_ = config.loss();
+  model.dim_ = config.dim();
+  model.hidden_ = config.hidden();
+  model.dropout_ = config.dropout();
+  model.offset_ = config.rating_offset();
+  return model;
+}
+
+uint32_t Model::dense_width() const { return DenseWidth(kind_, features(), hidden_); }
+
+void Model::BuildFeatures(const ExampleBatch& batch, const ParamView& params) {
+  const Eigen::Index n = static_cast<Eigen::Index>(batch.user_slot.size());
+  x_.resize(n, features());
+  for (Eigen::Index e = 0; e < n; ++e) {
+    const uint32_t u = batch.user_slot[e];
+    const uint32_t i = batch.item_slot[e];
+    x_.row(e).head(dim_) = (ConstVecMap(params.user_emb + size_t{u} * dim_, dim_).array() *
+                            ConstVecMap(params.item_emb + size_t{i} * dim_, dim_).array())
+                               .transpose();
+    if (uses_biases()) {
+      x_(e, dim_) = params.user_bias[u];
+      x_(e, dim_ + 1) = params.item_bias[i];
+    }
+  }
+}
+
+void Model::ApplyDropout(uint64_t seed) {
+  const float keep = 1.0f - dropout_;
+  mask_.resize(x_.rows(), dim_);
+  for (Eigen::Index e = 0; e < x_.rows(); ++e) {
+    Rng rng(HashCombine(seed, static_cast<uint64_t>(e)));
+    for (uint32_t j = 0; j < dim_; ++j) mask_(e, j) = rng.Unit() < keep ? 1.0f / keep : 0.0f;
+  }
+  x_.leftCols(dim_).array() *= mask_.array();
+}
+
+void Model::Forward(const float* dense) {
+  const uint32_t f = features();
+  if (kind_ == MLP) {
+    ConstRowMatMap w1(dense, hidden_, f);
+    ConstVecMap b1(dense + size_t{hidden_} * f, hidden_);
+    ConstVecMap w2(dense + size_t{hidden_} * f + hidden_, hidden_);
+    const float b2 = dense[size_t{hidden_} * f + 2 * hidden_];
+    z_.noalias() = x_ * w1.transpose();
+    z_.rowwise() += b1.transpose();
+    h_ = z_.cwiseMax(0.0f);
+    pred_.noalias() = h_ * w2;
+    pred_.array() += b2 + offset_;
+  } else {
+    ConstVecMap w(dense, f);
+    pred_.noalias() = x_ * w;
+    pred_.array() += dense[f] + offset_;
+  }
+}
+
+void Model::Backward(const float* dense, float* dense_grad) {
+  const uint32_t f = features();
+  if (kind_ == MLP) {
+    ConstRowMatMap w1(dense, hidden_, f);
+    ConstVecMap w2(dense + size_t{hidden_} * f + hidden_, hidden_);
+    RowMatMap g_w1(dense_grad, hidden_, f);
+    VecMap g_b1(dense_grad + size_t{hidden_} * f, hidden_);
+    VecMap g_w2(dense_grad + size_t{hidden_} * f + hidden_, hidden_);
+    g_w2.noalias() = h_.transpose() * d_pred_;
+    dense_grad[size_t{hidden_} * f + 2 * hidden_] = d_pred_.sum();
+    dh_.noalias() = d_pred_ * w2.transpose();
+    dh_.array() *= (z_.array() > 0.0f).cast<float>();
+    g_w1.noalias() = dh_.transpose() * x_;
+    g_b1 = dh_.colwise().sum().transpose();
+    dx_.noalias() = dh_ * w1;
+  } else {
+    ConstVecMap w(dense, f);
+    VecMap(dense_grad, f).noalias() = x_.transpose() * d_pred_;
+    dense_grad[f] = d_pred_.sum();
+    dx_.noalias() = d_pred_ * w.transpose();
+  }
+}
+
+void Model::Scatter(const ExampleBatch& batch, const ParamView& params, const GradView& grads) {
+  std::fill_n(grads.user_emb, size_t{batch.num_user_slots} * dim_, 0.0f);
+  std::fill_n(grads.item_emb, size_t{batch.num_item_slots} * dim_, 0.0f);
+  if (uses_biases()) {
+    std::fill_n(grads.user_bias, batch.num_user_slots, 0.0f);
+    std::fill_n(grads.item_bias, batch.num_item_slots, 0.0f);
+  }
+  if (dropout_ > 0) dx_.leftCols(dim_).array() *= mask_.array();
+  for (Eigen::Index e = 0; e < dx_.rows(); ++e) {
+    const size_t u = batch.user_slot[e];
+    const size_t i = batch.item_slot[e];
+    const auto d = dx_.row(e).head(dim_).transpose().array();
+    VecMap(grads.user_emb + u * dim_, dim_).array() +=
+        d * ConstVecMap(params.item_emb + i * dim_, dim_).array();
+    VecMap(grads.item_emb + i * dim_, dim_).array() +=
+        d * ConstVecMap(params.user_emb + u * dim_, dim_).array();
+    if (uses_biases()) {
+      grads.user_bias[u] += dx_(e, dim_);
+      grads.item_bias[i] += dx_(e, dim_ + 1);
+    }
+  }
+}
+
+float Model::TrainStep(const ExampleBatch& batch, const ParamView& params, uint64_t dropout_seed,
+                       const GradView& grads) {
+  const Eigen::Index n = static_cast<Eigen::Index>(batch.user_slot.size());
+  BuildFeatures(batch, params);
+  if (dropout_ > 0) ApplyDropout(dropout_seed);
+  Forward(params.dense);
+  d_pred_.resize(n);
+  double loss = 0;
+  const float scale = 1.0f / static_cast<float>(n);
+  for (Eigen::Index e = 0; e < n; ++e) {
+    loss += LossValue(loss_, pred_[e], batch.rating[e]);
+    d_pred_[e] = LossGrad(loss_, pred_[e], batch.rating[e]) * scale;
+  }
+  Backward(params.dense, grads.dense);
+  Scatter(batch, params, grads);
+  return static_cast<float>(loss / static_cast<double>(n));
+}
+
+void Model::Predict(const ExampleBatch& batch, const ParamView& params, absl::Span<float> out) {
+  BuildFeatures(batch, params);
+  Forward(params.dense);
+  for (size_t e = 0; e < out.size(); ++e) {
+    out[e] = std::clamp(pred_[static_cast<Eigen::Index>(e)], kMinRating, kMaxRating);
+  }
+}
+
+}  // namespace psrec

@@ -1,0 +1,122 @@
+// The seed's three models, forward and backward by hand over a batch, with Eigen.
+//
+//   DOT:  x = dropout(u (.) v)                 p = w.x + b
+//   BIAS: x = [dropout(u (.) v), bu, bi]       p = w.x + b
+//   MLP:  x = [dropout(u (.) v), bu, bi]       p = w2.relu(W1 x + b1) + b2
+//
+// and every prediction adds config.rating_offset. The seed put dropout in DOT only; here it regularizes
+// the interaction in all three (set --dropout=0 for the seed's BIAS and MLP), which is what lets the
+// bias and mlp models beat plain L2-regularized factorization on the time splits. The parameters live in five tables keyed by
+// (table, id): user and item embeddings (dim wide), user and item biases (1 wide), and one row holding
+// all dense weights. The model never sees a table: the trainer pulls a batch's rows into packed buffers,
+// hands them over as a ParamView, and pushes back the GradView this computes.
+#ifndef PSREC_COMMON_MODEL_H_
+#define PSREC_COMMON_MODEL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "Eigen/Core"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "proto/config.pb.h"
+
+namespace psrec {
+
+// Table ids.
+constexpr uint32_t kUserEmbeddingTable = 0;
+constexpr uint32_t kItemEmbeddingTable = 1;
+constexpr uint32_t kUserBiasTable = 2;
+constexpr uint32_t kItemBiasTable = 3;
+constexpr uint32_t kDenseTable = 4;
+constexpr uint64_t kDenseKey = 0;  // the dense table's one row
+
+// Sets config->tables to the tables `config.model` needs, in id order. The bias tables exist for
+// every model (DOT leaves them untouched) so that all models share one key space.
+void FillTableSpecs(JobConfig* config);
+
+// A batch of examples. Example e uses user row user_slot[e] and item row item_slot[e] of the pulled
+// buffers; rating is read by TrainStep only.
+struct ExampleBatch {
+  absl::Span<const uint32_t> user_slot;
+  absl::Span<const uint32_t> item_slot;
+  absl::Span<const float> rating;
+  uint32_t num_user_slots = 0;
+  uint32_t num_item_slots = 0;
+};
+
+// Pulled rows: user_emb holds num_user_slots * dim floats, user_bias num_user_slots, likewise for items,
+// dense holds dense_width() floats.
+struct ParamView {
+  const float* user_emb;
+  const float* item_emb;
+  const float* user_bias;
+  const float* item_bias;
+  const float* dense;
+};
+
+// Gradients, laid out like ParamView. TrainStep overwrites all of them.
+struct GradView {
+  float* user_emb;
+  float* item_emb;
+  float* user_bias;
+  float* item_bias;
+  float* dense;
+};
+
+// One model with its scratch space. Not thread-safe: use one per thread.
+class Model {
+ public:
+  // Fails on an unspecified model or loss, dim 0, hidden 0 for MLP, or dropout outside [0, 1).
+  static absl::StatusOr<Model> Create(const JobConfig& config);
+
+  uint32_t dim() const { return dim_; }
+  uint32_t dense_width() const;
+  bool uses_biases() const { return kind_ != DOT; }
+
+  // Forward and backward for the batch's mean loss. Returns the mean loss. `dropout_seed` picks the
+  // dropout mask, which is a pure function of (dropout_seed, example index, element).
+  float TrainStep(const ExampleBatch& batch, const ParamView& params, uint64_t dropout_seed,
+                  const GradView& grads);
+
+  // Predictions clipped to [kMinRating, kMaxRating]; out.size() == batch size. No dropout.
+  void Predict(const ExampleBatch& batch, const ParamView& params, absl::Span<float> out);
+
+ private:
+  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+  Model() = default;
+  uint32_t features() const { return uses_biases() ? dim_ + 2 : dim_; }
+  void BuildFeatures(const ExampleBatch& batch, const ParamView& params);
+  void ApplyDropout(uint64_t seed);
+  void Forward(const float* dense);
+  // d_pred_ -> dense grads and dx_.
+  void Backward(const float* dense, float* dense_grad);
+  void Scatter(const ExampleBatch& batch, const ParamView& params, const GradView& grads);
+
+  ModelKind kind_ = MODEL_UNSPECIFIED;
+  Loss loss_ = LOSS_UNSPECIFIED;
+  uint32_t dim_ = 0;
+  uint32_t hidden_ = 0;
+  float dropout_ = 0;
+  float offset_ = 0;
+
+  // Scratch, sized to the last batch.
+  RowMatrix x_;       // batch x features
+  RowMatrix mask_;    // batch x dim, DOT dropout scale (0 or 1/keep)
+  RowMatrix z_;       // batch x hidden, MLP pre-activation
+  RowMatrix h_;       // batch x hidden, MLP activation
+  RowMatrix dx_;      // batch x features
+  RowMatrix dh_;      // batch x hidden
+  Eigen::VectorXf pred_;
+  Eigen::VectorXf d_pred_;
+};
+
+// Loss of one prediction and its derivative with respect to the prediction.
+float LossValue(Loss loss, float pred, float target);
+float LossGrad(Loss loss, float pred, float target);
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_MODEL_H_

@@ -1,0 +1,171 @@
+#include "common/model.h"
+
+#include <cmath>
+#include <vector>
+
+#include "common/rng.h"
+#include "gtest/gtest.h"
+
+namespace psrec {
+namespace {
+
+// A small batch with repeated users and items, and parameters filled with random values, so that
+// every code path (slot sharing, relu on both sides of zero) is exercised.
+struct Fixture {
+  JobConfig config;
+  std::vector<uint32_t> user_slot = {0, 1, 0, 2, 1};
+  std::vector<uint32_t> item_slot = {0, 0, 1, 2, 1};
+  std::vector<float> rating = {4.0f, 2.5f, 5.0f, 0.5f, 3.0f};
+  std::vector<float> user_emb, item_emb, user_bias, item_bias, dense;
+
+  Fixture(ModelKind kind, Loss loss, float dropout) {
+    config.set_model(kind);
+    config.set_loss(loss);
+    config.set_dim(4);
+    config.set_hidden(3);
+    config.set_dropout(dropout);
+    config.set_rating_offset(3.0f);
+    Rng rng(7);
+    auto fill = [&](std::vector<float>* v, size_t n, float scale) {
+      v->resize(n);
+      for (float& x : *v) x = (rng.Unit() * 2 - 1) * scale;
+    };
+    fill(&user_emb, 3 * 4, 1.0f);
+    fill(&item_emb, 3 * 4, 1.0f);
+    fill(&user_bias, 3, 0.5f);
+    fill(&item_bias, 3, 0.5f);
+    dense.resize(Model::Create(config)->dense_width());
+    fill(&dense, dense.size(), 0.8f);
+  }
+  ExampleBatch Batch() const { return ExampleBatch{user_slot, item_slot, rating, 3, 3}; }
+  ParamView Params() const {
+    return ParamView{user_emb.data(), item_emb.data(), user_bias.data(), item_bias.data(),
+                     dense.data()};
+  }
+};
+
+// Compares every analytic gradient with a central difference of the mean loss, computed in float with
+// a step large enough for float but small against the loss's kinks.
+void CheckGradients(ModelKind kind, Loss loss, float dropout) {
+  Fixture f(kind, loss, dropout);
+  absl::StatusOr<Model> model = Model::Create(f.config);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::vector<float> g_ue(f.user_emb.size()), g_ie(f.item_emb.size()), g_ub(3), g_ib(3),
+      g_d(f.dense.size());
+  const GradView grads{g_ue.data(), g_ie.data(), g_ub.data(), g_ib.data(), g_d.data()};
+  constexpr uint64_t kDropoutSeed = 11;
+  model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, grads);
+
+  struct Param {
+    const char* name;
+    std::vector<float>* values;
+    const std::vector<float>* grad;
+  };
+  std::vector<Param> params = {{"user_emb", &f.user_emb, &g_ue},
+                               {"item_emb", &f.item_emb, &g_ie},
+                               {"dense", &f.dense, &g_d}};
+  if (kind != DOT) {
+    params.push_back({"user_bias", &f.user_bias, &g_ub});
+    params.push_back({"item_bias", &f.item_bias, &g_ib});
+  } else {
+    // DOT ignores the bias tables entirely: their gradient stays as it was (zero here).
+    for (float g : g_ub) EXPECT_EQ(g, 0.0f);
+  }
+  std::vector<float> s_ue(f.user_emb.size()), s_ie(f.item_emb.size()), s_ub(3), s_ib(3),
+      s_d(f.dense.size());
+  const GradView scratch{s_ue.data(), s_ie.data(), s_ub.data(), s_ib.data(), s_d.data()};
+  int checked = 0;
+  for (const Param& p : params) {
+    for (size_t k = 0; k < p.values->size(); ++k) {
+      constexpr float kStep = 1e-2f;
+      const float saved = (*p.values)[k];
+      (*p.values)[k] = saved + kStep;
+      const float up = model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, scratch);
+      (*p.values)[k] = saved - kStep;
+      const float down = model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, scratch);
+      (*p.values)[k] = saved;
+      const float numeric = (up - down) / (2 * kStep);
+      EXPECT_NEAR((*p.grad)[k], numeric, 2e-3f + 2e-2f * std::fabs(numeric))
+          << p.name << "[" << k << "] model " << ModelKind_Name(kind) << " loss " << Loss_Name(loss);
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20);
+}
+
+class GradientTest : public ::testing::TestWithParam<std::tuple<ModelKind, Loss>> {};
+
+TEST_P(GradientTest, MatchesFiniteDifferences) {
+  const auto [kind, loss] = GetParam();
+  CheckGradients(kind, loss, /*dropout=*/0.0f);
+}
+
+TEST_P(GradientTest, MatchesFiniteDifferencesWithDropout) {
+  const auto [kind, loss] = GetParam();
+  CheckGradients(kind, loss, /*dropout=*/0.3f);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModelsAndLosses, GradientTest,
+                         ::testing::Combine(::testing::Values(DOT, BIAS, MLP),
+                                            ::testing::Values(MAE, MSE, HUBER)));
+
+TEST(ModelTest, PredictClipsToRatingRange) {
+  Fixture f(BIAS, MAE, 0);
+  f.config.set_rating_offset(100.0f);
+  absl::StatusOr<Model> model = Model::Create(f.config);
+  ASSERT_TRUE(model.ok());
+  std::vector<float> out(5);
+  model->Predict(f.Batch(), f.Params(), absl::MakeSpan(out));
+  for (float p : out) EXPECT_EQ(p, 5.0f);
+  f.config.set_rating_offset(-100.0f);
+  model = Model::Create(f.config);
+  model->Predict(f.Batch(), f.Params(), absl::MakeSpan(out));
+  for (float p : out) EXPECT_EQ(p, 0.5f);
+}
+
+TEST(ModelTest, LossValuesAndGradients) {
+  EXPECT_FLOAT_EQ(LossValue(MAE, 3.0f, 4.5f), 1.5f);
+  EXPECT_FLOAT_EQ(LossGrad(MAE, 3.0f, 4.5f), -1.0f);
+  EXPECT_FLOAT_EQ(LossGrad(MAE, 4.5f, 4.5f), 0.0f);
+  EXPECT_FLOAT_EQ(LossValue(MSE, 3.0f, 4.5f), 2.25f);
+  EXPECT_FLOAT_EQ(LossGrad(MSE, 3.0f, 4.5f), -3.0f);
+  EXPECT_FLOAT_EQ(LossValue(HUBER, 3.0f, 3.5f), 0.125f);
+  EXPECT_FLOAT_EQ(LossGrad(HUBER, 3.0f, 3.5f), -0.5f);
+  EXPECT_FLOAT_EQ(LossValue(HUBER, 1.0f, 4.0f), 2.5f);
+  EXPECT_FLOAT_EQ(LossGrad(HUBER, 1.0f, 4.0f), -1.0f);
+}
+
+TEST(ModelTest, CreateRejectsBadConfigs) {
+  JobConfig config;
+  config.set_model(BIAS);
+  config.set_loss(MAE);
+  config.set_dim(0);
+  EXPECT_FALSE(Model::Create(config).ok());
+  config.set_dim(4);
+  EXPECT_TRUE(Model::Create(config).ok());
+  config.set_model(MLP);
+  EXPECT_FALSE(Model::Create(config).ok()) << "mlp without hidden units";
+  config.set_hidden(2);
+  config.set_dropout(1.0f);
+  EXPECT_FALSE(Model::Create(config).ok());
+  config.set_dropout(0);
+  config.set_loss(LOSS_UNSPECIFIED);
+  EXPECT_FALSE(Model::Create(config).ok());
+}
+
+TEST(ModelTest, TableSpecsMatchTheModel) {
+  JobConfig config;
+  config.set_model(MLP);
+  config.set_dim(8);
+  config.set_hidden(5);
+  FillTableSpecs(&config);
+  ASSERT_EQ(config.tables_size(), 5);
+  EXPECT_EQ(config.tables(kUserEmbeddingTable).width(), 8u);
+  EXPECT_EQ(config.tables(kItemBiasTable).width(), 1u);
+  config.set_loss(MAE);
+  EXPECT_EQ(config.tables(kDenseTable).width(), Model::Create(config)->dense_width());
+  EXPECT_EQ(Model::Create(config)->dense_width(), 5u * 10 + 2 * 5 + 1);
+}
+
+}  // namespace
+}  // namespace psrec
