@@ -8,20 +8,25 @@
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/repeated_field.h"
+#include "proto/config.pb.h"
 #include "ps/param_store.h"
 #include "ps/table.h"
-#include "proto/config.pb.h"
 
 namespace psrec {
 
 class LocalStore : public ParamStore {
  public:
-  // Fails on a duplicate table id, a zero width, or an invalid optimizer config.
+  // Table ids must be below kMaxTableId: tables are found by indexing an array with the id.
+  static constexpr uint32_t kMaxTableId = 1024;
+
+  // Fails on a duplicate table id, an id >= kMaxTableId, a zero width, or an invalid optimizer
+  // config. An empty list of tables is valid.
   static absl::StatusOr<std::unique_ptr<LocalStore>> Create(
       const google::protobuf::RepeatedPtrField<TableSpec>& tables, OptimizerConfig optimizer,
       uint64_t seed);
 
-  // Errors: an unknown table id, or a values/grads size that is not keys.size() * width.
+  // Errors: an unknown table id, or a values/grads size that is not keys.size() * width. Every
+  // block is checked before any is applied, so an error changes no row.
   absl::Status Pull(absl::Span<const PullBlock> blocks) override;
   absl::Status Push(absl::Span<const PushBlock> blocks) override;
 

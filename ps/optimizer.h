@@ -1,10 +1,10 @@
 // Server-side optimizers: a row's new value from its gradient and its own optimizer state.
 //
-// All three add L2 regularization to the gradient first (g += l2 * w), so an untouched row never decays:
-// regularization is as lazy as the updates.
+// All three add L2 regularization to the gradient first (g += l2 * w), so an untouched row never
+// decays: regularization is as lazy as the updates.
 //   SGD:      w -= lr * g
-//   ADAGRAD:  a += g^2;  w -= lr * g / (sqrt(a) + eps)                 (a starts at initial_accumulator)
-//   ADAM:     t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+//   ADAGRAD:  a += g^2;  w -= lr * g / (sqrt(a) + eps)                 (a starts at
+//   initial_accumulator) ADAM:     t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 //             w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //             t is the row's own step count (sparse, "lazy" Adam).
 #ifndef PSREC_PS_OPTIMIZER_H_
@@ -26,10 +26,14 @@ void InitOptimizerState(const OptimizerConfig& config, absl::Span<float> state);
 
 // Fills unset fields with defaults (adam: b1 0.9, b2 0.999, eps 1e-8; adagrad: eps 1e-10,
 // initial_accumulator 0.1) and rejects an unknown kind, lr <= 0, or betas outside [0, 1).
+// proto3 floats have no presence, so a field set to 0 counts as unset and gets its default. Also
+// rejects a non-finite lr, a negative or non-finite epsilon, and a negative initial_accumulator.
+// Only the fields the kind uses are filled and checked. Errors are InvalidArgument naming the
+// field and its value.
 absl::Status ResolveOptimizerConfig(OptimizerConfig* config);
 
-// Updates one row in place. `state` holds StateFloatsPerParam(kind) * row.size() floats; `step` is the row's
-// step count, incremented by this call. `grad` has row.size() floats.
+// Updates one row in place. `state` holds StateFloatsPerParam(kind) * row.size() floats; `step` is
+// the row's step count, incremented by this call. `grad` has row.size() floats.
 void ApplyUpdate(const OptimizerConfig& config, float l2, absl::Span<float> row,
                  absl::Span<float> state, uint32_t* step, absl::Span<const float> grad);
 

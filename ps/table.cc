@@ -1,1 +1,126 @@
-// placeholder
+#include "ps/table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "absl/base/attributes.h"
+#include "common/log.h"
+#include "common/rng.h"
+#include "ps/optimizer.h"
+
+namespace psrec {
+namespace {
+
+constexpr size_t kChunk = 4;
+constexpr size_t kCacheLine = 64;
+
+// Prefetches every cache line of [begin, begin + bytes). Always inlined because GCC 12 finds an
+// out-of-line function that only prefetches to be "const" and deletes the calls to it. That is also
+// why Push does not call index_.prefetch(): with this absl and NDEBUG it compiles to nothing.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Prefetch(const void* begin, size_t bytes) {
+  if (bytes == 0) return;
+  const char* p = static_cast<const char*>(begin);
+  for (size_t offset = 0; offset < bytes; offset += kCacheLine) __builtin_prefetch(p + offset, 1);
+  __builtin_prefetch(p + bytes - 1, 1);
+}
+
+}  // namespace
+
+// One hash per row, then a sequential generator for its elements: pulls of absent rows call this
+// for every row, and a hash per element would cost several times more.
+void InitRow(const TableSpec& spec, uint64_t seed, uint64_t key, absl::Span<float> out) {
+  if (spec.init() != UNIFORM) {  // ZEROS, and INIT_UNSPECIFIED read as ZEROS
+    std::fill(out.begin(), out.end(), 0.0f);
+    return;
+  }
+  Rng rng(HashCombine(HashCombine(seed, spec.id()), key));
+  const float scale = spec.init_scale();
+  // 2u - 1 is exact for the 24-bit u and lies in [-1, 1), so the value is within [-scale, scale].
+  for (float& x : out) x = scale * (2.0f * rng.Unit() - 1.0f);
+}
+
+Table::Table(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t seed)
+    : spec_(spec),
+      optimizer_(optimizer),
+      seed_(seed),
+      state_per_param_(StateFloatsPerParam(optimizer.kind())) {
+  PSREC_CHECK(spec_.width() > 0) << "table " << spec_.id() << " has width 0";
+}
+
+void Table::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
+  const size_t width = spec_.width();
+  PSREC_CHECK(out.size() == keys.size() * width)
+      << "table " << spec_.id() << ": " << out.size() << " floats for " << keys.size() << " keys";
+  float* dst = out.data();
+  for (uint64_t key : keys) {
+    auto it = index_.find(key);
+    if (it != index_.end()) {
+      std::memcpy(dst, values_.data() + size_t{it->second} * width, width * sizeof(float));
+    } else {
+      InitRow(spec_, seed_, key, absl::Span<float>(dst, width));
+    }
+    dst += width;
+  }
+}
+
+// Rows are scattered over arrays much larger than the cache, so an update waits on misses for its
+// hash slot, its values and its state. Push works in chunks of kChunk keys, one chunk ahead: the
+// rows of chunk c + 1 are looked up (the look-ups of a chunk are independent, so the CPU overlaps
+// their misses) and their data prefetched just before the rows of chunk c are updated. Looking a
+// row up early is safe: creation order does not matter, and repeated keys are still updated in
+// order.
+void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
+  const size_t width = spec_.width();
+  const size_t state_width = width * state_per_param_;
+  const size_t n = keys.size();
+  PSREC_CHECK(grads.size() == n * width)
+      << "table " << spec_.id() << ": " << grads.size() << " grads for " << n << " keys";
+  // Finds or creates the rows of keys [begin, begin + kChunk) and prefetches their data.
+  auto look_up = [&](size_t begin, uint32_t* rows) {
+    const size_t end = std::min(n, begin + kChunk);
+    for (size_t i = begin; i < end; ++i) rows[i - begin] = FindOrCreate(keys[i]);
+    for (size_t i = begin; i < end; ++i) {
+      const size_t row = rows[i - begin];
+      Prefetch(values_.data() + row * width, width * sizeof(float));
+      Prefetch(state_.data() + row * state_width, state_width * sizeof(float));
+      Prefetch(steps_.data() + row, sizeof(uint32_t));
+    }
+  };
+  uint32_t rows[2][kChunk];
+  look_up(0, rows[0]);
+  const float l2 = spec_.l2();
+  for (size_t begin = 0, c = 0; begin < n; begin += kChunk, c ^= 1) {
+    if (begin + kChunk < n) look_up(begin + kChunk, rows[c ^ 1]);
+    // Row pointers are taken only now: a look-up may have created rows and grown the arrays.
+    for (size_t i = begin; i < std::min(n, begin + kChunk); ++i) {
+      const size_t row = rows[c][i - begin];
+      ApplyUpdate(optimizer_, l2, absl::Span<float>(values_.data() + row * width, width),
+                  absl::Span<float>(state_.data() + row * state_width, state_width), &steps_[row],
+                  grads.subspan(i * width, width));
+    }
+  }
+}
+
+size_t Table::bytes() const {
+  return values_.size() * sizeof(float) + state_.size() * sizeof(float) +
+         steps_.size() * sizeof(uint32_t);
+}
+
+uint32_t Table::FindOrCreate(uint64_t key) {
+  const size_t row = steps_.size();
+  auto [it, inserted] = index_.try_emplace(key, static_cast<uint32_t>(row));
+  if (!inserted) return it->second;
+  PSREC_CHECK(row < std::numeric_limits<uint32_t>::max()) << "table " << spec_.id() << " is full";
+  const size_t width = spec_.width();
+  const size_t state_width = width * state_per_param_;
+  // resize grows geometrically, so creating rows allocates O(log rows) times, not once per row.
+  values_.resize(values_.size() + width);
+  state_.resize(state_.size() + state_width);
+  steps_.push_back(0);
+  InitRow(spec_, seed_, key, absl::Span<float>(values_.data() + row * width, width));
+  InitOptimizerState(optimizer_, absl::Span<float>(state_.data() + row * state_width, state_width));
+  return it->second;
+}
+
+}  // namespace psrec

@@ -1,0 +1,182 @@
+#include "ps/local_store.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace psrec {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint64_t kSeed = 17;
+
+google::protobuf::RepeatedPtrField<TableSpec> TwoTables() {
+  google::protobuf::RepeatedPtrField<TableSpec> tables;
+  TableSpec* user = tables.Add();
+  user->set_id(0);
+  user->set_name("user");
+  user->set_width(3);
+  user->set_init(UNIFORM);
+  user->set_init_scale(0.1f);
+  TableSpec* bias = tables.Add();
+  bias->set_id(5);
+  bias->set_name("item_bias");
+  bias->set_width(1);
+  bias->set_init(ZEROS);
+  return tables;
+}
+
+OptimizerConfig Sgd(float lr) {
+  OptimizerConfig config;
+  config.set_kind(SGD);
+  config.set_lr(lr);
+  return config;
+}
+
+std::unique_ptr<LocalStore> MustCreate() {
+  auto store = LocalStore::Create(TwoTables(), Sgd(1.0f), kSeed);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return std::move(store).value();
+}
+
+std::vector<float> PullRow(LocalStore& store, uint32_t table, uint64_t key) {
+  std::vector<float> out(store.table(table)->width());
+  const uint64_t keys[] = {key};
+  const PullBlock block{table, keys, absl::MakeSpan(out)};
+  EXPECT_TRUE(store.Pull({&block, 1}).ok());
+  return out;
+}
+
+std::vector<float> Init(const LocalStore& store, uint32_t table, uint64_t key) {
+  std::vector<float> out(store.table(table)->width());
+  InitRow(store.table(table)->spec(), kSeed, key, absl::MakeSpan(out));
+  return out;
+}
+
+TEST(LocalStoreTest, PushThenPullAcrossTables) {
+  std::unique_ptr<LocalStore> store = MustCreate();
+  const uint64_t users[] = {1, 2};
+  const float user_grads[] = {1, 2, 3, 4, 5, 6};
+  const uint64_t items[] = {8};
+  const float item_grads[] = {0.5f};
+  const PushBlock push[] = {{0, users, user_grads}, {5, items, item_grads}};
+  ASSERT_TRUE(store->Push(push).ok());
+
+  std::vector<float> user_values(6), item_values(2);
+  const uint64_t pulled_items[] = {8, 9};
+  const PullBlock pull[] = {{0, users, absl::MakeSpan(user_values)},
+                            {5, pulled_items, absl::MakeSpan(item_values)}};
+  ASSERT_TRUE(store->Pull(pull).ok());
+  const std::vector<float> u1 = Init(*store, 0, 1), u2 = Init(*store, 0, 2);
+  EXPECT_THAT(user_values, testing::Pointwise(testing::FloatNear(1e-6f),
+                                              std::vector<float>{u1[0] - 1, u1[1] - 2, u1[2] - 3,
+                                                                 u2[0] - 4, u2[1] - 5, u2[2] - 6}));
+  EXPECT_THAT(item_values, testing::ElementsAre(-0.5f, 0.0f));
+  EXPECT_EQ(store->table(0)->num_rows(), 2u);
+  EXPECT_EQ(store->table(5)->num_rows(), 1u);
+}
+
+TEST(LocalStoreTest, TableLookup) {
+  std::unique_ptr<LocalStore> store = MustCreate();
+  ASSERT_NE(store->table(5), nullptr);
+  EXPECT_EQ(store->table(5)->spec().name(), "item_bias");
+  EXPECT_EQ(store->table(1), nullptr);     // a gap
+  EXPECT_EQ(store->table(6), nullptr);     // past the last
+  EXPECT_EQ(store->table(4000), nullptr);  // far past
+}
+
+TEST(LocalStoreTest, EmptyStoreAndEmptyCalls) {
+  auto store = LocalStore::Create({}, Sgd(0.1f), kSeed);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->Pull({}).ok());
+  EXPECT_TRUE((*store)->Push({}).ok());
+}
+
+void ExpectCreateError(const google::protobuf::RepeatedPtrField<TableSpec>& tables,
+                       const OptimizerConfig& optimizer, const std::string& message) {
+  auto store = LocalStore::Create(tables, optimizer, kSeed);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(message));
+}
+
+TEST(LocalStoreCreateTest, RejectsDuplicateId) {
+  auto tables = TwoTables();
+  tables.Mutable(1)->set_id(0);
+  ExpectCreateError(tables, Sgd(0.1f), "table id 0 is used by both user and item_bias");
+}
+
+TEST(LocalStoreCreateTest, RejectsZeroWidth) {
+  auto tables = TwoTables();
+  tables.Mutable(1)->set_width(0);
+  ExpectCreateError(tables, Sgd(0.1f), "table 5 (item_bias): width must be > 0");
+}
+
+TEST(LocalStoreCreateTest, RejectsIdAtTheLimitAndAcceptsOneBelow) {
+  auto tables = TwoTables();
+  tables.Mutable(1)->set_id(LocalStore::kMaxTableId);
+  ExpectCreateError(tables, Sgd(0.1f), "table 1024 (item_bias): id must be below 1024");
+  tables.Mutable(1)->set_id(LocalStore::kMaxTableId - 1);
+  EXPECT_TRUE(LocalStore::Create(tables, Sgd(0.1f), kSeed).ok());
+}
+
+TEST(LocalStoreCreateTest, RejectsInvalidOptimizer) {
+  ExpectCreateError(TwoTables(), Sgd(0.0f), "optimizer.lr");
+  ExpectCreateError(TwoTables(), OptimizerConfig(), "optimizer.kind");
+}
+
+TEST(LocalStoreTest, PullErrors) {
+  std::unique_ptr<LocalStore> store = MustCreate();
+  const uint64_t keys[] = {1, 2};
+  std::vector<float> values(6);
+  const PullBlock unknown[] = {{3, keys, absl::MakeSpan(values)}};
+  absl::Status status = store->Pull(unknown);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("pull block 0: unknown table id 3"));
+
+  const PullBlock short_values[] = {{0, keys, absl::MakeSpan(values)},
+                                    {5, keys, absl::MakeSpan(values).subspan(0, 1)}};
+  status = store->Pull(short_values);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("pull block 1: table 5 (item_bias) has width 1, so 2 keys need 2 values, "
+                        "got 1"));
+}
+
+// A push with one valid and one invalid block fails and leaves the valid block's rows as they were.
+TEST(LocalStoreTest, FailedPushChangesNoRow) {
+  std::unique_ptr<LocalStore> store = MustCreate();
+  const uint64_t keys[] = {1};
+  const float grads[] = {1, 1, 1};
+  const PushBlock first[] = {{0, keys, grads}};
+  ASSERT_TRUE(store->Push(first).ok());  // row 1 exists now
+  const std::vector<float> before = PullRow(*store, 0, 1);
+  const uint64_t new_keys[] = {2};
+
+  const PushBlock wrong_size[] = {
+      {0, keys, grads}, {0, new_keys, grads}, {5, keys, grads}};  // width 1: 3 grads for 1 key
+  absl::Status status = store->Push(wrong_size);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("push block 2: table 5 (item_bias) has width 1, so 1 keys need 1 grads, "
+                        "got 3"));
+
+  const PushBlock unknown[] = {{0, keys, grads}, {7, keys, grads}};
+  status = store->Push(unknown);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("push block 1: unknown table id 7"));
+
+  EXPECT_EQ(PullRow(*store, 0, 1), before);
+  EXPECT_EQ(store->table(0)->num_rows(), 1u);  // key 2 was not created
+  EXPECT_EQ(store->table(5)->num_rows(), 0u);
+}
+
+}  // namespace
+}  // namespace psrec

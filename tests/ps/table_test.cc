@@ -1,0 +1,213 @@
+#include "ps/table.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ps/optimizer.h"
+
+namespace psrec {
+namespace {
+
+using ::testing::Each;
+using ::testing::ElementsAreArray;
+using ::testing::FloatNear;
+using ::testing::Pointwise;
+
+TableSpec Spec(uint32_t id, uint32_t width, InitKind init, float scale, float l2 = 0.0f) {
+  TableSpec spec;
+  spec.set_id(id);
+  spec.set_name("t" + std::to_string(id));
+  spec.set_width(width);
+  spec.set_init(init);
+  spec.set_init_scale(scale);
+  spec.set_l2(l2);
+  return spec;
+}
+
+OptimizerConfig Resolved(OptimizerKind kind, float lr) {
+  OptimizerConfig config;
+  config.set_kind(kind);
+  config.set_lr(lr);
+  EXPECT_TRUE(ResolveOptimizerConfig(&config).ok());
+  return config;
+}
+
+std::vector<float> Init(const TableSpec& spec, uint64_t seed, uint64_t key) {
+  std::vector<float> out(spec.width());
+  InitRow(spec, seed, key, absl::MakeSpan(out));
+  return out;
+}
+
+std::vector<float> PullOne(const Table& table, uint64_t key) {
+  std::vector<float> out(table.width());
+  const uint64_t keys[] = {key};
+  table.Pull(keys, absl::MakeSpan(out));
+  return out;
+}
+
+TEST(InitRowTest, SameInputsSameValues) {
+  const TableSpec spec = Spec(3, 16, UNIFORM, 0.05f);
+  EXPECT_EQ(Init(spec, 42, 7), Init(spec, 42, 7));
+  // A different name, l2 or width does not move the first elements: only (seed, id, key) matter.
+  TableSpec other = Spec(3, 8, UNIFORM, 0.05f, 0.5f);
+  other.set_name("renamed");
+  const std::vector<float> wide = Init(spec, 42, 7);
+  EXPECT_THAT(Init(other, 42, 7), ElementsAreArray(wide.begin(), wide.begin() + 8));
+}
+
+TEST(InitRowTest, DifferentKeyTableOrSeedDifferentValues) {
+  const TableSpec spec = Spec(3, 16, UNIFORM, 0.05f);
+  const std::vector<float> base = Init(spec, 42, 7);
+  EXPECT_NE(Init(spec, 42, 8), base);
+  EXPECT_NE(Init(Spec(4, 16, UNIFORM, 0.05f), 42, 7), base);
+  EXPECT_NE(Init(spec, 43, 7), base);
+  // Elements of one row differ from each other too.
+  EXPECT_NE(base[0], base[1]);
+}
+
+TEST(InitRowTest, UniformStaysWithinScaleAndCoversIt) {
+  const TableSpec spec = Spec(1, 64, UNIFORM, 0.25f);
+  float lo = 1.0f, hi = -1.0f;
+  double sum = 0.0;
+  for (uint64_t key = 0; key < 200; ++key) {
+    for (float x : Init(spec, 9, key)) {
+      ASSERT_GE(x, -0.25f);
+      ASSERT_LE(x, 0.25f);
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+      sum += x;
+    }
+  }
+  EXPECT_LT(lo, -0.24f);
+  EXPECT_GT(hi, 0.24f);
+  EXPECT_NEAR(sum / (200 * 64), 0.0, 0.01);  // mean of 12800 draws, sd of the mean ~0.0013
+}
+
+TEST(InitRowTest, ZerosAndUnspecifiedAreZero) {
+  std::vector<float> out(5, 1.0f);
+  InitRow(Spec(1, 5, ZEROS, 0.5f), 1, 2, absl::MakeSpan(out));
+  EXPECT_THAT(out, Each(0.0f));
+  out.assign(5, 1.0f);
+  InitRow(Spec(1, 5, INIT_UNSPECIFIED, 0.5f), 1, 2, absl::MakeSpan(out));
+  EXPECT_THAT(out, Each(0.0f));
+}
+
+TEST(TableTest, PullOfAbsentRowIsItsInitialValueAndCreatesNothing) {
+  const TableSpec spec = Spec(2, 6, UNIFORM, 0.1f);
+  Table table(spec, Resolved(SGD, 0.1f), 5);
+  EXPECT_EQ(PullOne(table, 11), Init(spec, 5, 11));
+  EXPECT_EQ(table.num_rows(), 0u);
+  EXPECT_EQ(table.bytes(), 0u);
+}
+
+TEST(TableTest, PushCreatesTheRowFromItsInitialValue) {
+  const TableSpec spec = Spec(2, 3, UNIFORM, 0.1f);
+  Table table(spec, Resolved(SGD, 0.5f), 5);
+  const uint64_t keys[] = {11};
+  const float grads[] = {1.0f, -2.0f, 0.0f};
+  table.Push(keys, grads);
+  EXPECT_EQ(table.num_rows(), 1u);
+  const std::vector<float> init = Init(spec, 5, 11);
+  const std::vector<float> want = {init[0] - 0.5f, init[1] + 1.0f, init[2]};
+  EXPECT_THAT(PullOne(table, 11), Pointwise(FloatNear(1e-7f), want));
+  // Other rows still read as their initial value.
+  EXPECT_EQ(PullOne(table, 12), Init(spec, 5, 12));
+}
+
+TEST(TableTest, PullMixesPresentAndAbsentRowsInKeyOrder) {
+  const TableSpec spec = Spec(2, 2, UNIFORM, 0.1f);
+  Table table(spec, Resolved(SGD, 1.0f), 5);
+  const uint64_t pushed[] = {20};
+  const float grads[] = {1.0f, 1.0f};
+  table.Push(pushed, grads);
+  const uint64_t keys[] = {10, 20, 30};
+  std::vector<float> out(6);
+  table.Pull(keys, absl::MakeSpan(out));
+  const std::vector<float> a = Init(spec, 5, 10), b = Init(spec, 5, 20), c = Init(spec, 5, 30);
+  EXPECT_THAT(out, Pointwise(FloatNear(1e-7f),
+                             std::vector<float>{a[0], a[1], b[0] - 1, b[1] - 1, c[0], c[1]}));
+}
+
+TEST(TableTest, UsesTheSpecsL2) {
+  const TableSpec spec = Spec(1, 1, ZEROS, 0.0f, 0.5f);
+  Table table(spec, Resolved(SGD, 0.1f), 0);
+  const uint64_t keys[] = {1};
+  const float grads[] = {1.0f};
+  table.Push(keys, grads);  // w = 0 - 0.1 * 1 = -0.1
+  table.Push(keys, grads);  // g' = 1 + 0.5 * -0.1 = 0.95
+  EXPECT_NEAR(PullOne(table, 1)[0], -0.195f, 1e-7f);
+}
+
+TEST(TableTest, RepeatedKeyInOnePushIsAppliedOncePerOccurrence) {
+  const TableSpec spec = Spec(1, 4, UNIFORM, 0.1f);
+  const OptimizerConfig adam = Resolved(ADAM, 0.01f);
+  Table together(spec, adam, 3);
+  Table apart(spec, adam, 3);
+  const std::vector<float> g1 = {0.5f, -1.0f, 2.0f, 0.0f};
+  const std::vector<float> g2 = {-0.25f, 0.5f, 1.0f, 3.0f};
+  std::vector<float> both = g1;
+  both.insert(both.end(), g2.begin(), g2.end());
+  const uint64_t twice[] = {9, 9};
+  together.Push(twice, both);
+  const uint64_t once[] = {9};
+  apart.Push(once, g1);
+  apart.Push(once, g2);
+  EXPECT_EQ(together.num_rows(), 1u);
+  EXPECT_EQ(PullOne(together, 9), PullOne(apart, 9));
+  EXPECT_NE(PullOne(together, 9), PullOne(Table(spec, adam, 3), 9));
+}
+
+// Lazy Adam: a row's first push is bias-corrected as t = 1 however many times other rows were
+// pushed.
+TEST(TableTest, AdamStepCountIsPerRow) {
+  const TableSpec spec = Spec(1, 1, ZEROS, 0.0f);
+  Table table(spec, Resolved(ADAM, 0.01f), 0);
+  const uint64_t old_key[] = {1};
+  const float grad[] = {0.5f};
+  for (int i = 0; i < 5; ++i) table.Push(old_key, grad);
+  const uint64_t new_key[] = {2};
+  table.Push(new_key, grad);
+  EXPECT_NEAR(PullOne(table, 2)[0], -0.01f, 1e-7f);  // t = 1: m^ = 0.5, v^ = 0.25
+}
+
+TEST(TableTest, NumRowsAndBytes) {
+  Table adam(Spec(1, 4, ZEROS, 0.0f), Resolved(ADAM, 0.01f), 0);
+  const uint64_t keys[] = {1, 2, 3, 2};
+  const std::vector<float> grads(16, 1.0f);
+  adam.Push(keys, grads);
+  EXPECT_EQ(adam.num_rows(), 3u);
+  EXPECT_EQ(adam.bytes(), 3 * (4 * 4 + 2 * 4 * 4 + 4));  // values, m and v, step
+
+  Table adagrad(Spec(1, 4, ZEROS, 0.0f), Resolved(ADAGRAD, 0.01f), 0);
+  adagrad.Push(keys, grads);
+  EXPECT_EQ(adagrad.bytes(), 3 * (4 * 4 + 4 * 4 + 4));
+
+  Table sgd(Spec(1, 4, ZEROS, 0.0f), Resolved(SGD, 0.01f), 0);
+  sgd.Push(keys, grads);
+  EXPECT_EQ(sgd.bytes(), 3 * (4 * 4 + 4));
+}
+
+TEST(TableTest, EmptyPullAndPushAreNoOps) {
+  Table table(Spec(1, 4, UNIFORM, 0.1f), Resolved(SGD, 0.01f), 0);
+  table.Pull({}, {});
+  table.Push({}, {});
+  EXPECT_EQ(table.num_rows(), 0u);
+}
+
+TEST(TableTest, ManyRowsSurviveGrowth) {
+  // Enough rows to reallocate the arrays several times; every row must keep its own value.
+  const TableSpec spec = Spec(1, 3, UNIFORM, 0.1f);
+  Table table(spec, Resolved(ADAGRAD, 0.1f), 1);
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 5000; ++k) keys.push_back(k * 7919);
+  table.Push(keys, std::vector<float>(keys.size() * 3, 0.0f));  // zero gradient: values unchanged
+  EXPECT_EQ(table.num_rows(), 5000u);
+  for (uint64_t key : keys) ASSERT_EQ(PullOne(table, key), Init(spec, 1, key)) << key;
+}
+
+}  // namespace
+}  // namespace psrec
