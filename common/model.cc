@@ -92,7 +92,8 @@ absl::StatusOr<Model> Model::Create(const JobConfig& config) {
     return absl::InvalidArgumentError("hidden must be at least 1 for the mlp model");
   }
   if (!(config.dropout() >= 0 && config.dropout() < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("dropout ", config.dropout(), " is not in [0, 1)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dropout ", config.dropout(), " is not in [0, 1)"));
   }
   Model model;
   model.kind_ = config.model();
@@ -124,10 +125,19 @@ void Model::BuildFeatures(const ExampleBatch& batch, const ParamView& params) {
 
 void Model::ApplyDropout(uint64_t seed) {
   const float keep = 1.0f - dropout_;
+  const float scale = 1.0f / keep;
+  // One 64-bit draw gives four 16-bit uniforms; the keep probability is resolved to 1/65536.
+  const uint64_t threshold = static_cast<uint64_t>(static_cast<double>(keep) * 65536.0);
   mask_.resize(x_.rows(), dim_);
   for (Eigen::Index e = 0; e < x_.rows(); ++e) {
     Rng rng(HashCombine(seed, static_cast<uint64_t>(e)));
-    for (uint32_t j = 0; j < dim_; ++j) mask_(e, j) = rng.Unit() < keep ? 1.0f / keep : 0.0f;
+    float* row = mask_.row(e).data();
+    uint64_t bits = 0;
+    for (uint32_t j = 0; j < dim_; ++j) {
+      if (j % 4 == 0) bits = rng.Next();
+      row[j] = (bits & 0xffff) < threshold ? scale : 0.0f;
+      bits >>= 16;
+    }
   }
   x_.leftCols(dim_).array() *= mask_.array();
 }

@@ -1,0 +1,174 @@
+#include "coordinator/job.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/rng.h"
+#include "coordinator/job_config.h"
+#include "google/protobuf/util/json_util.h"
+#include "ps/local_store.h"
+#include "worker/trainer.h"
+
+namespace psrec {
+namespace {
+
+// Logs progress at most once a second: epoch, share done, ratings/s, running loss and ETA.
+class ProgressLog {
+ public:
+  ProgressLog(uint32_t epoch, uint32_t epochs, uint64_t total)
+      : epoch_(epoch), epochs_(epochs), total_(total), start_(absl::Now()), last_(start_) {}
+
+  void Update(uint64_t done) {
+    const absl::Time now = absl::Now();
+    if (now - last_ < absl::Seconds(1) || done == 0) return;
+    last_ = now;
+    const double secs = absl::ToDoubleSeconds(now - start_);
+    const double rate = static_cast<double>(done) / secs;
+    const double eta = static_cast<double>(total_ - done) / rate;
+    PSREC_LOG(INFO) << absl::StrFormat("epoch %u/%u %3.0f%% %.0f ratings/s, epoch ETA %.0fs",
+                                       epoch_, epochs_, 100.0 * done / total_, rate, eta);
+  }
+
+ private:
+  uint32_t epoch_, epochs_;
+  uint64_t total_;
+  absl::Time start_, last_;
+};
+
+}  // namespace
+
+absl::StatusOr<JobData> PrepareData(JobConfig* config) {
+  JobData job;
+  absl::StatusOr<Dataset> data = ReadMovieLens(config->data_dir());
+  if (!data.ok()) return data.status();
+  job.data = *std::move(data);
+  absl::StatusOr<SplitRows> split =
+      SplitDataset(job.data, config->split(), config->test_fraction(), config->seed());
+  if (!split.ok()) return split.status();
+  job.split = *std::move(split);
+  if (job.split.train.empty() || job.split.test.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(job.data.path, ": the ", EnumFlagName(config->split()), " split leaves ",
+                     job.split.train.size(), " training and ", job.split.test.size(),
+                     " test ratings; both must be non-empty"));
+  }
+  double sum = 0;
+  for (uint32_t row : job.split.train) sum += job.data.ratings[row].rating;
+  config->set_rating_offset(static_cast<float>(sum / static_cast<double>(job.split.train.size())));
+  return job;
+}
+
+std::vector<uint32_t> EpochOrder(absl::Span<const uint32_t> train, uint64_t seed, uint32_t epoch) {
+  std::vector<uint32_t> order(train.begin(), train.end());
+  Shuffle(&order, HashCombine(HashCombine(seed, 0x5eed0fe90c4ULL), epoch));
+  return order;
+}
+
+TestMetrics Score(const Dataset& data, absl::Span<const uint32_t> rows,
+                  absl::Span<const float> pred) {
+  double abs_sum = 0, sq_sum = 0;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const double err = static_cast<double>(pred[k]) - data.ratings[rows[k]].rating;
+    abs_sum += std::fabs(err);
+    sq_sum += err * err;
+  }
+  const double n = static_cast<double>(rows.size());
+  return TestMetrics{abs_sum / n, std::sqrt(sq_sum / n)};
+}
+
+absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
+                              absl::Span<const EpochRecord> epochs) {
+  std::string config_json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  if (auto s = google::protobuf::util::MessageToJsonString(config, &config_json, options);
+      !s.ok()) {
+    return absl::InternalError(absl::StrCat("config to JSON: ", s.ToString()));
+  }
+  std::string out = absl::StrCat("{\n  \"config\": ", config_json, ",\n  \"epochs\": [");
+  for (size_t k = 0; k < epochs.size(); ++k) {
+    const EpochRecord& e = epochs[k];
+    absl::StrAppendFormat(&out,
+                          "%s\n    {\"epoch\": %u, \"train_loss\": %.17g, \"test_mae\": %.17g, "
+                          "\"test_rmse\": %.17g, \"seconds\": %.3f}",
+                          k == 0 ? "" : ",", e.epoch, e.train_loss, e.test.mae, e.test.rmse,
+                          e.seconds);
+  }
+  out += "\n  ]";
+  if (!epochs.empty()) {
+    absl::StrAppendFormat(&out, ",\n  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}",
+                          epochs.back().test.mae, epochs.back().test.rmse);
+  }
+  out += "\n}\n";
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  const bool written = std::fwrite(out.data(), 1, out.size(), f) == out.size();
+  if (std::fclose(f) != 0 || !written) {
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
+                                                     const std::string& metrics_out) {
+  absl::StatusOr<JobData> job = PrepareData(&config);
+  if (!job.ok()) return job.status();
+  PSREC_LOG(INFO) << job->data.path << ": " << job->data.ratings.size() << " ratings, "
+                  << job->data.user_ids.size() << " users, " << job->data.item_ids.size()
+                  << " items; " << EnumFlagName(config.split()) << " split "
+                  << job->split.train.size() << " train / " << job->split.test.size() << " test";
+  absl::StatusOr<std::unique_ptr<LocalStore>> store =
+      LocalStore::Create(config.tables(), config.optimizer(), config.seed());
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
+      Trainer::Create(config, &job->data, store->get());
+  if (!trainer.ok()) return trainer.status();
+
+  std::vector<EpochRecord> records;
+  std::vector<float> pred(job->split.test.size());
+  uint64_t step = 0;
+  for (uint32_t epoch = 0; epoch < config.epochs(); ++epoch) {
+    const absl::Time start = absl::Now();
+    const std::vector<uint32_t> order = EpochOrder(job->split.train, config.seed(), epoch);
+    ProgressLog progress(epoch + 1, config.epochs(), order.size());
+    absl::StatusOr<TrainStats> stats =
+        (*trainer)->Train(order, step, [&](uint64_t done) { progress.Update(done); });
+    if (!stats.ok()) return stats.status();
+    step += stats->batches;
+    const double train_secs = absl::ToDoubleSeconds(absl::Now() - start);
+    if (absl::Status s = (*trainer)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
+      return s;
+    }
+    EpochRecord record;
+    record.epoch = epoch + 1;
+    record.train_loss = stats->mean_loss();
+    record.test = Score(job->data, job->split.test, pred);
+    record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    records.push_back(record);
+    PSREC_LOG(INFO) << absl::StrFormat(
+        "epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs", record.epoch,
+        config.epochs(), record.train_loss, record.test.mae, record.test.rmse,
+        static_cast<double>(stats->examples) / train_secs, record.seconds);
+    if (!metrics_out.empty()) {
+      if (absl::Status s = WriteMetricsJson(metrics_out, config, records); !s.ok()) return s;
+    }
+  }
+  return records;
+}
+
+}  // namespace psrec

@@ -1,0 +1,57 @@
+// Running a job: reading and splitting the data, the epoch schedule, evaluation, and the metrics
+// file. The in-process trainer (RunLocalJob) is the reference every distributed run must reproduce.
+#ifndef PSREC_COORDINATOR_JOB_H_
+#define PSREC_COORDINATOR_JOB_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/movielens.h"
+#include "common/split.h"
+#include "proto/config.pb.h"
+
+namespace psrec {
+
+struct JobData {
+  Dataset data;
+  SplitRows split;
+};
+
+// Reads config->data_dir and splits it. Sets config->rating_offset to the mean training rating.
+absl::StatusOr<JobData> PrepareData(JobConfig* config);
+
+// The order in which epoch `epoch` (0-based) visits the training rows: a shuffle seeded by
+// (seed, epoch), so any process can recompute it.
+std::vector<uint32_t> EpochOrder(absl::Span<const uint32_t> train, uint64_t seed, uint32_t epoch);
+
+struct TestMetrics {
+  double mae = 0;
+  double rmse = 0;
+};
+
+// MAE and RMSE of `pred` against the ratings of `rows`, accumulated in double in row order.
+TestMetrics Score(const Dataset& data, absl::Span<const uint32_t> rows,
+                  absl::Span<const float> pred);
+
+struct EpochRecord {
+  uint32_t epoch = 0;  // 1-based
+  double train_loss = 0;
+  TestMetrics test;
+  double seconds = 0;
+};
+
+// Writes {"config": ..., "epochs": [...], "final": {"test_mae", "test_rmse"}} to `path` through a
+// temporary file and a rename, so a reader never sees half a file.
+absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
+                              absl::Span<const EpochRecord> epochs);
+
+// Trains config.epochs epochs in this process and evaluates after each. `metrics_out` may be empty.
+absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
+                                                     const std::string& metrics_out);
+
+}  // namespace psrec
+
+#endif  // PSREC_COORDINATOR_JOB_H_

@@ -1,0 +1,45 @@
+// The one job configuration: built from flags (and an optional text-format file), validated, and
+// then the same for every role.
+#ifndef PSREC_COORDINATOR_JOB_CONFIG_H_
+#define PSREC_COORDINATOR_JOB_CONFIG_H_
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "google/protobuf/generated_enum_reflection.h"
+#include "proto/config.pb.h"
+
+namespace psrec {
+
+// The names of the flags that define the JobConfig, for `--help` listings.
+const char* JobFlagsFile();
+
+// Builds the config: the flags' defaults, then --config=FILE (text format) if given, then every
+// flag in `specified` (the flags named on the command line). Derives the tables and validates the
+// result.
+absl::StatusOr<JobConfig> JobConfigFromFlags(const std::set<std::string>& specified);
+
+// Checks ranges and names the offending field. Requires tables to be filled.
+absl::Status ValidateJobConfig(const JobConfig& config);
+
+// Lists the fields in which `a` and `b` differ, as "dim: 30 vs 32", for registration errors.
+std::vector<std::string> ConfigDifferences(const JobConfig& a, const JobConfig& b);
+
+// Where the ratings are: `flag` if set, else $MOVIELENS_DIR, else data/ml-latest-small, else
+// ../shared/data/ml-latest-small. A NotFound error lists every place tried.
+absl::StatusOr<std::string> FindDataDir(const std::string& flag);
+
+// Lower-case enum names as used on the command line: "seed_time", "mlp", "adam", ...
+template <typename Enum>
+std::string EnumFlagName(Enum value) {
+  const auto* value_descriptor =
+      google::protobuf::GetEnumDescriptor<Enum>()->FindValueByNumber(value);
+  return value_descriptor == nullptr ? "unknown" : absl::AsciiStrToLower(value_descriptor->name());
+}
+
+}  // namespace psrec
+
+#endif  // PSREC_COORDINATOR_JOB_CONFIG_H_

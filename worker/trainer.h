@@ -1,0 +1,76 @@
+// The training loop over one ParamStore: for each mini-batch, deduplicate its keys, pull their
+// rows, run the model forward and backward, and push the gradients. The store may live in this
+// process or behind gRPC; the trainer cannot tell.
+#ifndef PSREC_WORKER_TRAINER_H_
+#define PSREC_WORKER_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/model.h"
+#include "common/movielens.h"
+#include "proto/config.pb.h"
+#include "ps/param_store.h"
+
+namespace psrec {
+
+struct TrainStats {
+  double loss_sum = 0;    // sum over batches of (batch mean loss * batch size)
+  uint64_t examples = 0;  // ratings trained on
+  uint64_t batches = 0;
+  double mean_loss() const { return examples == 0 ? 0 : loss_sum / static_cast<double>(examples); }
+};
+
+// Called after each batch with the number of ratings done so far in this call.
+using ProgressFn = std::function<void(uint64_t examples_done)>;
+
+// Not thread-safe. `data` and `store` must outlive the trainer.
+class Trainer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const JobConfig& config,
+                                                         const Dataset* data, ParamStore* store);
+
+  // Trains on `rows` (indices into data->ratings) in order, config.batch_size at a time; the last
+  // batch may be short. Batch b is step first_step + b, which seeds its dropout mask. Stops at the
+  // first store error.
+  absl::StatusOr<TrainStats> Train(absl::Span<const uint32_t> rows, uint64_t first_step,
+                                   const ProgressFn& progress);
+
+  // One mini-batch. Returns its mean loss.
+  absl::StatusOr<float> Step(absl::Span<const uint32_t> rows, uint64_t step);
+
+  // Writes the clipped prediction for each of `rows` to `out`.
+  absl::Status Predict(absl::Span<const uint32_t> rows, absl::Span<float> out);
+
+ private:
+  Trainer(const JobConfig& config, const Dataset* data, ParamStore* store, Model model);
+
+  // Fills the keys, slots and ratings of a batch, deduplicating users and items.
+  void Gather(absl::Span<const uint32_t> rows);
+  absl::Status PullRows();
+  ExampleBatch Batch() const;
+  ParamView Params() const;
+
+  JobConfig config_;
+  const Dataset* data_;
+  ParamStore* store_;
+  Model model_;
+
+  // Per-batch state, reused so that no batch allocates once sizes settle.
+  uint32_t batch_stamp_ = 0;
+  std::vector<uint32_t> user_stamp_, item_stamp_;  // batch_stamp_ when last seen, per dense index
+  std::vector<uint32_t> user_slot_of_, item_slot_of_;
+  std::vector<uint64_t> user_keys_, item_keys_;  // unique, original MovieLens ids
+  std::vector<uint32_t> user_slot_, item_slot_;  // per example
+  std::vector<float> rating_;
+  std::vector<float> user_emb_, item_emb_, user_bias_, item_bias_, dense_;
+  std::vector<float> g_user_emb_, g_item_emb_, g_user_bias_, g_item_bias_, g_dense_;
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_WORKER_TRAINER_H_
