@@ -4,10 +4,15 @@
 #include <vector>
 
 #include "common/cli.h"
+#include "coordinator/coordinator_main.h"
 #include "coordinator/train_main.h"
+#include "ps/ps_main.h"
+#include "worker/worker_main.h"
 
 int main(int argc, char** argv) {
-  const std::vector<psrec::Subcommand> subs = {psrec::TrainSubcommand()};
+  const std::vector<psrec::Subcommand> subs = {psrec::TrainSubcommand(), psrec::PsSubcommand(),
+                                               psrec::WorkerSubcommand(),
+                                               psrec::CoordinatorSubcommand()};
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     psrec::PrintTopLevelHelp(subs);

@@ -37,6 +37,10 @@ ABSL_FLAG(double, l2_dense, 0, "L2 regularization of the dense layers.");
 ABSL_FLAG(double, init_scale, 0.01, "Embedding rows start uniform in [-init_scale, init_scale].");
 ABSL_FLAG(int32_t, batch_size, 256, "Ratings per mini-batch.");
 ABSL_FLAG(int32_t, epochs, 20, "Passes over the training ratings.");
+ABSL_FLAG(int32_t, workers, 1, "Worker processes (distributed runs).");
+ABSL_FLAG(std::string, consistency, "sync",
+          "sync (every step's gradients from all workers combined, then applied), async, or ssp.");
+ABSL_FLAG(int32_t, staleness, 2, "ssp: how many clocks a worker may run ahead of the slowest.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed for the split, the initial rows, the shuffles and dropout.");
 
 namespace psrec {
@@ -116,6 +120,25 @@ absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobCon
   if (use("l2_dense")) config->set_l2_dense(absl::GetFlag(FLAGS_l2_dense));
   if (use("init_scale")) config->set_init_scale(absl::GetFlag(FLAGS_init_scale));
   if (use("seed")) config->set_seed(absl::GetFlag(FLAGS_seed));
+  if (use("consistency")) {
+    auto v = ParseEnumFlag<Consistency>("consistency", absl::GetFlag(FLAGS_consistency));
+    if (!v.ok()) return v.status();
+    config->set_consistency(*v);
+  }
+  if (use("workers")) {
+    const int32_t workers = absl::GetFlag(FLAGS_workers);
+    if (workers < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--workers=", workers, " must be at least 1"));
+    }
+    config->set_num_workers(workers);
+  }
+  if (use("staleness")) {
+    const int32_t staleness = absl::GetFlag(FLAGS_staleness);
+    if (staleness < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--staleness=", staleness, " is negative"));
+    }
+    config->set_staleness(staleness);
+  }
   return absl::OkStatus();
 }
 
@@ -171,6 +194,8 @@ absl::Status ValidateJobConfig(const JobConfig& config) {
     }
   }
   if (config.tables_size() == 0) return bad("tables are not filled in");
+  if (config.consistency() == CONSISTENCY_UNSPECIFIED) return bad("consistency is not set");
+  if (config.num_workers() < 1) return bad("num_workers must be at least 1");
   return absl::OkStatus();
 }
 

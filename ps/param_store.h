@@ -1,5 +1,6 @@
-// The trainer's whole view of its parameters: pull rows for keys, push gradients for keys. The in-process
-// store and the gRPC client to the sharded servers implement it, and nothing else in the trainer changes.
+// The trainer's whole view of its parameters: pull rows for keys, push gradients for keys. The
+// in-process store and the gRPC client to the sharded servers implement it, and nothing else in the
+// trainer changes.
 #ifndef PSREC_PS_PARAM_STORE_H_
 #define PSREC_PS_PARAM_STORE_H_
 
@@ -18,7 +19,8 @@ struct PullBlock {
   absl::Span<float> values;
 };
 
-// One table's part of a push: `grads` holds keys.size() * width floats. Keys within a block are unique.
+// One table's part of a push: `grads` holds keys.size() * width floats. Keys within a block are
+// unique.
 struct PushBlock {
   uint32_t table;
   absl::Span<const uint64_t> keys;

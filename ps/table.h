@@ -1,9 +1,9 @@
 // A parameter table: rows of spec.width floats keyed by 64-bit ids, with their optimizer state.
 //
-// Rows are kept in contiguous float arrays and found through a hash index. A row that was never pushed
-// does not exist: pulling it reads its initial value, which depends only on (seed, spec.id, key), so every
-// process computes the same one; the first push creates it. A Table is not thread-safe: the server puts it
-// behind a lock per sub-shard.
+// Rows are kept in contiguous float arrays and found through a hash index. A row that was never
+// pushed does not exist: pulling it reads its initial value, which depends only on (seed, spec.id,
+// key), so every process computes the same one; the first push creates it. A Table is not
+// thread-safe: the server puts it behind a lock per sub-shard.
 #ifndef PSREC_PS_TABLE_H_
 #define PSREC_PS_TABLE_H_
 
@@ -27,7 +27,8 @@ class Table {
   const TableSpec& spec() const { return spec_; }
   uint32_t width() const { return spec_.width(); }
 
-  // out.size() == keys.size() * width(). Absent rows read as their initial value and are not created.
+  // out.size() == keys.size() * width(). Absent rows read as their initial value and are not
+  // created.
   void Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const;
 
   // grads.size() == keys.size() * width(). Creates absent rows, then applies the optimizer to each.
