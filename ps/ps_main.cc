@@ -1,19 +1,190 @@
 #include "ps/ps_main.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/service_flags.h"
+#include "coordinator/job_config.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "ps/server.h"
+
+ABSL_FLAG(int32_t, shard, 0,
+          "This server's shard: it owns the rows with ShardOf(table, key) == shard.");
+ABSL_FLAG(int32_t, num_shards, 1,
+          "Number of parameter-server shards in the job. Overrides num_shards of --config.");
 
 namespace psrec {
 namespace {
 
-int RunPs(const std::set<std::string>&) {
-  std::fprintf(stderr, "psrec ps: not implemented yet\n");
-  return 1;
+// Requests may carry a whole large batch's gradients; gRPC's default limit is 4 MiB.
+constexpr int kMaxMessageBytes = 512 << 20;
+// How long in-flight RPCs get to finish once shutdown starts; then they are cancelled. Kept short
+// because gRPC also waits here for clients to close their connections, and an idle client channel
+// only notices the server's GOAWAY when its backup poller runs, every 5 s by default. Pulls waiting
+// for a SYNC clock are released at once (BeginShutdown), so only short RPCs are left to finish.
+constexpr auto kShutdownGrace = std::chrono::seconds(2);
+
+std::atomic<int> signal_fd{-1};  // write end of the self-pipe, for the signal handler
+
+void OnSignal(int) {
+  const int saved_errno = errno;
+  const int fd = signal_fd.load();
+  const char byte = 's';
+  if (fd >= 0 && ::write(fd, &byte, 1) < 0) {
+    // Nothing to do: the pipe is full, so a wake-up is already pending.
+  }
+  errno = saved_errno;
+}
+
+// Wakes Wait() on SIGTERM, SIGINT or Notify(). A signal handler may only do async-signal-safe
+// things, so it writes a byte to a pipe and the serving thread does the rest.
+class StopSignal {
+ public:
+  StopSignal() = default;
+  StopSignal(const StopSignal&) = delete;
+  StopSignal& operator=(const StopSignal&) = delete;
+  ~StopSignal() {
+    if (installed_) {
+      signal_fd.store(-1);
+      sigaction(SIGTERM, &old_term_, nullptr);
+      sigaction(SIGINT, &old_int_, nullptr);
+    }
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  absl::Status Install() {
+    if (::pipe2(fds_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    }
+    signal_fd.store(fds_[1]);
+    struct sigaction action = {};
+    action.sa_handler = &OnSignal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &old_term_);
+    sigaction(SIGINT, &action, &old_int_);
+    installed_ = true;
+    return absl::OkStatus();
+  }
+
+  void Notify() { OnSignal(0); }
+
+  void Wait() {
+    pollfd p = {fds_[0], POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  bool installed_ = false;
+  struct sigaction old_term_ = {};
+  struct sigaction old_int_ = {};
+};
+
+// Serves until a Shutdown RPC, SIGTERM or SIGINT, then lets the RPCs in flight finish.
+absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& host, int port) {
+  absl::StatusOr<std::unique_ptr<ParameterServerImpl>> service =
+      ParameterServerImpl::Create(config, shard);
+  if (!service.ok()) return service.status();
+  StopSignal stop;
+  if (absl::Status s = stop.Install(); !s.ok()) return s;
+  (*service)->set_shutdown_callback([&stop] { stop.Notify(); });
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
+  const std::string address =
+      ipv6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+  int bound_port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.RegisterService(service->get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+
+  const std::string bound =
+      ipv6 ? absl::StrCat("[", host, "]:", bound_port) : absl::StrCat(host, ":", bound_port);
+  PSREC_LOG(INFO) << "shard " << shard << " of " << config.num_shards() << " listening on " << bound
+                  << " (" << config.tables_size() << " tables, " << config.num_workers()
+                  << " workers)";
+  std::printf("port=%d\n", bound_port);
+  std::fflush(stdout);
+  absl::Status status = WritePortFileIfRequested(bound_port);
+
+  if (status.ok()) stop.Wait();
+  PSREC_LOG(INFO) << "shutting down";
+  server->GetHealthCheckService()->SetServingStatus(false);
+  (*service)->BeginShutdown();
+  server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  server->Wait();
+  return status;
+}
+
+int RunPs(const std::set<std::string>& specified) {
+  const int32_t shard = absl::GetFlag(FLAGS_shard);
+  const int32_t num_shards = absl::GetFlag(FLAGS_num_shards);
+  const int port = PortFlag();
+  SetLogRole(absl::StrCat("ps", shard));
+  absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
+  if (!config.ok()) {
+    std::fprintf(stderr, "psrec ps: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (specified.count("num_shards") > 0 || config->num_shards() == 0) {
+    config->set_num_shards(num_shards);
+  }
+  if (config->num_shards() < 1 || shard < 0 ||
+      static_cast<uint32_t>(shard) >= config->num_shards()) {
+    std::fprintf(stderr, "psrec ps: --shard=%d is not in [0, num_shards=%d)\n", shard,
+                 static_cast<int>(config->num_shards()));
+    return 2;
+  }
+  if (port < 0 || port > 65535) {
+    std::fprintf(stderr, "psrec ps: --port=%d is not in [0, 65535]\n", port);
+    return 2;
+  }
+  absl::Status status = Serve(*config, static_cast<uint32_t>(shard), HostFlag(), port);
+  if (!status.ok()) {
+    std::fprintf(stderr, "psrec ps: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
 
 Subcommand PsSubcommand() {
-  return Subcommand{"ps", "(not implemented yet)", "", {__FILE__}, &RunPs};
+  return Subcommand{
+      "ps",
+      "serve one shard of the parameter tables over gRPC",
+      "Owns the rows whose ShardOf(table, key, num_shards) is --shard, creating them lazily from "
+      "the\n"
+      "job's seed, and applies pushed gradients with the job's optimizer (SYNC: the mean over all\n"
+      "workers of each clock). Every role must be given the same job flags or --config. Prints\n"
+      "'port=PORT' on stdout once listening; exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
+      {JobFlagsFile(), ServiceFlagsFile(), __FILE__},
+      &RunPs,
+  };
 }
 
 }  // namespace psrec

@@ -1,0 +1,414 @@
+#include "ps/server.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "common/rng.h"
+#include "ps/optimizer.h"
+#include "ps/sharding.h"
+#include "ps/table.h"
+
+namespace psrec {
+
+// One table's rows on this shard, in kSubShards independently locked Tables.
+class ShardedTable {
+ public:
+  static constexpr int kSubShardBits = 4;
+  static constexpr size_t kSubShards = size_t{1} << kSubShardBits;
+
+  ShardedTable(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t seed)
+      : spec_(spec) {
+    for (auto& sub : subs_) sub = std::make_unique<SubShard>(spec, optimizer, seed);
+  }
+
+  const TableSpec& spec() const { return spec_; }
+  uint32_t width() const { return spec_.width(); }
+
+  // As Table::Pull and Table::Push, for keys of any sub-shard.
+  void Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const;
+  void Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads);
+
+  void Sizes(uint64_t* rows, uint64_t* bytes) const {
+    *rows = *bytes = 0;
+    for (const auto& sub : subs_) {
+      absl::MutexLock lock(&sub->mu);
+      *rows += sub->table.num_rows();
+      *bytes += sub->table.bytes();
+    }
+  }
+
+ private:
+  struct SubShard {
+    SubShard(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t seed)
+        : table(spec, optimizer, seed) {}
+    mutable absl::Mutex mu;
+    Table table ABSL_GUARDED_BY(mu);
+  };
+
+  // Independent of ShardOf (which mixes the table id into the key before hashing and keeps the low
+  // bits), so the keys a shard owns still spread evenly over its sub-shards.
+  size_t SubShardOf(uint64_t key) const {
+    return Mix64(key ^ (uint64_t{spec_.id()} * 0xd6e8feb86659fd93ULL)) >> (64 - kSubShardBits);
+  }
+
+  // Positions of `keys` grouped by sub-shard, in their order within each group: sub-shard s holds
+  // (*order)[begin[s], begin[s + 1]).
+  void Group(absl::Span<const uint64_t> keys, std::vector<uint32_t>* order,
+             std::array<uint32_t, kSubShards + 1>* begin) const {
+    std::array<uint32_t, kSubShards + 1> count{};
+    for (uint64_t key : keys) ++count[SubShardOf(key) + 1];
+    for (size_t s = 0; s < kSubShards; ++s) count[s + 1] += count[s];
+    *begin = count;
+    order->resize(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) (*order)[count[SubShardOf(keys[i])]++] = i;
+  }
+
+  const TableSpec spec_;
+  std::array<std::unique_ptr<SubShard>, kSubShards> subs_;
+};
+
+void ShardedTable::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
+  const size_t width = spec_.width();
+  std::vector<uint32_t> order;
+  std::array<uint32_t, kSubShards + 1> begin;
+  Group(keys, &order, &begin);
+  for (size_t s = 0; s < kSubShards; ++s) {
+    if (begin[s] == begin[s + 1]) continue;
+    absl::MutexLock lock(&subs_[s]->mu);
+    for (uint32_t j = begin[s]; j < begin[s + 1]; ++j) {
+      const size_t i = order[j];
+      subs_[s]->table.Pull(keys.subspan(i, 1), out.subspan(i * width, width));
+    }
+  }
+}
+
+// Gathers each sub-shard's keys and gradients so that Table::Push sees them as one batch and keeps
+// its prefetching. Rows are independent and a repeated key keeps its order, so the result is the
+// same as one Table::Push of the whole block.
+void ShardedTable::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
+  const size_t width = spec_.width();
+  std::vector<uint32_t> order;
+  std::array<uint32_t, kSubShards + 1> begin;
+  Group(keys, &order, &begin);
+  std::vector<uint64_t> sub_keys;
+  std::vector<float> sub_grads;
+  for (size_t s = 0; s < kSubShards; ++s) {
+    if (begin[s] == begin[s + 1]) continue;
+    sub_keys.clear();
+    sub_grads.clear();
+    for (uint32_t j = begin[s]; j < begin[s + 1]; ++j) {
+      const size_t i = order[j];
+      sub_keys.push_back(keys[i]);
+      sub_grads.insert(sub_grads.end(), grads.begin() + i * width, grads.begin() + (i + 1) * width);
+    }
+    absl::MutexLock lock(&subs_[s]->mu);
+    subs_[s]->table.Push(sub_keys, sub_grads);
+  }
+}
+
+namespace {
+
+absl::Status CheckTables(const JobConfig& config) {
+  std::vector<bool> seen(ParameterServerImpl::kMaxTableId, false);
+  for (const TableSpec& spec : config.tables()) {
+    if (spec.id() >= ParameterServerImpl::kMaxTableId || spec.width() == 0 || seen[spec.id()]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table ", spec.id(), " (", spec.name(), "): duplicate id, id >= ",
+          ParameterServerImpl::kMaxTableId, ", or width 0 (width ", spec.width(), ")"));
+    }
+    seen[spec.id()] = true;
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ParameterServerImpl>> ParameterServerImpl::Create(
+    const JobConfig& config, uint32_t shard) {
+  const uint32_t num_shards = std::max(config.num_shards(), 1u);
+  if (shard >= num_shards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard ", shard, " is not below num_shards ", num_shards));
+  }
+  if (config.num_workers() < 1) return absl::InvalidArgumentError("num_workers must be at least 1");
+  if (config.consistency() == CONSISTENCY_UNSPECIFIED) {
+    return absl::InvalidArgumentError("consistency is not set");
+  }
+  if (absl::Status s = CheckTables(config); !s.ok()) return s;
+  std::unique_ptr<ParameterServerImpl> server(new ParameterServerImpl(config, shard));
+  OptimizerConfig optimizer = config.optimizer();
+  if (absl::Status s = ResolveOptimizerConfig(&optimizer); !s.ok()) return s;
+  for (const TableSpec& spec : config.tables()) {
+    if (spec.id() >= server->tables_.size()) server->tables_.resize(spec.id() + 1);
+    server->tables_[spec.id()] = std::make_unique<ShardedTable>(spec, optimizer, config.seed());
+  }
+  return server;
+}
+
+ParameterServerImpl::ParameterServerImpl(const JobConfig& config, uint32_t shard)
+    : config_(config), shard_(shard), num_shards_(std::max(config.num_shards(), 1u)) {}
+
+ParameterServerImpl::~ParameterServerImpl() = default;
+
+const ShardedTable* ParameterServerImpl::table(uint32_t id) const {
+  return id < tables_.size() ? tables_[id].get() : nullptr;
+}
+
+absl::Status ParameterServerImpl::CheckBlock(const char* op, int index, const RowBlock& block,
+                                             size_t num_values) const {
+  const ShardedTable* t = table(block.table());
+  if (t == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, " block ", index, ": unknown table id ", block.table()));
+  }
+  const size_t want = static_cast<size_t>(block.keys_size()) * t->width();
+  if (num_values != want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        op, " block ", index, ": table ", block.table(), " (", t->spec().name(), ") has width ",
+        t->width(), ", so ", block.keys_size(), " keys need ", want, " values, got ", num_values));
+  }
+  if (num_shards_ > 1) {
+    for (uint64_t key : block.keys()) {
+      const uint32_t owner = ShardOf(block.table(), key, num_shards_);
+      if (owner != shard_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(op, " block ", index, ": key ", key, " of table ", block.table(),
+                         " belongs to shard ", owner, ", not ", shard_));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParameterServerImpl::ValidatePull(const PullRequest& request) const {
+  uint64_t floats = 0;
+  for (int i = 0; i < request.blocks_size(); ++i) {
+    const RowBlock& block = request.blocks(i);
+    if (block.values_size() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pull block ", i, ": a pull request carries no values, got ", block.values_size()));
+    }
+    // Checked as if the values were there: the response will hold them.
+    const ShardedTable* t = table(block.table());
+    const size_t width = t == nullptr ? 0 : t->width();
+    if (absl::Status s = CheckBlock("pull", i, block, block.keys_size() * width); !s.ok()) return s;
+    floats += block.keys_size() * width;
+  }
+  if (floats > kMaxPullFloats) {
+    return absl::InvalidArgumentError(absl::StrCat("pull of ", floats,
+                                                   " floats is over the limit of ", kMaxPullFloats,
+                                                   "; split the request"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParameterServerImpl::ValidatePush(const PushRequest& request) const {
+  if (request.worker_id() >= config_.num_workers()) {
+    return absl::InvalidArgumentError(absl::StrCat("push from worker ", request.worker_id(),
+                                                   ", but num_workers is ", config_.num_workers()));
+  }
+  for (int i = 0; i < request.blocks_size(); ++i) {
+    const RowBlock& block = request.blocks(i);
+    if (absl::Status s = CheckBlock("push", i, block, block.values_size()); !s.ok()) return s;
+    for (int j = 0; j < block.values_size(); ++j) {
+      if (!std::isfinite(block.values(j))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("push block ", i, ": table ", block.table(), " key ",
+                         block.keys(j / static_cast<int>(table(block.table())->width())),
+                         " has gradient ", block.values(j)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status ParameterServerImpl::Reject(grpc::ServerContext* context, const char* op,
+                                         const absl::Status& status) {
+  PSREC_LOG(WARNING) << "rejected " << op << " from " << context->peer() << ": " << status;
+  return ToGrpc(status);
+}
+
+grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullRequest* request,
+                                       PullResponse* response) {
+  pull_requests_.fetch_add(1, std::memory_order_relaxed);
+  if (absl::Status s = ValidatePull(*request); !s.ok()) return Reject(context, "pull", s);
+  if (config_.consistency() == SYNC && request->clock() > 0) {
+    grpc::Status s = WaitForClock(context, request->clock());
+    if (!s.ok()) return s;
+  }
+  uint64_t rows = 0;
+  for (const RowBlock& block : request->blocks()) {
+    const ShardedTable* t = table(block.table());
+    RowBlock* out = response->add_blocks();
+    out->set_table(block.table());
+    out->mutable_values()->Resize(block.keys_size() * static_cast<int>(t->width()), 0.0f);
+    t->Pull(block.keys(),
+            absl::MakeSpan(out->mutable_values()->mutable_data(), out->values_size()));
+    rows += block.keys_size();
+  }
+  rows_pulled_.fetch_add(rows, std::memory_order_relaxed);
+  return grpc::Status::OK;
+}
+
+// Waits in slices so that a cancelled RPC is noticed even when nothing signals the condition.
+grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uint64_t clock) {
+  const auto left = context->deadline() - std::chrono::system_clock::now();
+  const absl::Time deadline =
+      absl::Now() + std::min(absl::FromChrono(std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::max(left, left.zero()))),
+                             kMaxSyncWait);
+  absl::MutexLock lock(&sync_mu_);
+  while (applied_clock_ < clock) {
+    if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    if (absl::Now() >= deadline) {
+      std::vector<uint32_t> pushed;
+      auto it = pending_.find(applied_clock_);
+      for (uint32_t w = 0; it != pending_.end() && w < it->second.size(); ++w) {
+        if (it->second[w] != nullptr) pushed.push_back(w);
+      }
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("pull at clock ", clock, " timed out: clock ",
+                                       applied_clock_, " has pushes from workers [",
+                                       absl::StrJoin(pushed, ","), "] of ", config_.num_workers()));
+    }
+    clock_applied_.WaitWithDeadline(&sync_mu_,
+                                    std::min(deadline, absl::Now() + absl::Milliseconds(100)));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushRequest* request,
+                                       PushResponse*) {
+  push_requests_.fetch_add(1, std::memory_order_relaxed);
+  if (absl::Status s = ValidatePush(*request); !s.ok()) return Reject(context, "push", s);
+  if (config_.consistency() == SYNC) {
+    if (absl::Status s = BufferSyncPush(*request); !s.ok()) return Reject(context, "push", s);
+    return grpc::Status::OK;
+  }
+  for (const RowBlock& block : request->blocks()) ApplyBlock(block);
+  return grpc::Status::OK;
+}
+
+void ParameterServerImpl::ApplyBlock(const RowBlock& block) {
+  tables_[block.table()]->Push(block.keys(), block.values());
+  rows_updated_.fetch_add(block.keys_size(), std::memory_order_relaxed);
+}
+
+absl::Status ParameterServerImpl::BufferSyncPush(const PushRequest& request) {
+  const uint64_t clock = request.clock();
+  const uint32_t worker = request.worker_id();
+  absl::MutexLock lock(&sync_mu_);
+  if (clock < applied_clock_ || clock >= applied_clock_ + kMaxClockLead) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "push of clock ", clock, " by worker ", worker, ": applied clock is ", applied_clock_,
+        ", so a push must be in [", applied_clock_, ", ", applied_clock_ + kMaxClockLead, ")"));
+  }
+  std::vector<std::unique_ptr<PushRequest>>& pushes = pending_[clock];
+  pushes.resize(config_.num_workers());
+  if (pushes[worker] != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker ", worker, " already pushed clock ", clock));
+  }
+  pushes[worker] = std::make_unique<PushRequest>(request);
+  bool advanced = false;
+  for (auto it = pending_.begin(); it != pending_.end() && it->first == applied_clock_;
+       it = pending_.erase(it)) {
+    if (std::any_of(it->second.begin(), it->second.end(), [](const auto& p) { return !p; })) break;
+    ApplyClock(it->second);
+    ++applied_clock_;
+    advanced = true;
+  }
+  if (advanced) clock_applied_.SignalAll();
+  return absl::OkStatus();
+}
+
+// For each (table, key): the sum of the workers' gradients in worker-id order, starting from the
+// first one (not from zero, so one worker's gradient passes through bitwise), divided by
+// num_workers. Rows are independent, so the order of keys does not matter.
+void ParameterServerImpl::ApplyClock(const std::vector<std::unique_ptr<PushRequest>>& pushes) {
+  struct Sum {
+    absl::flat_hash_map<uint64_t, uint32_t> index;  // key -> position in keys
+    RowBlock block;
+  };
+  std::map<uint32_t, Sum> sums;  // by table id
+  for (const auto& push : pushes) {
+    for (const RowBlock& block : push->blocks()) {
+      Sum& sum = sums[block.table()];
+      sum.block.set_table(block.table());
+      const size_t width = tables_[block.table()]->width();
+      for (int i = 0; i < block.keys_size(); ++i) {
+        const float* g = block.values().data() + i * width;
+        auto [it, inserted] = sum.index.try_emplace(block.keys(i), sum.block.keys_size());
+        if (inserted) {
+          sum.block.add_keys(block.keys(i));
+          sum.block.mutable_values()->Add(g, g + width);
+        } else {
+          float* acc = sum.block.mutable_values()->mutable_data() + size_t{it->second} * width;
+          for (size_t k = 0; k < width; ++k) acc[k] += g[k];
+        }
+      }
+    }
+  }
+  const float n = static_cast<float>(config_.num_workers());
+  for (auto& [id, sum] : sums) {
+    for (float& g : *sum.block.mutable_values()) g /= n;
+    ApplyBlock(sum.block);
+  }
+}
+
+grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest*,
+                                        StatsResponse* response) {
+  response->set_shard(shard_);
+  for (const auto& t : tables_) {
+    if (t == nullptr) continue;
+    TableStats* stats = response->add_tables();
+    stats->set_table(t->spec().id());
+    stats->set_name(t->spec().name());
+    uint64_t rows, bytes;
+    t->Sizes(&rows, &bytes);
+    stats->set_rows(rows);
+    stats->set_bytes(bytes);
+  }
+  response->set_pull_requests(pull_requests_.load(std::memory_order_relaxed));
+  response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
+  response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
+  response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
+  absl::MutexLock lock(&sync_mu_);
+  response->set_applied_clock(applied_clock_);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerImpl::GetConfig(grpc::ServerContext*, const GetConfigRequest*,
+                                            GetConfigResponse* response) {
+  *response->mutable_config() = config_;
+  response->set_shard(shard_);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerImpl::Shutdown(grpc::ServerContext* context, const ShutdownRequest*,
+                                           ShutdownResponse*) {
+  PSREC_LOG(INFO) << "shutdown requested by " << context->peer();
+  BeginShutdown();
+  if (shutdown_callback_) shutdown_callback_();
+  return grpc::Status::OK;
+}
+
+void ParameterServerImpl::BeginShutdown() {
+  absl::MutexLock lock(&sync_mu_);
+  shutting_down_ = true;
+  clock_applied_.SignalAll();
+}
+
+}  // namespace psrec

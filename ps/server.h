@@ -1,0 +1,113 @@
+// The parameter server of one shard: the ParameterServer gRPC service (proto/ps.proto) over the
+// rows this shard owns. `psrec ps` (ps/ps_main.cc) puts it in a grpc::Server and handles signals.
+//
+// Rows live in one store per table, split into kSubShards sub-shards by a hash of the key that is
+// independent of ShardOf's; each sub-shard is a Table behind its own mutex, so pulls and pushes of
+// different rows proceed in parallel and no lock covers the whole store. In SYNC mode pushes are
+// buffered per clock under one more mutex and applied, as the per-key mean over all workers, once
+// every worker has pushed that clock.
+#ifndef PSREC_PS_SERVER_H_
+#define PSREC_PS_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/config.pb.h"
+#include "proto/ps.grpc.pb.h"
+
+namespace psrec {
+
+class ShardedTable;  // server.cc
+
+// Thread-safe: gRPC calls every method from its own threads. Errors are those of proto/ps.proto,
+// plus INVALID_ARGUMENT for a key that another shard owns or a pull of more than kMaxPullFloats
+// floats, FAILED_PRECONDITION for a SYNC push of an already applied clock, a second push of one
+// clock by one worker, or a clock kMaxClockLead or more ahead of the applied one, and UNAVAILABLE
+// for a SYNC pull still waiting when the server shuts down. A rejected request changes nothing and
+// is logged with its peer.
+class ParameterServerImpl final : public ParameterServer::Service {
+ public:
+  static constexpr uint32_t kMaxTableId = 1024;           // as LocalStore's
+  static constexpr uint64_t kMaxPullFloats = 1ull << 26;  // 256 MiB of response
+  static constexpr uint64_t kMaxClockLead = 64;           // SYNC clocks buffered ahead
+  // A SYNC pull waits at most this long even when its RPC has no deadline.
+  static constexpr absl::Duration kMaxSyncWait = absl::Minutes(5);
+
+  // Serves shard `shard` of `config` (config.num_shards() shards; 0 counts as 1). Fails with
+  // INVALID_ARGUMENT on a shard out of range, no workers, an unset consistency, a duplicate, too
+  // large or zero-width table, or an invalid optimizer config.
+  static absl::StatusOr<std::unique_ptr<ParameterServerImpl>> Create(const JobConfig& config,
+                                                                     uint32_t shard);
+  ~ParameterServerImpl() override;
+
+  grpc::Status Pull(grpc::ServerContext* context, const PullRequest* request,
+                    PullResponse* response) override;
+  grpc::Status Push(grpc::ServerContext* context, const PushRequest* request,
+                    PushResponse* response) override;
+  grpc::Status Stats(grpc::ServerContext* context, const StatsRequest* request,
+                     StatsResponse* response) override;
+  grpc::Status GetConfig(grpc::ServerContext* context, const GetConfigRequest* request,
+                         GetConfigResponse* response) override;
+  // Calls BeginShutdown, then the callback given to set_shutdown_callback (if any), and answers.
+  grpc::Status Shutdown(grpc::ServerContext* context, const ShutdownRequest* request,
+                        ShutdownResponse* response) override;
+
+  // Wakes every waiting SYNC pull, which then answers UNAVAILABLE, as will later ones that would
+  // wait. Pushes and non-waiting pulls are still served. Idempotent.
+  void BeginShutdown();
+
+  // `callback` runs on the Shutdown RPC's thread and must not block; it should make the owner of
+  // the grpc::Server shut it down from another thread. Set before the server starts.
+  void set_shutdown_callback(std::function<void()> callback) {
+    shutdown_callback_ = std::move(callback);
+  }
+
+ private:
+  ParameterServerImpl(const JobConfig& config, uint32_t shard);
+
+  const ShardedTable* table(uint32_t id) const;
+  absl::Status ValidatePull(const PullRequest& request) const;
+  absl::Status ValidatePush(const PushRequest& request) const;
+  absl::Status CheckBlock(const char* op, int index, const RowBlock& block,
+                          size_t num_values) const;
+  grpc::Status WaitForClock(grpc::ServerContext* context, uint64_t clock);
+  absl::Status BufferSyncPush(const PushRequest& request);
+  void ApplyClock(const std::vector<std::unique_ptr<PushRequest>>& pushes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_);
+  void ApplyBlock(const RowBlock& block);
+  grpc::Status Reject(grpc::ServerContext* context, const char* op, const absl::Status& status);
+
+  const JobConfig config_;
+  const uint32_t shard_;
+  const uint32_t num_shards_;
+  std::vector<std::unique_ptr<ShardedTable>> tables_;  // indexed by table id; fixed after Create
+  std::function<void()> shutdown_callback_;
+
+  std::atomic<uint64_t> pull_requests_{0};
+  std::atomic<uint64_t> push_requests_{0};
+  std::atomic<uint64_t> rows_pulled_{0};
+  std::atomic<uint64_t> rows_updated_{0};
+
+  // SYNC state. Lock order: sync_mu_, then a sub-shard's mutex.
+  absl::Mutex sync_mu_;
+  absl::CondVar clock_applied_;  // signalled whenever applied_clock_ grows or shutdown begins
+  uint64_t applied_clock_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  bool shutting_down_ ABSL_GUARDED_BY(sync_mu_) = false;
+  // clock -> each worker's push of it (null until it arrives), for clocks not yet applied.
+  std::map<uint64_t, std::vector<std::unique_ptr<PushRequest>>> pending_ ABSL_GUARDED_BY(sync_mu_);
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_PS_SERVER_H_

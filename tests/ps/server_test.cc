@@ -1,0 +1,548 @@
+#include "ps/server.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/rng.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/empty.pb.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/impl/client_unary_call.h"
+#include "grpcpp/impl/rpc_method.h"
+#include "gtest/gtest.h"
+#include "ps/local_store.h"
+#include "ps/sharding.h"
+#include "ps/table.h"
+
+namespace psrec {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint64_t kSeed = 17;
+constexpr uint32_t kUser = 0;  // width 3, uniform, l2
+constexpr uint32_t kBias = 5;  // width 1, zeros
+
+JobConfig TestConfig(Consistency consistency, uint32_t workers, OptimizerKind kind = ADAM) {
+  JobConfig config;
+  config.set_seed(kSeed);
+  config.set_num_shards(1);
+  config.set_num_workers(workers);
+  config.set_consistency(consistency);
+  config.mutable_optimizer()->set_kind(kind);
+  config.mutable_optimizer()->set_lr(0.01f);
+  TableSpec* user = config.add_tables();
+  user->set_id(kUser);
+  user->set_name("user");
+  user->set_width(3);
+  user->set_init(UNIFORM);
+  user->set_init_scale(0.1f);
+  user->set_l2(0.001f);
+  TableSpec* bias = config.add_tables();
+  bias->set_id(kBias);
+  bias->set_name("item_bias");
+  bias->set_width(1);
+  bias->set_init(ZEROS);
+  return config;
+}
+
+std::unique_ptr<LocalStore> Reference(const JobConfig& config) {
+  auto store = LocalStore::Create(config.tables(), config.optimizer(), config.seed());
+  EXPECT_TRUE(store.ok()) << store.status();
+  return std::move(store).value();
+}
+
+// A ParameterServerImpl in a real grpc::Server on a loopback port, and a stub talking to it.
+class TestServer {
+ public:
+  explicit TestServer(const JobConfig& config, uint32_t shard = 0) {
+    auto service = ParameterServerImpl::Create(config, shard);
+    EXPECT_TRUE(service.ok()) << service.status();
+    service_ = std::move(service).value();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(port, 0);
+    stub_ = ParameterServer::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+  ~TestServer() {
+    service_->BeginShutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server_->Wait();
+  }
+  ParameterServer::Stub& stub() { return *stub_; }
+  ParameterServerImpl& service() { return *service_; }
+
+ private:
+  std::unique_ptr<ParameterServerImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ParameterServer::Stub> stub_;
+};
+
+struct Block {
+  uint32_t table;
+  std::vector<uint64_t> keys;
+  std::vector<float> values;
+};
+
+PushRequest MakePush(uint32_t worker, uint64_t clock, const std::vector<Block>& blocks) {
+  PushRequest request;
+  request.set_worker_id(worker);
+  request.set_clock(clock);
+  for (const Block& b : blocks) {
+    RowBlock* block = request.add_blocks();
+    block->set_table(b.table);
+    block->mutable_keys()->Add(b.keys.begin(), b.keys.end());
+    block->mutable_values()->Add(b.values.begin(), b.values.end());
+  }
+  return request;
+}
+
+grpc::Status Push(ParameterServer::Stub& stub, const PushRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  PushResponse response;
+  return stub.Push(&context, request, &response);
+}
+
+grpc::Status PullRaw(ParameterServer::Stub& stub, const PullRequest& request,
+                     PullResponse* response, int deadline_ms = 5000) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+  return stub.Pull(&context, request, response);
+}
+
+grpc::Status Pull(ParameterServer::Stub& stub, uint32_t table, const std::vector<uint64_t>& keys,
+                  std::vector<float>* values, uint64_t clock = 0, int deadline_ms = 5000) {
+  PullRequest request;
+  request.set_clock(clock);
+  RowBlock* block = request.add_blocks();
+  block->set_table(table);
+  block->mutable_keys()->Add(keys.begin(), keys.end());
+  PullResponse response;
+  grpc::Status status = PullRaw(stub, request, &response, deadline_ms);
+  if (status.ok()) {
+    EXPECT_EQ(response.blocks_size(), 1);
+    EXPECT_EQ(response.blocks(0).table(), table);
+    values->assign(response.blocks(0).values().begin(), response.blocks(0).values().end());
+  }
+  return status;
+}
+
+std::vector<float> PullOk(ParameterServer::Stub& stub, uint32_t table,
+                          const std::vector<uint64_t>& keys) {
+  std::vector<float> values;
+  grpc::Status status = Pull(stub, table, keys, &values);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return values;
+}
+
+std::vector<float> LocalPull(LocalStore& store, uint32_t table, const std::vector<uint64_t>& keys) {
+  std::vector<float> values(keys.size() * store.table(table)->width());
+  const PullBlock block{table, keys, absl::MakeSpan(values)};
+  EXPECT_TRUE(store.Pull({&block, 1}).ok());
+  return values;
+}
+
+void LocalPush(LocalStore& store, const std::vector<Block>& blocks) {
+  std::vector<PushBlock> push;
+  for (const Block& b : blocks) push.push_back({b.table, b.keys, b.values});
+  ASSERT_TRUE(store.Push(push).ok());
+}
+
+// Bit patterns, so that comparisons are exact (and tell -0 from +0).
+std::vector<uint32_t> Bits(const std::vector<float>& values) {
+  std::vector<uint32_t> bits(values.size());
+  if (!values.empty()) std::memcpy(bits.data(), values.data(), values.size() * sizeof(float));
+  return bits;
+}
+
+std::vector<float> Grads(size_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> grads(n);
+  for (float& g : grads) g = 2.0f * rng.Unit() - 1.0f;
+  if (n > 1) grads[1] = -0.0f;
+  return grads;
+}
+
+std::vector<uint64_t> Range(uint64_t begin, uint64_t end) {
+  std::vector<uint64_t> keys;
+  for (uint64_t k = begin; k < end; ++k) keys.push_back(k);
+  return keys;
+}
+
+StatsResponse GetStats(ParameterServer::Stub& stub) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  StatsResponse stats;
+  EXPECT_TRUE(stub.Stats(&context, StatsRequest(), &stats).ok());
+  return stats;
+}
+
+TEST(ServerTest, PullOfAbsentRowsIsInitRow) {
+  const JobConfig config = TestConfig(ASYNC, 1);
+  TestServer server(config);
+  const std::vector<uint64_t> keys = {0, 1, 12345678901234ull,
+                                      std::numeric_limits<uint64_t>::max()};
+  const std::vector<float> values = PullOk(server.stub(), kUser, keys);
+  ASSERT_EQ(values.size(), keys.size() * 3);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    std::vector<float> want(3);
+    InitRow(config.tables(0), kSeed, keys[i], absl::MakeSpan(want));
+    EXPECT_EQ(Bits(std::vector<float>(values.begin() + 3 * i, values.begin() + 3 * i + 3)),
+              Bits(want));
+  }
+  EXPECT_EQ(PullOk(server.stub(), kBias, {}).size(), 0u);
+  EXPECT_EQ(GetStats(server.stub()).tables(0).rows(), 0u);  // pulls create no rows
+}
+
+TEST(ServerTest, PushThenPullEqualsLocalStoreBitwise) {
+  for (Consistency consistency : {ASYNC, SSP, SYNC}) {
+    SCOPED_TRACE(consistency);
+    const JobConfig config = TestConfig(consistency, 1);
+    TestServer server(config);
+    std::unique_ptr<LocalStore> local = Reference(config);
+    for (uint64_t clock = 0; clock < 4; ++clock) {
+      // 200 users reach every sub-shard; the ranges overlap from one clock to the next.
+      const std::vector<Block> blocks = {
+          {kUser, Range(clock * 50, clock * 50 + 200), Grads(600, clock)},
+          {kBias, {7, 3, 9}, Grads(3, 100 + clock)}};
+      ASSERT_TRUE(Push(server.stub(), MakePush(0, clock, blocks)).ok());
+      LocalPush(*local, blocks);
+    }
+    for (uint32_t table : {kUser, kBias}) {
+      const std::vector<uint64_t> keys = Range(0, 400);
+      std::vector<float> values;
+      ASSERT_TRUE(Pull(server.stub(), table, keys, &values, /*clock=*/4).ok());
+      EXPECT_EQ(Bits(values), Bits(LocalPull(*local, table, keys)));
+    }
+  }
+}
+
+TEST(ServerTest, InvalidRequestsAreRejectedAndChangeNothing) {
+  const JobConfig config = TestConfig(ASYNC, 2);
+  TestServer server(config);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const Block good = {kUser, {1}, {0.5f, 0.5f, 0.5f}};
+  const struct {
+    PushRequest request;
+    const char* message;
+  } pushes[] = {
+      {MakePush(0, 0, {good, {9, {1}, {1}}}), "unknown table id 9"},
+      {MakePush(0, 0, {good, {kUser, {1, 2}, {1, 2, 3, 4, 5}}}), "width 3, so 2 keys need 6"},
+      {MakePush(0, 0, {good, {kBias, {1, 2}, {1}}}), "block 1"},
+      {MakePush(0, 0, {{kBias, {}, {1}}}), "0 keys need 0"},
+      {MakePush(0, 0, {good, {kBias, {4}, {nan}}}), "key 4 has gradient nan"},
+      {MakePush(0, 0, {{kUser, {1, 2}, {1, 2, 3, 4, -inf, 6}}}), "key 2 has gradient -inf"},
+      {MakePush(2, 0, {good}), "worker 2"},
+  };
+  for (const auto& push : pushes) {
+    grpc::Status status = Push(server.stub(), push.request);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << push.message;
+    EXPECT_THAT(status.error_message(), HasSubstr(push.message));
+  }
+  PullRequest unknown;
+  unknown.add_blocks()->set_table(kUser);
+  unknown.add_blocks()->set_table(3);
+  PullRequest with_values;
+  with_values.add_blocks()->add_values(1.0f);
+  for (const PullRequest& request : {unknown, with_values}) {
+    PullResponse response;
+    EXPECT_EQ(PullRaw(server.stub(), request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  const StatsResponse stats = GetStats(server.stub());
+  EXPECT_EQ(stats.rows_updated(), 0u);
+  for (const TableStats& table : stats.tables()) EXPECT_EQ(table.rows(), 0u) << table.name();
+  std::vector<float> init(3);
+  InitRow(config.tables(0), kSeed, 1, absl::MakeSpan(init));
+  EXPECT_EQ(Bits(PullOk(server.stub(), kUser, {1})), Bits(init));
+}
+
+TEST(ServerTest, KeysOfOtherShardsAreRejected) {
+  JobConfig config = TestConfig(ASYNC, 1);
+  config.set_num_shards(3);
+  TestServer server(config, /*shard=*/1);
+  uint64_t mine = 0, other = 0;
+  while (ShardOf(kUser, mine, 3) != 1) ++mine;
+  while (ShardOf(kUser, other, 3) == 1) ++other;
+  EXPECT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {mine}, {1, 2, 3}}})).ok());
+  grpc::Status status = Push(server.stub(), MakePush(0, 0, {{kUser, {other}, {1, 2, 3}}}));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr(absl::StrCat("key ", other, " of table 0")));
+  std::vector<float> values;
+  EXPECT_EQ(Pull(server.stub(), kUser, {mine, other}, &values).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(ServerTest, SyncWaitsForAllWorkersAndAppliesTheMean) {
+  const JobConfig config = TestConfig(SYNC, 2);
+  TestServer server(config);
+  std::unique_ptr<LocalStore> local = Reference(config);
+  const std::vector<float> g0 = Grads(6, 1), g1 = Grads(6, 2);
+  ASSERT_TRUE(
+      Push(server.stub(), MakePush(0, 0, {{kUser, {1, 2}, g0}, {kBias, {7}, {0.25f}}})).ok());
+
+  std::vector<float> values;
+  grpc::Status status = Pull(server.stub(), kUser, {1, 2, 3}, &values, /*clock=*/1, 200);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // Clock 0 never waits, and nothing is applied yet.
+  EXPECT_EQ(Bits(PullOk(server.stub(), kUser, {1, 2, 3})),
+            Bits(LocalPull(*local, kUser, {1, 2, 3})));
+  EXPECT_EQ(Push(server.stub(), MakePush(0, 0, {})).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // worker 0 pushed clock 0 already
+
+  std::vector<float> waited;
+  grpc::Status waited_status;
+  std::thread waiter([&] {
+    waited_status = Pull(server.stub(), kUser, {1, 2, 3}, &waited, /*clock=*/1, 5000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(Push(server.stub(), MakePush(1, 0, {{kUser, {2, 3}, g1}})).ok());
+  waiter.join();
+  ASSERT_TRUE(waited_status.ok()) << waited_status.error_message();
+
+  // Key 2: both workers, summed in id order; keys 1, 3 and 7: one worker, still divided by 2.
+  LocalPush(*local, {{kUser,
+                      {1, 2, 3},
+                      {g0[0] / 2, g0[1] / 2, g0[2] / 2, (g0[3] + g1[0]) / 2, (g0[4] + g1[1]) / 2,
+                       (g0[5] + g1[2]) / 2, g1[3] / 2, g1[4] / 2, g1[5] / 2}},
+                     {kBias, {7}, {0.125f}}});
+  EXPECT_EQ(Bits(waited), Bits(LocalPull(*local, kUser, {1, 2, 3})));
+  EXPECT_EQ(Bits(PullOk(server.stub(), kBias, {7})), Bits(LocalPull(*local, kBias, {7})));
+  EXPECT_EQ(Push(server.stub(), MakePush(1, 0, {})).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // clock 0 is applied
+  const StatsResponse stats = GetStats(server.stub());
+  EXPECT_EQ(stats.applied_clock(), 1u);
+  EXPECT_EQ(stats.rows_updated(), 4u);
+}
+
+TEST(ServerTest, SyncAppliesBufferedClocksInOrder) {
+  const JobConfig config = TestConfig(SYNC, 2, SGD);
+  TestServer server(config);
+  std::unique_ptr<LocalStore> local = Reference(config);
+  const std::vector<float> a = Grads(3, 1), b = Grads(3, 2), c = Grads(3, 3), d = Grads(3, 4);
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {5}, a}})).ok());
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 1, {{kUser, {5}, b}})).ok());
+  ASSERT_TRUE(Push(server.stub(), MakePush(1, 1, {{kUser, {5}, c}})).ok());
+  EXPECT_EQ(GetStats(server.stub()).applied_clock(), 0u);  // clock 1 is complete, clock 0 is not
+  ASSERT_TRUE(Push(server.stub(), MakePush(1, 0, {{kUser, {5}, d}})).ok());
+  EXPECT_EQ(GetStats(server.stub()).applied_clock(), 2u);
+  for (const auto& [x, y] : {std::pair{a, d}, std::pair{b, c}}) {
+    LocalPush(*local, {{kUser, {5}, {(x[0] + y[0]) / 2, (x[1] + y[1]) / 2, (x[2] + y[2]) / 2}}});
+  }
+  std::vector<float> values;
+  ASSERT_TRUE(Pull(server.stub(), kUser, {5}, &values, /*clock=*/2).ok());
+  EXPECT_EQ(Bits(values), Bits(LocalPull(*local, kUser, {5})));
+}
+
+TEST(ServerTest, ShutdownReleasesWaitingPulls) {
+  TestServer server(TestConfig(SYNC, 2));
+  grpc::Status status;
+  std::thread waiter([&] {
+    std::vector<float> values;
+    status = Pull(server.stub(), kUser, {1}, &values, /*clock=*/1, 10000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server.service().BeginShutdown();
+  waiter.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ServerTest, StatsAndConfig) {
+  const JobConfig config = TestConfig(ASYNC, 1);
+  TestServer server(config);
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1, 2}, Grads(6, 1)}})).ok());
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {2, 3}, Grads(6, 2)}})).ok());
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kBias, {4}, {1}}})).ok());
+  PullOk(server.stub(), kUser, {1, 2, 3, 4, 5});
+  PullOk(server.stub(), kBias, {4});
+  const StatsResponse stats = GetStats(server.stub());
+  EXPECT_EQ(stats.shard(), 0u);
+  EXPECT_EQ(stats.push_requests(), 3u);
+  EXPECT_EQ(stats.pull_requests(), 2u);
+  EXPECT_EQ(stats.rows_updated(), 5u);
+  EXPECT_EQ(stats.rows_pulled(), 6u);
+  ASSERT_EQ(stats.tables_size(), 2);
+  EXPECT_EQ(stats.tables(0).name(), "user");
+  EXPECT_EQ(stats.tables(0).rows(), 3u);
+  EXPECT_EQ(stats.tables(0).bytes(), 3u * (3 * 4 + 3 * 8 + 4));  // adam: value, m, v; step
+  EXPECT_EQ(stats.tables(1).table(), kBias);
+  EXPECT_EQ(stats.tables(1).rows(), 1u);
+  EXPECT_EQ(stats.tables(1).bytes(), 1u * (4 + 8 + 4));
+
+  grpc::ClientContext context;
+  GetConfigResponse response;
+  ASSERT_TRUE(server.stub().GetConfig(&context, GetConfigRequest(), &response).ok());
+  EXPECT_EQ(response.config().SerializeAsString(), config.SerializeAsString());
+  EXPECT_EQ(response.shard(), 0u);
+}
+
+TEST(ServerTest, ConcurrentAsyncPushesAreAllApplied) {
+  constexpr int kThreads = 4, kPushes = 25, kKeys = 40;
+  const JobConfig config = TestConfig(ASYNC, kThreads, SGD);
+  TestServer server(config);
+  // Every push is the same, so the result does not depend on the order they arrive in.
+  const std::vector<Block> blocks = {{kUser, Range(0, kKeys), std::vector<float>(3 * kKeys, 0.5f)},
+                                     {kBias, Range(0, kKeys), std::vector<float>(kKeys, 0.25f)}};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPushes; ++i) {
+        EXPECT_TRUE(Push(server.stub(), MakePush(t, i, blocks)).ok());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::unique_ptr<LocalStore> local = Reference(config);
+  for (int i = 0; i < kThreads * kPushes; ++i) LocalPush(*local, blocks);
+  EXPECT_EQ(GetStats(server.stub()).rows_updated(), uint64_t{kThreads} * kPushes * 2 * kKeys);
+  for (uint32_t table : {kUser, kBias}) {
+    EXPECT_EQ(Bits(PullOk(server.stub(), table, Range(0, kKeys))),
+              Bits(LocalPull(*local, table, Range(0, kKeys))));
+  }
+}
+
+TEST(ServerTest, CreateRejectsBadConfigs) {
+  JobConfig config = TestConfig(ASYNC, 1);
+  EXPECT_FALSE(ParameterServerImpl::Create(config, 1).ok());  // one shard
+  config.set_num_workers(0);
+  EXPECT_FALSE(ParameterServerImpl::Create(config, 0).ok());
+  config = TestConfig(CONSISTENCY_UNSPECIFIED, 1);
+  EXPECT_FALSE(ParameterServerImpl::Create(config, 0).ok());
+  config = TestConfig(ASYNC, 1);
+  config.mutable_tables(1)->set_id(kUser);
+  EXPECT_FALSE(ParameterServerImpl::Create(config, 0).ok());
+  config = TestConfig(ASYNC, 1);
+  config.mutable_optimizer()->set_lr(-1);
+  EXPECT_FALSE(ParameterServerImpl::Create(config, 0).ok());
+}
+
+// `psrec ps` as a child process on a loopback port it picks itself.
+class PsProcess {
+ public:
+  explicit PsProcess(const std::vector<std::string>& flags) {
+    static int count = 0;
+    port_file_ = absl::StrCat(testing::TempDir(), "/ps_port_", ::getpid(), "_", count++);
+    std::remove(port_file_.c_str());
+    std::vector<std::string> args = {PSREC_BINARY, "ps", "--host=127.0.0.1", "--port=0",
+                                     "--port_file=" + port_file_};
+    args.insert(args.end(), flags.begin(), flags.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~PsProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::remove(port_file_.c_str());
+  }
+
+  pid_t pid() const { return pid_; }
+
+  // The port from --port_file, or 0 after 10 s.
+  int WaitForPort() const {
+    for (int i = 0; i < 1000; ++i) {
+      std::ifstream in(port_file_);
+      int port = 0;
+      if (in >> port) return port;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  }
+
+  // The exit status, or -1 if the process has not exited within 10 s.
+  int Wait() {
+    for (int i = 0; i < 1000; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+ private:
+  std::string port_file_;
+  pid_t pid_ = -1;
+};
+
+TEST(PsProcessTest, ServesHealthAndConfigUntilShutdownRpc) {
+  PsProcess ps({"--shard=1", "--num_shards=2", "--workers=3", "--consistency=async"});
+  const int port = ps.WaitForPort();
+  ASSERT_GT(port, 0);
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto stub = ParameterServer::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    GetConfigResponse response;
+    ASSERT_TRUE(stub->GetConfig(&context, GetConfigRequest(), &response).ok());
+    EXPECT_EQ(response.shard(), 1u);
+    EXPECT_EQ(response.config().num_shards(), 2u);
+    EXPECT_EQ(response.config().num_workers(), 3u);
+    EXPECT_EQ(response.config().consistency(), ASYNC);
+    EXPECT_GT(response.config().tables_size(), 0);
+  }
+  {
+    // grpc.health.v1: an empty HealthCheckRequest in, and the response's field 1 (status, a varint)
+    // read through a message of the same shape, so the test needs no health proto.
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    google::protobuf::Int32Value status;
+    const grpc::internal::RpcMethod check("/grpc.health.v1.Health/Check",
+                                          grpc::internal::RpcMethod::NORMAL_RPC);
+    ASSERT_TRUE((grpc::internal::BlockingUnaryCall(channel.get(), check, &context,
+                                                   google::protobuf::Empty(), &status))
+                    .ok());
+    EXPECT_EQ(status.value(), 1);  // SERVING
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ShutdownResponse response;
+  EXPECT_TRUE(stub->Shutdown(&context, ShutdownRequest(), &response).ok());
+  EXPECT_EQ(ps.Wait(), 0);
+}
+
+TEST(PsProcessTest, ExitsZeroOnSigterm) {
+  PsProcess ps({});
+  ASSERT_GT(ps.WaitForPort(), 0);
+  ::kill(ps.pid(), SIGTERM);
+  EXPECT_EQ(ps.Wait(), 0);
+}
+
+TEST(PsProcessTest, RejectsAShardOutOfRange) {
+  PsProcess ps({"--shard=2", "--num_shards=2"});
+  EXPECT_EQ(ps.Wait(), 2);
+}
+
+}  // namespace
+}  // namespace psrec
