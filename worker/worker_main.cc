@@ -1,19 +1,78 @@
 #include "worker/worker_main.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/service_flags.h"
+#include "coordinator/job_config.h"
+#include "worker/worker.h"
+
+ABSL_FLAG(std::string, coordinator, "", "The coordinator's HOST:PORT. Required.");
+ABSL_FLAG(std::string, name, "", "This worker's name in the coordinator's logs. Empty: HOST:PID.");
 
 namespace psrec {
 namespace {
 
-int RunWorker(const std::set<std::string>&) {
-  std::fprintf(stderr, "psrec worker: not implemented yet\n");
-  return 1;
+std::string DefaultName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host, ":", getpid());
+}
+
+int RunWorker(const std::set<std::string>& specified) {
+  SetLogRole("worker");
+  WorkerOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.rpc_timeout = RpcTimeoutFlag();  // common/service_flags.h
+  options.name = absl::GetFlag(FLAGS_name);
+  options.name_given = !options.name.empty();
+  if (!options.name_given) options.name = DefaultName();
+  if (options.coordinator.empty()) {
+    std::fprintf(stderr, "psrec worker: --coordinator=HOST:PORT is required\n");
+    return 2;
+  }
+  if (options.rpc_timeout <= absl::ZeroDuration()) {
+    std::fprintf(stderr, "psrec worker: --rpc_timeout must be positive\n");
+    return 2;
+  }
+  absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
+  if (!config.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  Worker worker(*std::move(config), options);
+  if (absl::Status s = worker.Register(); !s.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
+    return absl::IsFailedPrecondition(s) ? 2 : 1;
+  }
+  if (absl::Status s = worker.Run(); !s.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
 
 Subcommand WorkerSubcommand() {
-  return Subcommand{"worker", "(not implemented yet)", "", {__FILE__}, &RunWorker};
+  return Subcommand{
+      "worker",
+      "train the partitions a coordinator hands out, against the parameter-server shards",
+      "Registers with the coordinator (--coordinator=HOST:PORT) with the job config built from\n"
+      "the flags below, which must match the coordinator's; reads and splits the same data; then\n"
+      "trains each epoch partition it is given, pulling rows from and pushing gradients to every\n"
+      "ps shard, until the coordinator says the job is done. Every RPC has a deadline\n"
+      "(--rpc_timeout). Exit status: 0 when done, 2 for bad flags or a config that differs from\n"
+      "the coordinator's, 1 for any other failure (the message names the RPC and its peer).",
+      {JobFlagsFile(), ServiceFlagsFile(), __FILE__},
+      &RunWorker,
+  };
 }
 
 }  // namespace psrec

@@ -1,0 +1,128 @@
+// The gRPC client to the sharded parameter servers: a ParamStore whose rows live in num_shards
+// `psrec ps` processes. Every Pull or Push sends exactly one request to every shard, all at once,
+// each carrying that shard's part of every block (ps/sharding.h decides the part), and waits for
+// all the answers. A shard with no keys still gets its (empty) request: in SYNC mode the servers
+// count one push per worker per clock.
+#ifndef PSREC_WORKER_PS_CLIENT_H_
+#define PSREC_WORKER_PS_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/config.pb.h"
+#include "proto/ps.grpc.pb.h"
+#include "ps/param_store.h"
+
+namespace psrec {
+
+// OK for an OK `status`; otherwise an absl::Status with the same canonical code and the message
+// "<what> failed: <CODE>: <grpc message>", where `what` names the RPC and the peer.
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what);
+
+// Channel arguments for a peer that may not be up yet, or may restart: gRPC's reconnect backoff
+// (by default growing from 1 s to 2 min, during which calls fail at once) is held to 100 ms .. 1 s,
+// so a retry or a wait_for_ready call notices a peer within a second of its coming up.
+grpc::ChannelArguments QuickReconnect();
+
+// Not thread-safe: one call at a time, like the Trainer that owns it.
+class RemoteStore : public ParamStore {
+ public:
+  // `addresses[i]` ("host:port") serves shard i; there must be config.num_shards() of them. Row
+  // widths come from config.tables(). Channels connect lazily, so a shard that is down fails the
+  // first call, not this one. Errors: INVALID_ARGUMENT for a wrong address count, an empty address,
+  // or a table id used twice. Every RPC is cancelled after `deadline`.
+  static absl::StatusOr<std::unique_ptr<RemoteStore>> Create(
+      std::vector<std::string> addresses, const JobConfig& config, uint32_t worker_id,
+      absl::Duration deadline = absl::Seconds(30));
+
+  ~RemoteStore() override;
+
+  // Errors: INVALID_ARGUMENT for an unknown table or a values size other than keys * width (checked
+  // here, before anything is sent); otherwise the first failed shard's error with its code, as
+  // "Pull to ps shard 1 (host:port) failed: DEADLINE_EXCEEDED: ...". A malformed answer is
+  // INTERNAL.
+  absl::Status Pull(absl::Span<const PullBlock> blocks) override;
+
+  // Sends the gradients. When pipelining (the default) it returns once the requests are sent: the
+  // answers are collected by the next Pull, Push or Flush, which report a failed push as their own
+  // error, so the next batch's pull overlaps this push's round trip. That is safe in every mode: a
+  // SYNC server holds the next clock's pull until this clock's push is applied. When one shard
+  // fails the others may already have applied their part.
+  absl::Status Push(absl::Span<const PushBlock> blocks) override;
+
+  // Waits for a push still in flight and returns its status.
+  absl::Status Flush();
+
+  // With false, Push waits for its answers before returning.
+  void set_pipeline(bool pipeline) { pipeline_ = pipeline; }
+
+  // The clock sent with every following Pull and Push (PullRequest.clock, PushRequest.clock).
+  void set_clock(uint64_t clock) { clock_ = clock; }
+  uint64_t clock() const { return clock_; }
+
+  uint32_t num_shards() const { return static_cast<uint32_t>(shards_.size()); }
+  const std::string& address(uint32_t shard) const;
+
+  // Each shard's GetConfig answer, index = shard. Waits for a shard that is not up yet, up to the
+  // deadline, so it doubles as "wait until every shard is serving".
+  absl::StatusOr<std::vector<GetConfigResponse>> GetConfigs();
+
+  // Each shard's Stats answer, index = shard.
+  absl::StatusOr<std::vector<StatsResponse>> Stats();
+
+ private:
+  struct Shard;
+
+  RemoteStore(uint32_t worker_id, absl::Duration deadline);
+
+  // Checks a block against its table's width; `what` names the float array.
+  absl::Status CheckBlock(const char* op, size_t index, uint32_t table, size_t num_keys,
+                          size_t num_floats, const char* what) const;
+  // Sets key_shard_ (every block's keys, concatenated) and count_ (shard * blocks + block).
+  template <typename Block>
+  void Route(absl::Span<const Block> blocks);
+  // Fills every shard's `request` with its part of `blocks`.
+  template <typename Request, typename Block>
+  void BuildRequests(absl::Span<const Block> blocks, Request Shard::*request);
+  absl::Status CheckPullResponses(absl::Span<const PullBlock> blocks) const;
+  void ScatterPulled(absl::Span<const PullBlock> blocks);
+  // Calls of the two slots can be in flight at once: a push beside the next pull (or GetConfig,
+  // Stats).
+  enum Slot { kCallSlot = 0, kPushSlot = 1 };
+  // Runs start(shard, context, tag) for every shard on `slot`.
+  template <typename Start>
+  void StartAll(Slot slot, bool wait_for_ready, const Start& start);
+  // Waits for every call on `slot` and returns the first failure (in shard order) as
+  // "<rpc> to ps shard i (address) failed: ...".
+  absl::Status Collect(Slot slot, const char* rpc);
+  // StartAll then Collect on kCallSlot.
+  template <typename Start>
+  absl::Status FanOut(const char* rpc, bool wait_for_ready, const Start& start);
+
+  const uint32_t worker_id_;
+  const absl::Duration deadline_;
+  std::vector<uint32_t> width_;  // indexed by table id; 0 for no such table
+  uint64_t clock_ = 0;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  grpc::CompletionQueue cq_;
+  size_t in_flight_[2] = {0, 0};  // calls started and not yet taken off cq_, per slot
+  bool push_in_flight_ = false;   // a push's answers are yet to be collected
+  bool pipeline_ = true;
+  // Per-call scratch, kept between calls so that a call allocates nothing once sizes settle.
+  std::vector<uint32_t> key_shard_;
+  std::vector<uint32_t> count_;
+  std::vector<RowBlock*> part_;       // per shard: the request block being filled
+  std::vector<const float*> cursor_;  // per shard: the next pulled row to hand out
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_WORKER_PS_CLIENT_H_

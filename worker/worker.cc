@@ -1,0 +1,272 @@
+#include "worker/worker.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "coordinator/job_config.h"
+#include "grpcpp/grpcpp.h"
+
+namespace psrec {
+namespace {
+
+// Logs a partition's progress at most every two seconds: epoch, share done, ratings/s.
+class PartitionProgress {
+ public:
+  PartitionProgress(uint32_t epoch, uint32_t epochs, uint64_t total)
+      : epoch_(epoch), epochs_(epochs), total_(total), start_(absl::Now()), last_(start_) {}
+
+  void Update(uint64_t done) {
+    const absl::Time now = absl::Now();
+    if (now - last_ < absl::Seconds(2) || done == 0) return;
+    last_ = now;
+    const double rate = static_cast<double>(done) / absl::ToDoubleSeconds(now - start_);
+    PSREC_LOG(INFO) << absl::StrFormat("epoch %u/%u %3.0f%% of %u ratings, %.0f ratings/s", epoch_,
+                                       epochs_, 100.0 * done / total_, total_, rate);
+  }
+
+ private:
+  uint32_t epoch_, epochs_;
+  uint64_t total_;
+  absl::Time start_, last_;
+};
+
+absl::Status Annotate(const absl::Status& status, const std::string& prefix) {
+  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
+}
+
+}  // namespace
+
+Worker::Worker(JobConfig config, WorkerOptions options)
+    : config_(std::move(config)),
+      own_data_dir_(config_.data_dir()),
+      options_(std::move(options)),
+      channel_(grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(),
+                                         QuickReconnect())),
+      coordinator_(Coordinator::NewStub(channel_)) {}
+
+Worker::~Worker() = default;
+
+template <typename Request, typename Response>
+absl::Status Worker::Call(const char* rpc,
+                          grpc::Status (Coordinator::Stub::*method)(grpc::ClientContext*,
+                                                                    const Request&, Response*),
+                          const Request& request, Response* response, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return FromGrpcStatus((coordinator_.get()->*method)(&context, request, response),
+                        absl::StrCat(rpc, " to coordinator (", options_.coordinator, ")"));
+}
+
+// Workers may start before the coordinator listens, so an UNAVAILABLE Register is retried until
+// rpc_timeout has passed.
+absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response) {
+  const absl::Time give_up = absl::Now() + options_.rpc_timeout;
+  absl::Duration backoff = absl::Milliseconds(50);
+  for (bool logged = false;;) {
+    const bool was_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
+    const absl::Duration left = std::max(give_up - absl::Now(), absl::Milliseconds(100));
+    absl::Status s = Call("Register", &Coordinator::Stub::Register, request, response, left);
+    if (!absl::IsUnavailable(s) || absl::Now() >= give_up) return s;
+    if (!logged) PSREC_LOG(INFO) << "waiting for the coordinator: " << s.message();
+    logged = true;
+    const absl::Time next = std::min(absl::Now() + backoff, give_up);
+    backoff = std::min(2 * backoff, absl::Seconds(1));
+    // A call that fails fast does not poll the channel, and gRPC's backup poller looks at a
+    // reconnecting channel only every 5 s; waiting on the channel itself makes it reconnect now.
+    if (!was_ready && channel_->WaitForConnected(absl::ToChronoTime(next))) continue;
+    absl::SleepFor(std::max(next - absl::Now(), absl::ZeroDuration()));
+  }
+}
+
+absl::Status Worker::Register() {
+  RegisterRequest request;
+  *request.mutable_config() = config_;
+  request.set_name(options_.name);
+  RegisterResponse response;
+  if (absl::Status s = RegisterWithRetry(request, &response); !s.ok()) return s;
+  worker_id_ = response.worker_id();
+  ps_addresses_.assign(response.ps_addresses().begin(), response.ps_addresses().end());
+  // A name given at start (the launcher gives "worker<k>") is what the operator knows it by;
+  // otherwise the coordinator's id.
+  SetLogRole(options_.name_given ? options_.name : absl::StrCat("worker", worker_id_));
+  config_ = response.config();
+  if (absl::Status s = ResolveDataDir(response.config().data_dir()); !s.ok()) return s;
+  PSREC_LOG(INFO) << "registered with the coordinator at " << options_.coordinator << " as worker "
+                  << worker_id_ << " of " << config_.num_workers() << ", " << ps_addresses_.size()
+                  << " ps shards, " << EnumFlagName(config_.consistency()) << " consistency, data "
+                  << config_.data_dir();
+  return absl::OkStatus();
+}
+
+// The worker's own --data (or its --config file's data_dir) wins; without one, the coordinator's
+// directory if it holds ratings here too (one machine, or one volume mounted at the same path);
+// failing that, FindDataDir's usual places. Setup's rating_offset check catches a different copy.
+absl::Status Worker::ResolveDataDir(const std::string& coordinator_dir) {
+  std::string wanted = own_data_dir_;
+  if (wanted.empty() && !coordinator_dir.empty() && FindDataDir(coordinator_dir).ok()) {
+    wanted = coordinator_dir;
+  }
+  absl::StatusOr<std::string> dir = FindDataDir(wanted);
+  if (!dir.ok()) return dir.status();
+  config_.set_data_dir(*dir);
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Setup() {
+  const float coordinator_offset = config_.rating_offset();
+  absl::StatusOr<JobData> job = PrepareData(&config_);
+  if (!job.ok()) return job.status();
+  job_ = *std::move(job);
+  if (config_.rating_offset() != coordinator_offset) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s gives a mean training rating of %.9g but the coordinator's data gives %.9g: this "
+        "worker reads different data",
+        job_.data.path, config_.rating_offset(), coordinator_offset));
+  }
+  PSREC_LOG(INFO) << job_.data.path << ": " << job_.data.ratings.size() << " ratings; "
+                  << EnumFlagName(config_.split()) << " split " << job_.split.train.size()
+                  << " train / " << job_.split.test.size() << " test";
+  absl::StatusOr<std::unique_ptr<RemoteStore>> store =
+      RemoteStore::Create(ps_addresses_, config_, worker_id_, options_.rpc_timeout);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  // Waits for every shard to serve, and catches a list of addresses in the wrong order.
+  absl::StatusOr<std::vector<GetConfigResponse>> shards = store_->GetConfigs();
+  if (!shards.ok()) return shards.status();
+  for (uint32_t i = 0; i < shards->size(); ++i) {
+    if ((*shards)[i].shard() != i) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ps shard ", i, " (", store_->address(i), ") says it is shard ", (*shards)[i].shard()));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
+      Trainer::Create(config_, &job_.data, store_.get());
+  if (!trainer.ok()) return trainer.status();
+  trainer_ = *std::move(trainer);
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Run() {
+  if (absl::Status s = Setup(); !s.ok()) return s;
+  GetWorkRequest request;
+  request.set_worker_id(worker_id_);
+  while (true) {
+    WorkAssignment work;
+    const absl::Time asked = absl::Now();
+    if (absl::Status s =
+            Call("GetWork", &Coordinator::Stub::GetWork, request, &work, options_.rpc_timeout);
+        !s.ok()) {
+      return s;
+    }
+    switch (work.kind()) {
+      case WorkAssignment::DONE:
+        PSREC_LOG(INFO) << "the coordinator says the job is done";
+        return absl::OkStatus();
+      case WorkAssignment::TRAIN:
+        if (absl::Status s = TrainPartition(work); !s.ok()) return s;
+        break;
+      case WorkAssignment::WAIT:
+        // The coordinator long-polls; should it answer at once, do not spin.
+        if (absl::Now() - asked < absl::Milliseconds(100)) absl::SleepFor(absl::Milliseconds(50));
+        break;
+      default:
+        return absl::InternalError(absl::StrCat("GetWork to coordinator (", options_.coordinator,
+                                                ") answered an unknown kind ", work.kind()));
+    }
+  }
+}
+
+absl::Status Worker::TrainPartition(const WorkAssignment& work) {
+  const uint64_t num_train = job_.split.train.size();
+  const uint64_t batch = config_.batch_size();
+  const uint64_t batches = (work.end() - work.begin() + batch - 1) / batch;
+  if (work.epoch() >= config_.epochs() || work.begin() > work.end() || work.end() > num_train ||
+      (config_.consistency() == SYNC && batches > work.num_clocks())) {
+    return absl::InternalError(absl::StrCat(
+        "the coordinator assigned rows [", work.begin(), ", ", work.end(), ") of epoch ",
+        work.epoch(), " with ", work.num_clocks(), " clocks, but this worker has ", num_train,
+        " training rows, ", config_.epochs(), " epochs and batch_size ", batch));
+  }
+  if (order_epoch_ != work.epoch()) {
+    order_ = EpochOrder(job_.split.train, config_.seed(), work.epoch());
+    order_epoch_ = work.epoch();
+  }
+  const absl::Span<const uint32_t> rows =
+      absl::MakeConstSpan(order_).subspan(work.begin(), work.end() - work.begin());
+  const absl::Time start = absl::Now();
+  TrainStats stats;
+  if (absl::Status s = TrainBatches(work, rows, &stats); !s.ok()) return s;
+  if (absl::Status s = FinishClocks(work, stats.batches); !s.ok()) return s;
+  // The coordinator evaluates once every worker has reported, so the last push must have landed.
+  if (absl::Status s = store_->Flush(); !s.ok()) {
+    return Annotate(s, absl::StrCat("epoch ", work.epoch() + 1, " last push: "));
+  }
+  ReportRequest report;
+  report.set_worker_id(worker_id_);
+  report.set_epoch(work.epoch());
+  report.set_loss_sum(stats.loss_sum);
+  report.set_examples(stats.examples);
+  report.set_batches(stats.batches);
+  ReportResponse reported;
+  if (absl::Status s =
+          Call("Report", &Coordinator::Stub::Report, report, &reported, options_.rpc_timeout);
+      !s.ok()) {
+    return s;
+  }
+  const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-9);
+  PSREC_LOG(INFO) << absl::StrFormat(
+      "epoch %u/%u: %u ratings in %u batches, train loss %.4f, %.0f ratings/s", work.epoch() + 1,
+      config_.epochs(), stats.examples, stats.batches, stats.mean_loss(),
+      static_cast<double>(stats.examples) / secs);
+  return absl::OkStatus();
+}
+
+absl::Status Worker::TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
+                                  TrainStats* stats) {
+  const size_t batch = config_.batch_size();
+  PartitionProgress progress(work.epoch() + 1, config_.epochs(), rows.size());
+  ClockRequest clock_request;
+  clock_request.set_worker_id(worker_id_);
+  ClockResponse clock_response;
+  for (size_t begin = 0; begin < rows.size(); begin += batch) {
+    const uint64_t clock = work.first_clock() + stats->batches;
+    auto where = [&] { return absl::StrCat("epoch ", work.epoch() + 1, " clock ", clock, ": "); };
+    if (config_.consistency() == SSP) {
+      clock_request.set_clock(clock);
+      if (absl::Status s = Call("Clock", &Coordinator::Stub::Clock, clock_request, &clock_response,
+                                options_.rpc_timeout);
+          !s.ok()) {
+        return Annotate(s, where());
+      }
+    }
+    store_->set_clock(clock);
+    const absl::Span<const uint32_t> part = rows.subspan(begin, batch);
+    absl::StatusOr<float> loss = trainer_->Step(part, work.first_step() + stats->batches);
+    if (!loss.ok()) return Annotate(loss.status(), where());
+    stats->loss_sum += static_cast<double>(*loss) * static_cast<double>(part.size());
+    stats->examples += part.size();
+    ++stats->batches;
+    progress.Update(stats->examples);
+  }
+  return absl::OkStatus();
+}
+
+// SYNC servers apply a clock once every worker has pushed it, so a worker whose partition is short
+// pushes nothing, but pushes, for each clock it has no batch for.
+absl::Status Worker::FinishClocks(const WorkAssignment& work, uint64_t batches) {
+  if (config_.consistency() != SYNC) return absl::OkStatus();
+  for (uint64_t c = work.first_clock() + batches; c < work.first_clock() + work.num_clocks(); ++c) {
+    store_->set_clock(c);
+    if (absl::Status s = store_->Push({}); !s.ok()) {
+      return Annotate(s,
+                      absl::StrCat("epoch ", work.epoch() + 1, " empty push of clock ", c, ": "));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace psrec

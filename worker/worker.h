@@ -1,0 +1,87 @@
+// One worker of a distributed job: it registers with the coordinator, reads and splits the same
+// data, and trains the partitions it is handed through a RemoteStore until the coordinator says
+// DONE.
+//
+//   SYNC   batch b of a partition pulls and pushes at clock first_clock + b; the servers hold the
+//          pull until every worker's pushes of the earlier clocks are applied. After its batches
+//          the worker pushes empty requests for the partition's remaining clocks.
+//   SSP    before batch b the worker asks the coordinator's Clock(first_clock + b), which answers
+//          once the worker is no more than `staleness` clocks ahead of the slowest.
+//   ASYNC  batches run back to back.
+#ifndef PSREC_WORKER_WORKER_H_
+#define PSREC_WORKER_WORKER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "coordinator/job.h"
+#include "proto/config.pb.h"
+#include "proto/coordinator.grpc.pb.h"
+#include "worker/ps_client.h"
+#include "worker/trainer.h"
+
+namespace psrec {
+
+struct WorkerOptions {
+  std::string coordinator;  // host:port
+  std::string name;         // shown in the coordinator's logs
+  bool name_given = false;  // --name was set: use it as this process's log role too
+  // The deadline of every RPC, and how long registration keeps retrying while the coordinator is
+  // not up yet.
+  absl::Duration rpc_timeout = absl::Seconds(30);
+};
+
+// Not thread-safe. Every error names the RPC and its peer; none is retried except a Register that
+// finds the coordinator not up yet.
+class Worker {
+ public:
+  // `config` is this worker's own, from its flags; the coordinator compares it when registering.
+  Worker(JobConfig config, WorkerOptions options);
+  ~Worker();
+
+  // Registers and adopts the coordinator's config. Errors: FAILED_PRECONDITION when the configs
+  // differ (the message is the coordinator's, naming the fields), or the RPC's error.
+  absl::Status Register();
+
+  // After Register: reads the data, connects to the shards and trains until the coordinator says
+  // DONE. Errors: FAILED_PRECONDITION when this worker's data gives another rating_offset than
+  // the coordinator's (different data) or a shard answers as another shard; otherwise the first
+  // failed RPC or data error.
+  absl::Status Run();
+
+ private:
+  absl::Status RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response);
+  absl::Status ResolveDataDir(const std::string& coordinator_dir);
+  absl::Status Setup();
+  absl::Status TrainPartition(const WorkAssignment& work);
+  absl::Status TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
+                            TrainStats* stats);
+  absl::Status FinishClocks(const WorkAssignment& work, uint64_t batches);
+  // Calls `method` on the coordinator with rpc_timeout as its deadline.
+  template <typename Request, typename Response>
+  absl::Status Call(const char* rpc,
+                    grpc::Status (Coordinator::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                              Response*),
+                    const Request& request, Response* response, absl::Duration timeout);
+
+  JobConfig config_;  // after Register, the coordinator's, with this worker's data_dir
+  const std::string own_data_dir_;
+  const WorkerOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Coordinator::Stub> coordinator_;
+  uint32_t worker_id_ = 0;
+  std::vector<std::string> ps_addresses_;
+  JobData job_;
+  std::unique_ptr<RemoteStore> store_;
+  std::unique_ptr<Trainer> trainer_;
+  uint32_t order_epoch_ = UINT32_MAX;  // the epoch whose order order_ holds
+  std::vector<uint32_t> order_;
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_WORKER_WORKER_H_
