@@ -83,6 +83,13 @@ TestMetrics Score(const Dataset& data, absl::Span<const uint32_t> rows,
   return TestMetrics{abs_sum / n, std::sqrt(sq_sum / n)};
 }
 
+void LogEpoch(const EpochRecord& record, uint32_t epochs) {
+  PSREC_LOG(INFO) << absl::StrFormat(
+      "epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs", record.epoch,
+      epochs, record.train_loss, record.test.mae, record.test.rmse,
+      static_cast<double>(record.examples) / record.train_seconds, record.seconds);
+}
+
 absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
                               absl::Span<const EpochRecord> epochs) {
   std::string config_json;
@@ -99,9 +106,10 @@ absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
     const EpochRecord& e = epochs[k];
     absl::StrAppendFormat(&out,
                           "%s\n    {\"epoch\": %u, \"train_loss\": %.17g, \"test_mae\": %.17g, "
-                          "\"test_rmse\": %.17g, \"seconds\": %.3f}",
+                          "\"test_rmse\": %.17g, \"seconds\": %.3f, \"train_seconds\": %.3f, "
+                          "\"examples\": %u}",
                           k == 0 ? "" : ",", e.epoch, e.train_loss, e.test.mae, e.test.rmse,
-                          e.seconds);
+                          e.seconds, e.train_seconds, e.examples);
   }
   out += "\n  ]";
   if (!epochs.empty()) {
@@ -150,20 +158,18 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
         (*trainer)->Train(order, step, [&](uint64_t done) { progress.Update(done); });
     if (!stats.ok()) return stats.status();
     step += stats->batches;
-    const double train_secs = absl::ToDoubleSeconds(absl::Now() - start);
+    EpochRecord record;
+    record.epoch = epoch + 1;
+    record.train_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    record.examples = stats->examples;
+    record.train_loss = stats->mean_loss();
     if (absl::Status s = (*trainer)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
       return s;
     }
-    EpochRecord record;
-    record.epoch = epoch + 1;
-    record.train_loss = stats->mean_loss();
     record.test = Score(job->data, job->split.test, pred);
     record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     records.push_back(record);
-    PSREC_LOG(INFO) << absl::StrFormat(
-        "epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs", record.epoch,
-        config.epochs(), record.train_loss, record.test.mae, record.test.rmse,
-        static_cast<double>(stats->examples) / train_secs, record.seconds);
+    LogEpoch(record, config.epochs());
     if (!metrics_out.empty()) {
       if (absl::Status s = WriteMetricsJson(metrics_out, config, records); !s.ok()) return s;
     }

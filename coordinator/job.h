@@ -40,8 +40,13 @@ struct EpochRecord {
   uint32_t epoch = 0;  // 1-based
   double train_loss = 0;
   TestMetrics test;
-  double seconds = 0;
+  double seconds = 0;        // the whole epoch, evaluation included
+  double train_seconds = 0;  // training alone
+  uint64_t examples = 0;     // ratings trained on
 };
+
+// One log line with the epoch's loss, test metrics and training speed.
+void LogEpoch(const EpochRecord& record, uint32_t epochs);
 
 // Writes {"config": ..., "epochs": [...], "final": {"test_mae", "test_rmse"}} to `path` through a
 // temporary file and a rename, so a reader never sees half a file.

@@ -1,0 +1,39 @@
+#include "common/service_flags.h"
+
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on (servers only).");
+ABSL_FLAG(int32_t, port, 0,
+          "Port to listen on (servers only); 0 picks a free one, reported through --port_file.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, write the bound port to this file once listening (servers only).");
+ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(30),
+          "Deadline of every RPC, and how long to wait for a peer to come up.");
+
+namespace psrec {
+
+const char* ServiceFlagsFile() { return __FILE__; }
+
+std::string HostFlag() { return absl::GetFlag(FLAGS_host); }
+int PortFlag() { return absl::GetFlag(FLAGS_port); }
+std::string PortFileFlag() { return absl::GetFlag(FLAGS_port_file); }
+absl::Duration RpcTimeoutFlag() { return absl::GetFlag(FLAGS_rpc_timeout); }
+
+absl::Status WritePortFileIfRequested(int port) {
+  const std::string path = PortFileFlag();
+  if (path.empty()) return absl::OkStatus();
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
+  std::fprintf(f, "%d\n", port);
+  if (std::fclose(f) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot write --port_file=", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace psrec

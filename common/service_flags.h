@@ -1,0 +1,27 @@
+// Flags shared by the roles that serve or call RPCs (ps, coordinator, worker), defined once here.
+//   --host, --port, --port_file: where a server listens, and where it reports a port it picked.
+//   --rpc_timeout: the deadline of every RPC, and how long a peer may take to come up.
+#ifndef PSREC_COMMON_SERVICE_FLAGS_H_
+#define PSREC_COMMON_SERVICE_FLAGS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace psrec {
+
+const char* ServiceFlagsFile();
+
+std::string HostFlag();
+int PortFlag();
+std::string PortFileFlag();
+absl::Duration RpcTimeoutFlag();
+
+// If --port_file is set, writes `port` there through a temporary file and a rename, so a reader
+// never sees a partial number.
+absl::Status WritePortFileIfRequested(int port);
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_SERVICE_FLAGS_H_
