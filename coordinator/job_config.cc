@@ -30,12 +30,12 @@ ABSL_FLAG(int32_t, hidden, 10, "Hidden units of the mlp model.");
 ABSL_FLAG(double, dropout, 0.6, "Dropout rate on user (.) item, in every model.");
 ABSL_FLAG(std::string, loss, "mae", "Training loss: mae, mse or huber (delta 1).");
 ABSL_FLAG(std::string, optimizer, "adam", "sgd, adagrad or adam (sparse: a step count per row).");
-ABSL_FLAG(double, lr, 0.001, "Learning rate.");
+ABSL_FLAG(double, lr, 0.002, "Learning rate.");
 ABSL_FLAG(double, l2, 3e-4,
           "L2 regularization of embedding and bias rows, applied when a row is updated.");
 ABSL_FLAG(double, l2_dense, 0, "L2 regularization of the dense layers.");
 ABSL_FLAG(double, init_scale, 0.01, "Embedding rows start uniform in [-init_scale, init_scale].");
-ABSL_FLAG(int32_t, batch_size, 256, "Ratings per mini-batch.");
+ABSL_FLAG(int32_t, batch_size, 512, "Ratings per mini-batch.");
 ABSL_FLAG(int32_t, epochs, 20, "Passes over the training ratings.");
 ABSL_FLAG(int32_t, workers, 1, "Worker processes (distributed runs).");
 ABSL_FLAG(std::string, consistency, "sync",
