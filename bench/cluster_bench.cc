@@ -159,10 +159,12 @@ void TrainBenchmark() {
     const char* flags;
     const char* tag;
   };
-  for (const Mode& m : {Mode{"1 ps x 1 worker, sync", "--ps_shards=1 --workers=1", "1x1"},
-                        Mode{"2 ps x 2 workers, sync", "--ps_shards=2 --workers=2", "2x2sync"},
-                        Mode{"2 ps x 2 workers, async",
-                             "--ps_shards=2 --workers=2 --consistency=async", "2x2async"}}) {
+  for (const Mode& m :
+       {Mode{"1 ps x 1 worker, sync", "--ps_shards=1 --workers=1", "1x1"},
+        Mode{"1 ps x 1 worker, async", "--ps_shards=1 --workers=1 --consistency=async", "1x1async"},
+        Mode{"2 ps x 2 workers, sync", "--ps_shards=2 --workers=2", "2x2sync"},
+        Mode{"2 ps x 2 workers, async", "--ps_shards=2 --workers=2 --consistency=async",
+             "2x2async"}}) {
     const double rate = TrainRate(m.flags, m.tag);
     std::printf("%-26s %14.0f %15.2fx\n", m.name, rate, rate / base);
   }

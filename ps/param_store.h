@@ -5,6 +5,7 @@
 #define PSREC_PS_PARAM_STORE_H_
 
 #include <cstdint>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
@@ -37,6 +38,19 @@ class ParamStore {
 
   // Applies every block's gradients with the server-side optimizer.
   virtual absl::Status Push(absl::Span<const PushBlock> blocks) = 0;
+
+  // A pull in two halves, so that the caller can compute while it travels (ps-lite's Pull and
+  // Wait): StartPull sends it, Wait returns its status once the values are written. The blocks'
+  // keys and values must stay valid until Wait; a Push may come in between, and the pull may then
+  // read rows from before or after that push. The default does the whole Pull in StartPull.
+  virtual absl::Status StartPull(absl::Span<const PullBlock> blocks) {
+    started_ = Pull(blocks);
+    return absl::OkStatus();
+  }
+  virtual absl::Status Wait() { return std::exchange(started_, absl::OkStatus()); }
+
+ private:
+  absl::Status started_;
 };
 
 }  // namespace psrec

@@ -94,7 +94,8 @@ absl::StatusOr<std::unique_ptr<RemoteStore>> RemoteStore::Create(std::vector<std
 }
 
 RemoteStore::~RemoteStore() {
-  // A push may still be in flight; it carries a deadline, so this wait ends.
+  // A pull or a push may still be in flight; they carry deadlines, so these waits end.
+  if (absl::Status s = Wait(); !s.ok()) PSREC_LOG(WARNING) << s.message();
   if (absl::Status s = Flush(); !s.ok()) PSREC_LOG(WARNING) << s.message();
   cq_.Shutdown();
   void* tag;
@@ -121,15 +122,15 @@ absl::Status RemoteStore::CheckBlock(const char* op, size_t index, uint32_t tabl
 }
 
 template <typename Block>
-void RemoteStore::Route(absl::Span<const Block> blocks) {
+void RemoteStore::Route(absl::Span<const Block> blocks, Routing* routing) const {
   const uint32_t n = num_shards();
-  count_.assign(n * blocks.size(), 0);
-  key_shard_.clear();
+  routing->count.assign(n * blocks.size(), 0);
+  routing->key_shard.clear();
   for (size_t b = 0; b < blocks.size(); ++b) {
     for (const uint64_t key : blocks[b].keys) {
       const uint32_t s = ShardOf(blocks[b].table, key, n);
-      key_shard_.push_back(s);
-      ++count_[s * blocks.size() + b];
+      routing->key_shard.push_back(s);
+      ++routing->count[s * blocks.size() + b];
     }
   }
 }
@@ -137,9 +138,10 @@ void RemoteStore::Route(absl::Span<const Block> blocks) {
 // Every shard's request gets one RowBlock per caller block, even an empty one, so that block b of
 // every request and answer is the caller's block b.
 template <typename Request, typename Block>
-void RemoteStore::BuildRequests(absl::Span<const Block> blocks, Request Shard::*request) {
+void RemoteStore::BuildRequests(absl::Span<const Block> blocks, Request Shard::*request,
+                                Routing* routing) {
   constexpr bool kPush = std::is_same_v<Block, PushBlock>;
-  Route(blocks);
+  Route(blocks, routing);
   for (auto& shard : shards_) {
     Request& r = (*shard).*request;
     r.Clear();
@@ -153,13 +155,13 @@ void RemoteStore::BuildRequests(absl::Span<const Block> blocks, Request Shard::*
     for (size_t s = 0; s < shards_.size(); ++s) {
       RowBlock* part = ((*shards_[s]).*request).add_blocks();
       part->set_table(block.table);
-      const uint32_t count = count_[s * blocks.size() + b];
+      const uint32_t count = routing->count[s * blocks.size() + b];
       part->mutable_keys()->Reserve(count);
       if constexpr (kPush) part->mutable_values()->Reserve(count * width);
       part_[s] = part;
     }
     for (size_t i = 0; i < block.keys.size(); ++i, ++k) {
-      RowBlock* part = part_[key_shard_[k]];
+      RowBlock* part = part_[routing->key_shard[k]];
       part->mutable_keys()->AddAlreadyReserved(block.keys[i]);
       if constexpr (kPush) {
         std::memcpy(part->mutable_values()->AddNAlreadyReserved(width), &block.grads[i * width],
@@ -217,7 +219,8 @@ absl::Status RemoteStore::Flush() {
   return Collect(kPushSlot, "Push");
 }
 
-absl::Status RemoteStore::Pull(absl::Span<const PullBlock> blocks) {
+absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
+  PSREC_CHECK(!pull_in_flight_) << "StartPull twice without Wait";
   for (size_t i = 0; i < blocks.size(); ++i) {
     const PullBlock& b = blocks[i];
     if (absl::Status s = CheckBlock("pull", i, b.table, b.keys.size(), b.values.size(), "values");
@@ -225,19 +228,34 @@ absl::Status RemoteStore::Pull(absl::Span<const PullBlock> blocks) {
       return s;
     }
   }
-  BuildRequests(blocks, &Shard::pull_request);
-  absl::Status s = FanOut("Pull", false, [this](size_t i, grpc::ClientContext* context, void* tag) {
+  BuildRequests(blocks, &Shard::pull_request, &pull_routing_);
+  StartAll(kCallSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
     Shard& shard = *shards_[i];
     auto call = shard.stub->PrepareAsyncPull(context, shard.pull_request, &cq_);
     call->StartCall();
     call->Finish(&shard.pull_response, &shard.status[kCallSlot], tag);
   });
-  // The previous push ran beside this pull; its failure is the older news.
-  if (absl::Status pushed = Flush(); !pushed.ok()) return pushed;
-  if (!s.ok()) return s;
-  if (s = CheckPullResponses(blocks); !s.ok()) return s;
+  pulling_.assign(blocks.begin(), blocks.end());
+  pull_in_flight_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status RemoteStore::Wait() {
+  if (!pull_in_flight_) return absl::OkStatus();
+  pull_in_flight_ = false;
+  if (absl::Status s = Collect(kCallSlot, "Pull"); !s.ok()) return s;
+  const absl::Span<const PullBlock> blocks = pulling_;
+  if (absl::Status s = CheckPullResponses(blocks); !s.ok()) return s;
   ScatterPulled(blocks);
   return absl::OkStatus();
+}
+
+absl::Status RemoteStore::Pull(absl::Span<const PullBlock> blocks) {
+  if (absl::Status s = StartPull(blocks); !s.ok()) return s;
+  absl::Status pulled = Wait();
+  // The previous push ran beside this pull; its failure is the older news.
+  if (absl::Status pushed = Flush(); !pushed.ok()) return pushed;
+  return pulled;
 }
 
 absl::Status RemoteStore::CheckPullResponses(absl::Span<const PullBlock> blocks) const {
@@ -249,7 +267,8 @@ absl::Status RemoteStore::CheckPullResponses(absl::Span<const PullBlock> blocks)
           absl::StrCat(peer, " answered ", response.blocks_size(), " blocks for ", blocks.size()));
     }
     for (size_t b = 0; b < blocks.size(); ++b) {
-      const size_t want = size_t{count_[s * blocks.size() + b]} * width_[blocks[b].table];
+      const size_t want =
+          size_t{pull_routing_.count[s * blocks.size() + b]} * width_[blocks[b].table];
       const size_t got = response.blocks(static_cast<int>(b)).values_size();
       if (got != want) {
         return absl::InternalError(absl::StrCat(peer, " answered block ", b, " (table ",
@@ -270,7 +289,7 @@ void RemoteStore::ScatterPulled(absl::Span<const PullBlock> blocks) {
       cursor_[s] = shards_[s]->pull_response.blocks(static_cast<int>(b)).values().data();
     }
     for (size_t i = 0; i < block.keys.size(); ++i, ++k) {
-      const float*& from = cursor_[key_shard_[k]];
+      const float*& from = cursor_[pull_routing_.key_shard[k]];
       std::memcpy(&block.values[i * width], from, width * sizeof(float));
       from += width;
     }
@@ -287,7 +306,7 @@ absl::Status RemoteStore::Push(absl::Span<const PushBlock> blocks) {
   }
   // The request messages are reused, so an earlier push must be done before they are rebuilt.
   if (absl::Status s = Flush(); !s.ok()) return s;
-  BuildRequests(blocks, &Shard::push_request);
+  BuildRequests(blocks, &Shard::push_request, &push_routing_);
   StartAll(kPushSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
     Shard& shard = *shards_[i];
     auto call = shard.stub->PrepareAsyncPush(context, shard.push_request, &cq_);

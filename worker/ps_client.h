@@ -51,6 +51,11 @@ class RemoteStore : public ParamStore {
   // INTERNAL.
   absl::Status Pull(absl::Span<const PullBlock> blocks) override;
 
+  // As Pull, in two halves; errors come from whichever half finds them. Pull and StartPull must not
+  // be called while a started pull has not been waited for.
+  absl::Status StartPull(absl::Span<const PullBlock> blocks) override;
+  absl::Status Wait() override;
+
   // Sends the gradients. When pipelining (the default) it returns once the requests are sent: the
   // answers are collected by the next Pull, Push or Flush, which report a failed push as their own
   // error, so the next batch's pull overlaps this push's round trip. That is safe in every mode: a
@@ -86,12 +91,17 @@ class RemoteStore : public ParamStore {
   // Checks a block against its table's width; `what` names the float array.
   absl::Status CheckBlock(const char* op, size_t index, uint32_t table, size_t num_keys,
                           size_t num_floats, const char* what) const;
-  // Sets key_shard_ (every block's keys, concatenated) and count_ (shard * blocks + block).
+  // Where a call's keys went: key_shard for every block's keys, concatenated, and count indexed by
+  // shard * blocks + block. A pull in flight and a push keep one each.
+  struct Routing {
+    std::vector<uint32_t> key_shard;
+    std::vector<uint32_t> count;
+  };
   template <typename Block>
-  void Route(absl::Span<const Block> blocks);
+  void Route(absl::Span<const Block> blocks, Routing* routing) const;
   // Fills every shard's `request` with its part of `blocks`.
   template <typename Request, typename Block>
-  void BuildRequests(absl::Span<const Block> blocks, Request Shard::*request);
+  void BuildRequests(absl::Span<const Block> blocks, Request Shard::*request, Routing* routing);
   absl::Status CheckPullResponses(absl::Span<const PullBlock> blocks) const;
   void ScatterPulled(absl::Span<const PullBlock> blocks);
   // Calls of the two slots can be in flight at once: a push beside the next pull (or GetConfig,
@@ -117,8 +127,9 @@ class RemoteStore : public ParamStore {
   bool push_in_flight_ = false;   // a push's answers are yet to be collected
   bool pipeline_ = true;
   // Per-call scratch, kept between calls so that a call allocates nothing once sizes settle.
-  std::vector<uint32_t> key_shard_;
-  std::vector<uint32_t> count_;
+  Routing pull_routing_, push_routing_;
+  std::vector<PullBlock> pulling_;  // the blocks of the pull in flight
+  bool pull_in_flight_ = false;
   std::vector<RowBlock*> part_;       // per shard: the request block being filled
   std::vector<const float*> cursor_;  // per shard: the next pulled row to hand out
 };

@@ -1,11 +1,17 @@
 #include "worker/trainer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/rng.h"
 
 namespace psrec {
+namespace {
+
+const uint64_t kDenseKeys[] = {kDenseKey};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config,
                                                          const Dataset* data, ParamStore* store) {
@@ -24,101 +30,133 @@ Trainer::Trainer(const JobConfig& config, const Dataset* data, ParamStore* store
       item_stamp_(data->item_ids.size(), 0),
       user_slot_of_(data->user_ids.size()),
       item_slot_of_(data->item_ids.size()),
-      dense_(model_.dense_width()),
-      g_dense_(model_.dense_width()) {}
+      g_dense_(model_.dense_width()) {
+  for (Batch& batch : batches_) batch.dense.resize(model_.dense_width());
+}
 
-void Trainer::Gather(absl::Span<const uint32_t> rows) {
+void Trainer::Gather(absl::Span<const uint32_t> rows, Batch* batch) {
   if (++batch_stamp_ == 0) {  // wrapped: forget every stamp
     std::fill(user_stamp_.begin(), user_stamp_.end(), 0);
     std::fill(item_stamp_.begin(), item_stamp_.end(), 0);
     batch_stamp_ = 1;
   }
-  user_keys_.clear();
-  item_keys_.clear();
-  user_slot_.resize(rows.size());
-  item_slot_.resize(rows.size());
-  rating_.resize(rows.size());
+  batch->user_keys.clear();
+  batch->item_keys.clear();
+  batch->user_slot.resize(rows.size());
+  batch->item_slot.resize(rows.size());
+  batch->rating.resize(rows.size());
   for (size_t e = 0; e < rows.size(); ++e) {
     const Rating& r = data_->ratings[rows[e]];
     if (user_stamp_[r.user] != batch_stamp_) {
       user_stamp_[r.user] = batch_stamp_;
-      user_slot_of_[r.user] = static_cast<uint32_t>(user_keys_.size());
-      user_keys_.push_back(static_cast<uint64_t>(data_->user_ids[r.user]));
+      user_slot_of_[r.user] = static_cast<uint32_t>(batch->user_keys.size());
+      batch->user_keys.push_back(static_cast<uint64_t>(data_->user_ids[r.user]));
     }
     if (item_stamp_[r.item] != batch_stamp_) {
       item_stamp_[r.item] = batch_stamp_;
-      item_slot_of_[r.item] = static_cast<uint32_t>(item_keys_.size());
-      item_keys_.push_back(static_cast<uint64_t>(data_->item_ids[r.item]));
+      item_slot_of_[r.item] = static_cast<uint32_t>(batch->item_keys.size());
+      batch->item_keys.push_back(static_cast<uint64_t>(data_->item_ids[r.item]));
     }
-    user_slot_[e] = user_slot_of_[r.user];
-    item_slot_[e] = item_slot_of_[r.item];
-    rating_[e] = r.rating;
+    batch->user_slot[e] = user_slot_of_[r.user];
+    batch->item_slot[e] = item_slot_of_[r.item];
+    batch->rating[e] = r.rating;
   }
   const size_t dim = model_.dim();
-  user_emb_.resize(user_keys_.size() * dim);
-  item_emb_.resize(item_keys_.size() * dim);
-  user_bias_.resize(user_keys_.size());
-  item_bias_.resize(item_keys_.size());
-}
-
-absl::Status Trainer::PullRows() {
-  static const uint64_t kDenseKeys[] = {kDenseKey};
-  std::vector<PullBlock> blocks = {
-      {kUserEmbeddingTable, user_keys_, absl::MakeSpan(user_emb_)},
-      {kItemEmbeddingTable, item_keys_, absl::MakeSpan(item_emb_)},
-      {kDenseTable, kDenseKeys, absl::MakeSpan(dense_)},
+  batch->user_emb.resize(batch->user_keys.size() * dim);
+  batch->item_emb.resize(batch->item_keys.size() * dim);
+  batch->user_bias.resize(batch->user_keys.size());
+  batch->item_bias.resize(batch->item_keys.size());
+  batch->blocks = {
+      {kUserEmbeddingTable, batch->user_keys, absl::MakeSpan(batch->user_emb)},
+      {kItemEmbeddingTable, batch->item_keys, absl::MakeSpan(batch->item_emb)},
+      {kDenseTable, kDenseKeys, absl::MakeSpan(batch->dense)},
   };
   if (model_.uses_biases()) {
-    blocks.push_back({kUserBiasTable, user_keys_, absl::MakeSpan(user_bias_)});
-    blocks.push_back({kItemBiasTable, item_keys_, absl::MakeSpan(item_bias_)});
+    batch->blocks.push_back({kUserBiasTable, batch->user_keys, absl::MakeSpan(batch->user_bias)});
+    batch->blocks.push_back({kItemBiasTable, batch->item_keys, absl::MakeSpan(batch->item_bias)});
   }
-  return store_->Pull(blocks);
 }
 
-ExampleBatch Trainer::Batch() const {
-  return ExampleBatch{user_slot_, item_slot_, rating_, static_cast<uint32_t>(user_keys_.size()),
-                      static_cast<uint32_t>(item_keys_.size())};
+ExampleBatch Trainer::Examples(const Batch& batch) const {
+  return ExampleBatch{batch.user_slot, batch.item_slot, batch.rating,
+                      static_cast<uint32_t>(batch.user_keys.size()),
+                      static_cast<uint32_t>(batch.item_keys.size())};
 }
 
-ParamView Trainer::Params() const {
-  return ParamView{user_emb_.data(), item_emb_.data(), user_bias_.data(), item_bias_.data(),
-                   dense_.data()};
+ParamView Trainer::Params(const Batch& batch) {
+  return ParamView{batch.user_emb.data(), batch.item_emb.data(), batch.user_bias.data(),
+                   batch.item_bias.data(), batch.dense.data()};
 }
 
-absl::StatusOr<float> Trainer::Step(absl::Span<const uint32_t> rows, uint64_t step) {
-  Gather(rows);
-  if (absl::Status s = PullRows(); !s.ok()) return s;
-  g_user_emb_.resize(user_emb_.size());
-  g_item_emb_.resize(item_emb_.size());
-  g_user_bias_.resize(user_bias_.size());
-  g_item_bias_.resize(item_bias_.size());
+absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
+  g_user_emb_.resize(batch.user_emb.size());
+  g_item_emb_.resize(batch.item_emb.size());
+  g_user_bias_.resize(batch.user_bias.size());
+  g_item_bias_.resize(batch.item_bias.size());
   const GradView grads{g_user_emb_.data(), g_item_emb_.data(), g_user_bias_.data(),
                        g_item_bias_.data(), g_dense_.data()};
-  const float loss = model_.TrainStep(Batch(), Params(), HashCombine(config_.seed(), step), grads);
-  static const uint64_t kDenseKeys[] = {kDenseKey};
+  const float loss =
+      model_.TrainStep(Examples(batch), Params(batch), HashCombine(config_.seed(), step), grads);
   std::vector<PushBlock> blocks = {
-      {kUserEmbeddingTable, user_keys_, g_user_emb_},
-      {kItemEmbeddingTable, item_keys_, g_item_emb_},
+      {kUserEmbeddingTable, batch.user_keys, g_user_emb_},
+      {kItemEmbeddingTable, batch.item_keys, g_item_emb_},
       {kDenseTable, kDenseKeys, g_dense_},
   };
   if (model_.uses_biases()) {
-    blocks.push_back({kUserBiasTable, user_keys_, g_user_bias_});
-    blocks.push_back({kItemBiasTable, item_keys_, g_item_bias_});
+    blocks.push_back({kUserBiasTable, batch.user_keys, g_user_bias_});
+    blocks.push_back({kItemBiasTable, batch.item_keys, g_item_bias_});
   }
   if (absl::Status s = store_->Push(blocks); !s.ok()) return s;
   return loss;
 }
 
+absl::StatusOr<float> Trainer::Step(absl::Span<const uint32_t> rows, uint64_t step) {
+  Batch& batch = batches_[0];
+  Gather(rows, &batch);
+  if (absl::Status s = store_->Pull(batch.blocks); !s.ok()) return s;
+  return ComputeAndPush(batch, step);
+}
+
 absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint64_t first_step,
                                           const ProgressFn& progress) {
+  if (prefetch_) return TrainPrefetching(rows, first_step, progress);
   TrainStats stats;
-  const size_t batch = config_.batch_size();
-  for (size_t begin = 0; begin < rows.size(); begin += batch) {
-    const absl::Span<const uint32_t> part = rows.subspan(begin, batch);
+  const size_t size = config_.batch_size();
+  for (size_t begin = 0; begin < rows.size(); begin += size) {
+    const absl::Span<const uint32_t> part = rows.subspan(begin, size);
     absl::StatusOr<float> loss = Step(part, first_step + stats.batches);
     if (!loss.ok()) return loss.status();
     stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(part.size());
     stats.examples += part.size();
+    ++stats.batches;
+    if (progress) progress(stats.examples);
+  }
+  return stats;
+}
+
+absl::StatusOr<TrainStats> Trainer::TrainPrefetching(absl::Span<const uint32_t> rows,
+                                                     uint64_t first_step,
+                                                     const ProgressFn& progress) {
+  TrainStats stats;
+  const size_t size = config_.batch_size();
+  if (rows.empty()) return stats;
+  Gather(rows.subspan(0, size), &batches_[0]);
+  if (absl::Status s = store_->StartPull(batches_[0].blocks); !s.ok()) return s;
+  for (size_t begin = 0; begin < rows.size(); begin += size) {
+    Batch& batch = batches_[stats.batches % 2];
+    if (absl::Status s = store_->Wait(); !s.ok()) return s;
+    if (begin + size < rows.size()) {
+      Batch& next = batches_[(stats.batches + 1) % 2];
+      Gather(rows.subspan(begin + size, size), &next);
+      if (absl::Status s = store_->StartPull(next.blocks); !s.ok()) return s;
+    }
+    absl::StatusOr<float> loss = ComputeAndPush(batch, first_step + stats.batches);
+    if (!loss.ok()) {
+      (void)store_->Wait();  // let the next batch's pull land before its buffers go away
+      return loss.status();
+    }
+    stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(batch.rating.size());
+    stats.examples += batch.rating.size();
     ++stats.batches;
     if (progress) progress(stats.examples);
   }
@@ -131,12 +169,13 @@ absl::Status Trainer::Predict(absl::Span<const uint32_t> rows, absl::Span<float>
         absl::StrCat("Predict: ", rows.size(), " rows but room for ", out.size()));
   }
   // Prediction needs no gradients, so it can take larger bites than training.
-  const size_t batch = std::max<size_t>(config_.batch_size(), 4096);
-  for (size_t begin = 0; begin < rows.size(); begin += batch) {
-    const absl::Span<const uint32_t> part = rows.subspan(begin, batch);
-    Gather(part);
-    if (absl::Status s = PullRows(); !s.ok()) return s;
-    model_.Predict(Batch(), Params(), out.subspan(begin, part.size()));
+  const size_t size = std::max<size_t>(config_.batch_size(), 4096);
+  Batch& batch = batches_[0];
+  for (size_t begin = 0; begin < rows.size(); begin += size) {
+    const absl::Span<const uint32_t> part = rows.subspan(begin, size);
+    Gather(part, &batch);
+    if (absl::Status s = store_->Pull(batch.blocks); !s.ok()) return s;
+    model_.Predict(Examples(batch), Params(batch), out.subspan(begin, part.size()));
   }
   return absl::OkStatus();
 }

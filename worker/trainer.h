@@ -43,31 +43,47 @@ class Trainer {
   // One mini-batch. Returns its mean loss.
   absl::StatusOr<float> Step(absl::Span<const uint32_t> rows, uint64_t step);
 
+  // Lets Train pull the next batch while computing this one. Batch b+1 then reads rows from before
+  // batch b's push: right for ASYNC, wrong for SYNC (where it would also wait on a clock that the
+  // unsent push completes) and for the in-process reference.
+  void set_prefetch(bool prefetch) { prefetch_ = prefetch; }
+
   // Writes the clipped prediction for each of `rows` to `out`.
   absl::Status Predict(absl::Span<const uint32_t> rows, absl::Span<float> out);
 
  private:
+  // One batch's keys, slots, ratings and pulled rows. Two of them let a pull fill one while the
+  // other computes.
+  struct Batch {
+    std::vector<uint64_t> user_keys, item_keys;  // unique, original MovieLens ids
+    std::vector<uint32_t> user_slot, item_slot;  // per example
+    std::vector<float> rating;
+    std::vector<float> user_emb, item_emb, user_bias, item_bias, dense;
+    std::vector<PullBlock> blocks;  // over the vectors above
+  };
+
   Trainer(const JobConfig& config, const Dataset* data, ParamStore* store, Model model);
 
-  // Fills the keys, slots and ratings of a batch, deduplicating users and items.
-  void Gather(absl::Span<const uint32_t> rows);
-  absl::Status PullRows();
-  ExampleBatch Batch() const;
-  ParamView Params() const;
+  // Fills `batch` from `rows`, deduplicating users and items, and points its pull blocks at it.
+  void Gather(absl::Span<const uint32_t> rows, Batch* batch);
+  // Forward, backward and push for a batch whose rows have arrived; returns its mean loss.
+  absl::StatusOr<float> ComputeAndPush(Batch& batch, uint64_t step);
+  absl::StatusOr<TrainStats> TrainPrefetching(absl::Span<const uint32_t> rows, uint64_t first_step,
+                                              const ProgressFn& progress);
+  ExampleBatch Examples(const Batch& batch) const;
+  static ParamView Params(const Batch& batch);
 
   JobConfig config_;
   const Dataset* data_;
   ParamStore* store_;
   Model model_;
+  bool prefetch_ = false;
 
-  // Per-batch state, reused so that no batch allocates once sizes settle.
+  // Reused so that no batch allocates once sizes settle.
   uint32_t batch_stamp_ = 0;
   std::vector<uint32_t> user_stamp_, item_stamp_;  // batch_stamp_ when last seen, per dense index
   std::vector<uint32_t> user_slot_of_, item_slot_of_;
-  std::vector<uint64_t> user_keys_, item_keys_;  // unique, original MovieLens ids
-  std::vector<uint32_t> user_slot_, item_slot_;  // per example
-  std::vector<float> rating_;
-  std::vector<float> user_emb_, item_emb_, user_bias_, item_bias_, dense_;
+  Batch batches_[2];
   std::vector<float> g_user_emb_, g_item_emb_, g_user_bias_, g_item_bias_, g_dense_;
 };
 

@@ -227,8 +227,19 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
 
 absl::Status Worker::TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
                                   TrainStats* stats) {
-  const size_t batch = config_.batch_size();
   PartitionProgress progress(work.epoch() + 1, config_.epochs(), rows.size());
+  if (config_.consistency() == ASYNC) {
+    // No clocks to keep: the trainer pulls each next batch while it computes this one.
+    trainer_->set_prefetch(true);
+    absl::StatusOr<TrainStats> trained =
+        trainer_->Train(rows, work.first_step(), [&](uint64_t done) { progress.Update(done); });
+    if (!trained.ok()) {
+      return Annotate(trained.status(), absl::StrCat("epoch ", work.epoch() + 1, ": "));
+    }
+    *stats = *trained;
+    return absl::OkStatus();
+  }
+  const size_t batch = config_.batch_size();
   ClockRequest clock_request;
   clock_request.set_worker_id(worker_id_);
   ClockResponse clock_response;
