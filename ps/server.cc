@@ -243,6 +243,10 @@ grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullR
                                        PullResponse* response) {
   pull_requests_.fetch_add(1, std::memory_order_relaxed);
   if (absl::Status s = ValidatePull(*request); !s.ok()) return Reject(context, "pull", s);
+  if (request->has_push()) {
+    PushResponse unused;
+    if (grpc::Status s = Push(context, &request->push(), &unused); !s.ok()) return s;
+  }
   if (config_.consistency() == SYNC && request->clock() > 0) {
     grpc::Status s = WaitForClock(context, request->clock());
     if (!s.ok()) return s;

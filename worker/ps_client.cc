@@ -213,7 +213,19 @@ absl::Status RemoteStore::FanOut(const char* rpc, bool wait_for_ready, const Sta
   return Collect(kCallSlot, rpc);
 }
 
+void RemoteStore::SendPush() {
+  StartAll(kPushSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
+    Shard& shard = *shards_[i];
+    auto call = shard.stub->PrepareAsyncPush(context, shard.push_request, &cq_);
+    call->StartCall();
+    call->Finish(&shard.push_response, &shard.status[kPushSlot], tag);
+  });
+  push_held_ = false;
+  push_in_flight_ = true;
+}
+
 absl::Status RemoteStore::Flush() {
+  if (push_held_) SendPush();
   if (!push_in_flight_) return absl::OkStatus();
   push_in_flight_ = false;
   return Collect(kPushSlot, "Push");
@@ -229,6 +241,13 @@ absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
     }
   }
   BuildRequests(blocks, &Shard::pull_request, &pull_routing_);
+  // A held push rides in this pull's requests; the server applies it first.
+  const bool carries_push = push_held_;
+  if (carries_push) {
+    for (auto& shard : shards_) shard->pull_request.mutable_push()->Swap(&shard->push_request);
+    push_held_ = false;
+  }
+  pull_rpc_ = carries_push ? "Push and pull" : "Pull";
   StartAll(kCallSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
     Shard& shard = *shards_[i];
     auto call = shard.stub->PrepareAsyncPull(context, shard.pull_request, &cq_);
@@ -243,7 +262,7 @@ absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
 absl::Status RemoteStore::Wait() {
   if (!pull_in_flight_) return absl::OkStatus();
   pull_in_flight_ = false;
-  if (absl::Status s = Collect(kCallSlot, "Pull"); !s.ok()) return s;
+  if (absl::Status s = Collect(kCallSlot, pull_rpc_); !s.ok()) return s;
   const absl::Span<const PullBlock> blocks = pulling_;
   if (absl::Status s = CheckPullResponses(blocks); !s.ok()) return s;
   ScatterPulled(blocks);
@@ -307,13 +326,9 @@ absl::Status RemoteStore::Push(absl::Span<const PushBlock> blocks) {
   // The request messages are reused, so an earlier push must be done before they are rebuilt.
   if (absl::Status s = Flush(); !s.ok()) return s;
   BuildRequests(blocks, &Shard::push_request, &push_routing_);
-  StartAll(kPushSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
-    Shard& shard = *shards_[i];
-    auto call = shard.stub->PrepareAsyncPush(context, shard.push_request, &cq_);
-    call->StartCall();
-    call->Finish(&shard.push_response, &shard.status[kPushSlot], tag);
-  });
-  push_in_flight_ = true;
+  push_held_ = true;
+  // Without pipelining, or when a prefetching trainer's next pull has left already, send it now.
+  if (!pipeline_ || pull_in_flight_) SendPush();
   return pipeline_ ? absl::OkStatus() : Flush();
 }
 

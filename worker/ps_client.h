@@ -56,14 +56,16 @@ class RemoteStore : public ParamStore {
   absl::Status StartPull(absl::Span<const PullBlock> blocks) override;
   absl::Status Wait() override;
 
-  // Sends the gradients. When pipelining (the default) it returns once the requests are sent: the
-  // answers are collected by the next Pull, Push or Flush, which report a failed push as their own
-  // error, so the next batch's pull overlaps this push's round trip. That is safe in every mode: a
-  // SYNC server holds the next clock's pull until this clock's push is applied. When one shard
-  // fails the others may already have applied their part.
+  // Sends the gradients. When pipelining (the default) it returns before they are applied: if no
+  // pull is in flight the push is held and rides in the next pull's requests (one round trip per
+  // mini-batch instead of two), otherwise it is sent at once; a following Push or Flush sends a
+  // held push on its own. Its failure is reported by the call that collects it (the next Pull,
+  // Wait, Push or Flush). That is right in every mode: a SYNC server applies the push before it
+  // serves the pull that carries it. When one shard fails the others may already have applied their
+  // part.
   absl::Status Push(absl::Span<const PushBlock> blocks) override;
 
-  // Waits for a push still in flight and returns its status.
+  // Sends a held push, waits for any push in flight, and returns its status.
   absl::Status Flush();
 
   // With false, Push waits for its answers before returning.
@@ -113,6 +115,8 @@ class RemoteStore : public ParamStore {
   // Waits for every call on `slot` and returns the first failure (in shard order) as
   // "<rpc> to ps shard i (address) failed: ...".
   absl::Status Collect(Slot slot, const char* rpc);
+  // Sends the push built in the shards' push_request.
+  void SendPush();
   // StartAll then Collect on kCallSlot.
   template <typename Start>
   absl::Status FanOut(const char* rpc, bool wait_for_ready, const Start& start);
@@ -123,8 +127,10 @@ class RemoteStore : public ParamStore {
   uint64_t clock_ = 0;
   std::vector<std::unique_ptr<Shard>> shards_;
   grpc::CompletionQueue cq_;
-  size_t in_flight_[2] = {0, 0};  // calls started and not yet taken off cq_, per slot
-  bool push_in_flight_ = false;   // a push's answers are yet to be collected
+  size_t in_flight_[2] = {0, 0};   // calls started and not yet taken off cq_, per slot
+  bool push_in_flight_ = false;    // a push's answers are yet to be collected
+  bool push_held_ = false;         // shard push_requests hold a push not yet sent
+  const char* pull_rpc_ = "Pull";  // names the call in flight on kCallSlot in errors
   bool pipeline_ = true;
   // Per-call scratch, kept between calls so that a call allocates nothing once sizes settle.
   Routing pull_routing_, push_routing_;

@@ -236,6 +236,41 @@ TEST(ServerTest, PushThenPullEqualsLocalStoreBitwise) {
   }
 }
 
+TEST(ServerTest, APushInsideAPullIsAppliedFirst) {
+  for (Consistency consistency : {ASYNC, SYNC}) {
+    SCOPED_TRACE(consistency);
+    const JobConfig config = TestConfig(consistency, 1);
+    TestServer server(config);
+    std::unique_ptr<LocalStore> local = Reference(config);
+    const std::vector<uint64_t> keys = Range(0, 300);
+    for (uint64_t clock = 0; clock < 3; ++clock) {
+      const std::vector<Block> blocks = {
+          {kUser, Range(clock * 40, clock * 40 + 200), Grads(600, 7 + clock)}};
+      LocalPush(*local, blocks);
+      // The pull of clock + 1 carries clock's push, as a pipelining worker sends it.
+      PullRequest request;
+      request.set_clock(clock + 1);
+      *request.mutable_push() = MakePush(0, clock, blocks);
+      RowBlock* block = request.add_blocks();
+      block->set_table(kUser);
+      block->mutable_keys()->Add(keys.begin(), keys.end());
+      PullResponse response;
+      ASSERT_TRUE(PullRaw(server.stub(), request, &response).ok());
+      const std::vector<float> values(response.blocks(0).values().begin(),
+                                      response.blocks(0).values().end());
+      EXPECT_EQ(Bits(values), Bits(LocalPull(*local, kUser, keys)));
+    }
+    // A bad push inside a pull fails the call and changes nothing.
+    PullRequest bad;
+    *bad.mutable_push() = MakePush(0, 3, {{kUser, {1, 2}, {0.5f}}});
+    bad.add_blocks()->set_table(kUser);
+    PullResponse response;
+    EXPECT_EQ(PullRaw(server.stub(), bad, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(Bits(PullOk(server.stub(), kUser, keys)), Bits(LocalPull(*local, kUser, keys)));
+  }
+}
+
 TEST(ServerTest, InvalidRequestsAreRejectedAndChangeNothing) {
   const JobConfig config = TestConfig(ASYNC, 2);
   TestServer server(config);
