@@ -13,6 +13,11 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(30),
           "Deadline of every RPC, and how long to wait for a peer to come up.");
 
+ABSL_FLAG(
+    absl::Duration, register_timeout, absl::Minutes(5),
+    "Coordinator: how long to wait for every worker to register and load its data. Worker: how "
+    "long to keep trying to register while the coordinator is not up yet.");
+
 namespace psrec {
 
 const char* ServiceFlagsFile() { return __FILE__; }
@@ -21,6 +26,7 @@ std::string HostFlag() { return absl::GetFlag(FLAGS_host); }
 int PortFlag() { return absl::GetFlag(FLAGS_port); }
 std::string PortFileFlag() { return absl::GetFlag(FLAGS_port_file); }
 absl::Duration RpcTimeoutFlag() { return absl::GetFlag(FLAGS_rpc_timeout); }
+absl::Duration RegisterTimeoutFlag() { return absl::GetFlag(FLAGS_register_timeout); }
 
 absl::Status WritePortFileIfRequested(int port) {
   const std::string path = PortFileFlag();

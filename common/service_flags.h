@@ -1,6 +1,9 @@
 // Flags shared by the roles that serve or call RPCs (ps, coordinator, worker), defined once here.
 //   --host, --port, --port_file: where a server listens, and where it reports a port it picked.
 //   --rpc_timeout: the deadline of every RPC, and how long a peer may take to come up.
+//   --register_timeout: how long registration may take (a coordinator and its workers start
+//   together
+//     but load their data at their own pace).
 #ifndef PSREC_COMMON_SERVICE_FLAGS_H_
 #define PSREC_COMMON_SERVICE_FLAGS_H_
 
@@ -17,6 +20,7 @@ std::string HostFlag();
 int PortFlag();
 std::string PortFileFlag();
 absl::Duration RpcTimeoutFlag();
+absl::Duration RegisterTimeoutFlag();
 
 // If --port_file is set, writes `port` there through a temporary file and a rename, so a reader
 // never sees a partial number.

@@ -25,8 +25,6 @@
 
 ABSL_FLAG(std::string, ps, "",
           "Comma-separated host:port of the parameter servers, shard 0 first.");
-ABSL_FLAG(absl::Duration, register_timeout, absl::Minutes(5),
-          "How long to wait for all workers to register.");
 ABSL_FLAG(absl::Duration, epoch_timeout, absl::Hours(2), "How long one epoch may take.");
 
 namespace psrec {
@@ -93,7 +91,9 @@ int RunCoordinator(const std::set<std::string>& specified) {
   absl::StatusOr<std::unique_ptr<RemoteStore>> store =
       RemoteStore::Create(ps, *config, /*worker_id=*/0, RpcTimeoutFlag());
   if (!store.ok()) return Fail(store.status(), 2);
-  if (absl::Status s = CheckServers(**store, *config); !s.ok()) return Fail(s, 2);
+  if (absl::Status s = CheckServers(**store, *config); !s.ok()) {
+    return Fail(s, absl::IsFailedPrecondition(s) ? 2 : 1);  // 2: a config the user must fix
+  }
   absl::StatusOr<std::unique_ptr<Trainer>> evaluator =
       Trainer::Create(*config, &job->data, store->get());
   if (!evaluator.ok()) return Fail(evaluator.status());
@@ -122,11 +122,12 @@ int RunCoordinator(const std::set<std::string>& specified) {
     }
     return Score(job->data, job->split.test, pred);
   };
-  absl::StatusOr<std::vector<EpochRecord>> records =
-      service.RunJob(evaluate, absl::GetFlag(FLAGS_register_timeout),
-                     absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
+  absl::StatusOr<std::vector<EpochRecord>> records = service.RunJob(
+      evaluate, RegisterTimeoutFlag(), absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
   service.WaitForWorkersToLeave(absl::Seconds(10));
   if (!records.ok()) {
+    // Without checkpoints a failed job's rows are of no further use: stop the servers too.
+    ShutdownServers(ps);
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     return Fail(records.status());
   }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -95,9 +94,10 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
   auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return done_ || (running_epoch_ && workers_[id].assigned_epoch != epoch_);
   };
+  workers_[id].ready = true;
   mu_.AwaitWithTimeout(absl::Condition(&has_work), kLongPoll);
   if (done_) {
-    response->set_kind(WorkAssignment::DONE);
+    response->set_kind(failed_ ? WorkAssignment::ABORTED : WorkAssignment::DONE);
     workers_[id].told_done = true;
     return grpc::Status::OK;
   }
@@ -176,21 +176,32 @@ bool CoordinatorService::AllReported() const {
 absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
     const Evaluator& evaluate, absl::Duration register_timeout, absl::Duration epoch_timeout,
     const std::string& metrics_out) {
+  absl::StatusOr<std::vector<EpochRecord>> result =
+      RunEpochs(evaluate, register_timeout, epoch_timeout, metrics_out);
   // However the job ends, workers asking for work from now on are told to exit.
-  absl::Cleanup finish = [this] {
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-  };
+  absl::MutexLock lock(&mu_);
+  done_ = true;
+  failed_ = !result.ok();
+  return result;
+}
+
+absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunEpochs(
+    const Evaluator& evaluate, absl::Duration register_timeout, absl::Duration epoch_timeout,
+    const std::string& metrics_out) {
   {
     absl::MutexLock lock(&mu_);
-    auto all_here = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return workers_.size() == config_.num_workers();
+    auto all_ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return workers_.size() == config_.num_workers() &&
+             std::all_of(workers_.begin(), workers_.end(),
+                         [](const WorkerState& w) { return w.ready; });
     };
     PSREC_LOG(INFO) << "waiting for " << config_.num_workers() << " workers";
-    if (!mu_.AwaitWithTimeout(absl::Condition(&all_here), register_timeout)) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("only ", workers_.size(), " of ", config_.num_workers(),
-                       " workers registered within ", absl::FormatDuration(register_timeout)));
+    if (!mu_.AwaitWithTimeout(absl::Condition(&all_ready), register_timeout)) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "only ", workers_.size(), " of ", config_.num_workers(), " workers registered (",
+          std::count_if(workers_.begin(), workers_.end(),
+                        [](const WorkerState& w) { return w.ready; }),
+          " with their data loaded) within ", absl::FormatDuration(register_timeout)));
     }
   }
   std::vector<EpochRecord> records;
@@ -219,7 +230,7 @@ absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
     if (!metrics.ok()) return metrics.status();
     record.test = *metrics;
     record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    LogEpoch(record, config_.epochs());
+    if (absl::Status s = FinishEpoch(record, config_.epochs()); !s.ok()) return s;
     records.push_back(record);
     if (!metrics_out.empty()) {
       if (absl::Status s = WriteMetricsJson(metrics_out, config_, records); !s.ok()) return s;

@@ -57,9 +57,10 @@ class CoordinatorService final : public Coordinator::Service {
   // Called after each epoch with every worker reported; returns the test metrics.
   using Evaluator = std::function<absl::StatusOr<TestMetrics>()>;
 
-  // Waits up to `register_timeout` for all workers, then runs every epoch, each bounded by
+  // Waits up to `register_timeout` for all workers to register and ask for work (so that a SYNC
+  // clock never waits on a worker still reading its data), then runs every epoch, each bounded by
   // `epoch_timeout`, evaluating after each. Writes `metrics_out` (if not empty) after every epoch.
-  // Afterwards every worker is told DONE.
+  // Afterwards every worker is told DONE, or ABORTED if the job failed.
   absl::StatusOr<std::vector<EpochRecord>> RunJob(const Evaluator& evaluate,
                                                   absl::Duration register_timeout,
                                                   absl::Duration epoch_timeout,
@@ -74,9 +75,14 @@ class CoordinatorService final : public Coordinator::Service {
     uint32_t assigned_epoch = UINT32_MAX;  // the epoch last handed out
     uint32_t reported_epoch = UINT32_MAX;  // the epoch last reported
     uint64_t clock = 0;                    // SSP: the clock it is about to run
+    bool ready = false;                    // has asked for work, so its data is loaded
     bool told_done = false;
   };
 
+  absl::StatusOr<std::vector<EpochRecord>> RunEpochs(const Evaluator& evaluate,
+                                                     absl::Duration register_timeout,
+                                                     absl::Duration epoch_timeout,
+                                                     const std::string& metrics_out);
   bool AllReported() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t MinClock() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -91,6 +97,7 @@ class CoordinatorService final : public Coordinator::Service {
   std::vector<Partition> plan_ ABSL_GUARDED_BY(mu_);
   TrainStats epoch_stats_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;  // with done_: workers are told ABORTED
 };
 
 }  // namespace psrec

@@ -14,36 +14,10 @@
 #include "coordinator/job_config.h"
 #include "google/protobuf/util/json_util.h"
 #include "ps/local_store.h"
+#include "worker/progress.h"
 #include "worker/trainer.h"
 
 namespace psrec {
-namespace {
-
-// Logs progress at most once a second: epoch, share done, ratings/s, running loss and ETA.
-class ProgressLog {
- public:
-  ProgressLog(uint32_t epoch, uint32_t epochs, uint64_t total)
-      : epoch_(epoch), epochs_(epochs), total_(total), start_(absl::Now()), last_(start_) {}
-
-  void Update(uint64_t done) {
-    const absl::Time now = absl::Now();
-    if (now - last_ < absl::Seconds(1) || done == 0) return;
-    last_ = now;
-    const double secs = absl::ToDoubleSeconds(now - start_);
-    const double rate = static_cast<double>(done) / secs;
-    const double eta = static_cast<double>(total_ - done) / rate;
-    PSREC_LOG(INFO) << absl::StrFormat("epoch %u/%u %3.0f%% %.0f ratings/s, epoch ETA %.0fs",
-                                       epoch_, epochs_, 100.0 * done / total_, rate, eta);
-  }
-
- private:
-  uint32_t epoch_, epochs_;
-  uint64_t total_;
-  absl::Time start_, last_;
-};
-
-}  // namespace
-
 absl::StatusOr<JobData> PrepareData(JobConfig* config) {
   JobData job;
   absl::StatusOr<Dataset> data = ReadMovieLens(config->data_dir());
@@ -83,11 +57,18 @@ TestMetrics Score(const Dataset& data, absl::Span<const uint32_t> rows,
   return TestMetrics{abs_sum / n, std::sqrt(sq_sum / n)};
 }
 
-void LogEpoch(const EpochRecord& record, uint32_t epochs) {
-  PSREC_LOG(INFO) << absl::StrFormat(
-      "epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs", record.epoch,
-      epochs, record.train_loss, record.test.mae, record.test.rmse,
-      static_cast<double>(record.examples) / record.train_seconds, record.seconds);
+absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs) {
+  const std::string line =
+      absl::StrFormat("epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs",
+                      record.epoch, epochs, record.train_loss, record.test.mae, record.test.rmse,
+                      static_cast<double>(record.examples) / record.train_seconds, record.seconds);
+  PSREC_LOG(INFO) << line;
+  if (!std::isfinite(record.train_loss) || !std::isfinite(record.test.mae) ||
+      !std::isfinite(record.test.rmse)) {
+    return absl::OutOfRangeError(
+        absl::StrCat("training diverged at ", line, "; try a smaller --lr"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
@@ -153,9 +134,9 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
   for (uint32_t epoch = 0; epoch < config.epochs(); ++epoch) {
     const absl::Time start = absl::Now();
     const std::vector<uint32_t> order = EpochOrder(job->split.train, config.seed(), epoch);
-    ProgressLog progress(epoch + 1, config.epochs(), order.size());
+    ProgressLog progress(epoch + 1, config.epochs(), order.size(), absl::Seconds(1));
     absl::StatusOr<TrainStats> stats =
-        (*trainer)->Train(order, step, [&](uint64_t done) { progress.Update(done); });
+        (*trainer)->Train(order, step, [&](const TrainStats& so_far) { progress.Update(so_far); });
     if (!stats.ok()) return stats.status();
     step += stats->batches;
     EpochRecord record;
@@ -168,8 +149,8 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
     }
     record.test = Score(job->data, job->split.test, pred);
     record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    if (absl::Status s = FinishEpoch(record, config.epochs()); !s.ok()) return s;
     records.push_back(record);
-    LogEpoch(record, config.epochs());
     if (!metrics_out.empty()) {
       if (absl::Status s = WriteMetricsJson(metrics_out, config, records); !s.ok()) return s;
     }

@@ -45,8 +45,9 @@ struct EpochRecord {
   uint64_t examples = 0;     // ratings trained on
 };
 
-// One log line with the epoch's loss, test metrics and training speed.
-void LogEpoch(const EpochRecord& record, uint32_t epochs);
+// Logs one line with the epoch's loss, test metrics and training speed. Fails, naming the epoch, if
+// the loss or a metric is not finite: the run diverged, and its numbers must not be reported.
+absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs);
 
 // Writes {"config": ..., "epochs": [...], "final": {"test_mae", "test_rmse"}} to `path` through a
 // temporary file and a rename, so a reader never sees half a file.

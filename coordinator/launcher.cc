@@ -68,13 +68,24 @@ class Cluster {
   ~Cluster() { StopAll(); }
 
   absl::Status Start(const std::string& role, std::vector<std::string> args) {
-    int out[2], err[2];
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    auto close_all = [&] {
+      for (int fd : {out[0], out[1], err[0], err[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
+    };
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
-      return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+      const int error = errno;
+      close_all();
+      return absl::InternalError(absl::StrCat("pipe: ", std::strerror(error)));
     }
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
-    if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+    if (pid < 0) {
+      const int error = errno;
+      close_all();
+      return absl::InternalError(absl::StrCat("fork: ", std::strerror(error)));
+    }
     if (pid == 0) {
       // The child dies with the launcher, so no child is ever orphaned.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -118,6 +129,11 @@ class Cluster {
     }
     const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
     if (::poll(fds.data(), fds.size(), ms) > 0) {
+      if (fds[0].revents != 0) {  // g_signal says which; empty the pipe so poll sleeps again
+        char bytes[64];
+        while (::read(g_signal_pipe[0], bytes, sizeof(bytes)) > 0) {
+        }
+      }
       for (size_t f = 1; f < fds.size(); ++f) {
         if (fds[f].revents != 0) Drain(children_[owners[f].first], owners[f].second);
       }

@@ -111,9 +111,8 @@ void InitOptimizerState(const OptimizerConfig& config, absl::Span<float> state) 
   std::fill(state.begin(), state.end(), value);
 }
 
-// proto3 floats have no presence, so an unset field reads as 0 and 0 is what gets the default: a
-// beta or epsilon of exactly 0 cannot be asked for. Only the fields the kind uses are filled and
-// checked.
+// The fields have presence: an unset one gets its default, an explicit 0 is kept (and checked).
+// Only the fields the kind uses are filled and checked.
 absl::Status ResolveOptimizerConfig(OptimizerConfig* config) {
   const OptimizerKind kind = config->kind();
   if (kind != SGD && kind != ADAGRAD && kind != ADAM) {
@@ -127,16 +126,16 @@ absl::Status ResolveOptimizerConfig(OptimizerConfig* config) {
         absl::StrCat("optimizer.lr must be finite and > 0, got ", config->lr()));
   }
   if (kind == ADAM) {
-    if (config->beta1() == 0.0f) config->set_beta1(kAdamBeta1);
-    if (config->beta2() == 0.0f) config->set_beta2(kAdamBeta2);
-    if (config->epsilon() == 0.0f) config->set_epsilon(kAdamEpsilon);
+    if (!config->has_beta1()) config->set_beta1(kAdamBeta1);
+    if (!config->has_beta2()) config->set_beta2(kAdamBeta2);
+    if (!config->has_epsilon()) config->set_epsilon(kAdamEpsilon);
     if (absl::Status s = CheckBeta("beta1", config->beta1()); !s.ok()) return s;
     if (absl::Status s = CheckBeta("beta2", config->beta2()); !s.ok()) return s;
     return CheckEpsilon(config->epsilon());
   }
   if (kind == ADAGRAD) {
-    if (config->epsilon() == 0.0f) config->set_epsilon(kAdagradEpsilon);
-    if (config->initial_accumulator() == 0.0f) {
+    if (!config->has_epsilon()) config->set_epsilon(kAdagradEpsilon);
+    if (!config->has_initial_accumulator()) {
       config->set_initial_accumulator(kAdagradInitialAccumulator);
     }
     // A negative accumulator could make sqrt(a) NaN on the first update.

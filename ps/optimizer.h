@@ -26,7 +26,7 @@ void InitOptimizerState(const OptimizerConfig& config, absl::Span<float> state);
 
 // Fills unset fields with defaults (adam: b1 0.9, b2 0.999, eps 1e-8; adagrad: eps 1e-10,
 // initial_accumulator 0.1) and rejects an unknown kind, lr <= 0, or betas outside [0, 1).
-// proto3 floats have no presence, so a field set to 0 counts as unset and gets its default. Also
+// A field set to 0 keeps it (the fields have presence). Also
 // rejects a non-finite lr, a negative or non-finite epsilon, and a negative initial_accumulator.
 // Only the fields the kind uses are filled and checked. Errors are InvalidArgument naming the
 // field and its value.

@@ -127,7 +127,6 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   PSREC_LOG(INFO) << "shard " << shard << " of " << config.num_shards() << " listening on " << bound
                   << " (" << config.tables_size() << " tables, " << config.num_workers()
                   << " workers)";
-  std::printf("port=%d\n", bound_port);
   std::fflush(stdout);
   absl::Status status = WritePortFileIfRequested(bound_port);
 
@@ -148,6 +147,10 @@ int RunPs(const std::set<std::string>& specified) {
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) {
     std::fprintf(stderr, "psrec ps: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (num_shards < 1) {
+    std::fprintf(stderr, "psrec ps: --num_shards=%d must be at least 1\n", num_shards);
     return 2;
   }
   if (specified.count("num_shards") > 0 || config->num_shards() == 0) {

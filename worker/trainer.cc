@@ -129,7 +129,7 @@ absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint6
     stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(part.size());
     stats.examples += part.size();
     ++stats.batches;
-    if (progress) progress(stats.examples);
+    if (progress) progress(stats);
   }
   return stats;
 }
@@ -158,7 +158,7 @@ absl::StatusOr<TrainStats> Trainer::TrainPrefetching(absl::Span<const uint32_t> 
     stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(batch.rating.size());
     stats.examples += batch.rating.size();
     ++stats.batches;
-    if (progress) progress(stats.examples);
+    if (progress) progress(stats);
   }
   return stats;
 }

@@ -25,8 +25,8 @@ struct TrainStats {
   double mean_loss() const { return examples == 0 ? 0 : loss_sum / static_cast<double>(examples); }
 };
 
-// Called after each batch with the number of ratings done so far in this call.
-using ProgressFn = std::function<void(uint64_t examples_done)>;
+// Called after each batch with the totals so far in this call.
+using ProgressFn = std::function<void(const TrainStats& so_far)>;
 
 // Not thread-safe. `data` and `store` must outlive the trainer.
 class Trainer {

@@ -9,30 +9,10 @@
 #include "common/log.h"
 #include "coordinator/job_config.h"
 #include "grpcpp/grpcpp.h"
+#include "worker/progress.h"
 
 namespace psrec {
 namespace {
-
-// Logs a partition's progress at most every two seconds: epoch, share done, ratings/s.
-class PartitionProgress {
- public:
-  PartitionProgress(uint32_t epoch, uint32_t epochs, uint64_t total)
-      : epoch_(epoch), epochs_(epochs), total_(total), start_(absl::Now()), last_(start_) {}
-
-  void Update(uint64_t done) {
-    const absl::Time now = absl::Now();
-    if (now - last_ < absl::Seconds(2) || done == 0) return;
-    last_ = now;
-    const double rate = static_cast<double>(done) / absl::ToDoubleSeconds(now - start_);
-    PSREC_LOG(INFO) << absl::StrFormat("epoch %u/%u %3.0f%% of %u ratings, %.0f ratings/s", epoch_,
-                                       epochs_, 100.0 * done / total_, total_, rate);
-  }
-
- private:
-  uint32_t epoch_, epochs_;
-  uint64_t total_;
-  absl::Time start_, last_;
-};
 
 absl::Status Annotate(const absl::Status& status, const std::string& prefix) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
@@ -62,9 +42,9 @@ absl::Status Worker::Call(const char* rpc,
 }
 
 // Workers may start before the coordinator listens, so an UNAVAILABLE Register is retried until
-// rpc_timeout has passed.
+// register_timeout has passed.
 absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response) {
-  const absl::Time give_up = absl::Now() + options_.rpc_timeout;
+  const absl::Time give_up = absl::Now() + options_.register_timeout;
   absl::Duration backoff = absl::Milliseconds(50);
   for (bool logged = false;;) {
     const bool was_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
@@ -166,6 +146,9 @@ absl::Status Worker::Run() {
       case WorkAssignment::DONE:
         PSREC_LOG(INFO) << "the coordinator says the job is done";
         return absl::OkStatus();
+      case WorkAssignment::ABORTED:
+        return absl::AbortedError(absl::StrCat("the coordinator (", options_.coordinator,
+                                               ") says the job failed; see its log"));
       case WorkAssignment::TRAIN:
         if (absl::Status s = TrainPartition(work); !s.ok()) return s;
         break;
@@ -227,12 +210,12 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
 
 absl::Status Worker::TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
                                   TrainStats* stats) {
-  PartitionProgress progress(work.epoch() + 1, config_.epochs(), rows.size());
+  ProgressLog progress(work.epoch() + 1, config_.epochs(), rows.size(), absl::Seconds(2));
   if (config_.consistency() == ASYNC) {
     // No clocks to keep: the trainer pulls each next batch while it computes this one.
     trainer_->set_prefetch(true);
-    absl::StatusOr<TrainStats> trained =
-        trainer_->Train(rows, work.first_step(), [&](uint64_t done) { progress.Update(done); });
+    absl::StatusOr<TrainStats> trained = trainer_->Train(
+        rows, work.first_step(), [&](const TrainStats& so_far) { progress.Update(so_far); });
     if (!trained.ok()) {
       return Annotate(trained.status(), absl::StrCat("epoch ", work.epoch() + 1, ": "));
     }
@@ -261,7 +244,7 @@ absl::Status Worker::TrainBatches(const WorkAssignment& work, absl::Span<const u
     stats->loss_sum += static_cast<double>(*loss) * static_cast<double>(part.size());
     stats->examples += part.size();
     ++stats->batches;
-    progress.Update(stats->examples);
+    progress.Update(*stats);
   }
   return absl::OkStatus();
 }

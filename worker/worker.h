@@ -33,6 +33,8 @@ struct WorkerOptions {
   // The deadline of every RPC, and how long registration keeps retrying while the coordinator is
   // not up yet.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // How long registration keeps retrying while the coordinator is not up (it may be loading data).
+  absl::Duration register_timeout = absl::Minutes(5);
 };
 
 // Not thread-safe. Every error names the RPC and its peer; none is retried except a Register that

@@ -30,6 +30,7 @@ int RunWorker(const std::set<std::string>& specified) {
   WorkerOptions options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.rpc_timeout = RpcTimeoutFlag();  // common/service_flags.h
+  options.register_timeout = RegisterTimeoutFlag();
   options.name = absl::GetFlag(FLAGS_name);
   options.name_given = !options.name.empty();
   if (!options.name_given) options.name = DefaultName();

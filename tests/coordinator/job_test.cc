@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/model.h"
 #include "common/rng.h"
+#include "coordinator/job_config.h"
 #include "gtest/gtest.h"
 #include "ps/optimizer.h"
 
@@ -147,6 +148,34 @@ TEST(ScoreTest, MaeAndRmse) {
   const TestMetrics m = Score(data, rows, pred);
   EXPECT_DOUBLE_EQ(m.mae, 1.0);
   EXPECT_DOUBLE_EQ(m.rmse, std::sqrt(5.0 / 3.0));
+}
+
+}  // namespace
+}  // namespace psrec
+
+namespace psrec {
+namespace {
+
+// The whole path a run takes, flags to split, on the real data: the config's fractions must reach
+// the split unrounded (a float 0.2 once moved 133 users' last training rating into test).
+TEST(PrepareDataRealTest, DefaultConfigGivesTheDocumentedSplitSizes) {
+  const std::string dir = std::string(PSREC_SOURCE_DIR) + "/../shared/data/ml-latest-small";
+  if (!std::filesystem::exists(dir + "/ratings.csv")) GTEST_SKIP() << "no " << dir;
+  absl::StatusOr<JobConfig> config = JobConfigFromFlags({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->set_data_dir(dir);
+  struct Want {
+    Split split;
+    size_t train, test;
+  };
+  for (const Want& want :
+       {Want{SEED_TIME, 80668, 20168}, Want{USER_TIME, 80419, 20417}, Want{RANDOM, 80668, 20168}}) {
+    config->set_split(want.split);
+    absl::StatusOr<JobData> job = PrepareData(&*config);
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->split.train.size(), want.train) << Split_Name(want.split);
+    EXPECT_EQ(job->split.test.size(), want.test) << Split_Name(want.split);
+  }
 }
 
 }  // namespace

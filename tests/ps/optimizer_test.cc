@@ -208,15 +208,26 @@ struct BadConfig {
 
 class ResolveOptimizerConfigErrorTest : public ::testing::TestWithParam<BadConfig> {};
 
+TEST(ResolveOptimizerConfigTest, AnExplicitZeroIsKept) {
+  OptimizerConfig config;
+  config.set_kind(ADAM);
+  config.set_lr(0.1f);
+  config.set_beta1(0.0f);  // RMSProp-like Adam: a legitimate request
+  ASSERT_TRUE(ResolveOptimizerConfig(&config).ok());
+  EXPECT_EQ(config.beta1(), 0.0f);
+  EXPECT_FLOAT_EQ(config.beta2(), 0.999f);
+}
+
 TEST_P(ResolveOptimizerConfigErrorTest, Rejects) {
   const BadConfig& bad = GetParam();
   OptimizerConfig config;
   config.set_kind(bad.kind);
   config.set_lr(bad.lr);
-  config.set_beta1(bad.beta1);
-  config.set_beta2(bad.beta2);
-  config.set_epsilon(bad.epsilon);
-  config.set_initial_accumulator(bad.initial_accumulator);
+  // Zero here means "not set": each case sets only the fields it is about.
+  if (bad.beta1 != 0) config.set_beta1(bad.beta1);
+  if (bad.beta2 != 0) config.set_beta2(bad.beta2);
+  if (bad.epsilon != 0) config.set_epsilon(bad.epsilon);
+  if (bad.initial_accumulator != 0) config.set_initial_accumulator(bad.initial_accumulator);
   const absl::Status status = ResolveOptimizerConfig(&config);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr(bad.message));
