@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "google/protobuf/generated_enum_reflection.h"
+
 namespace psrec {
 
 struct Subcommand {
@@ -17,13 +20,21 @@ struct Subcommand {
   int (*run)(const std::set<std::string>& specified_flags);
 };
 
-// Parses argv[2..] as the flags of `sub` and runs it. Handles --help (this subcommand's flags with their
-// defaults and help), rejects flags that belong to other subcommands and positional arguments, and
-// returns the exit code.
+// Parses argv[2..] as the flags of `sub` and runs it. Handles --help (this subcommand's flags with
+// their defaults and help), rejects flags that belong to other subcommands and positional
+// arguments, and returns the exit code.
 int RunSubcommand(const Subcommand& sub, int argc, char** argv);
 
 // Prints `psrec`'s own help: the subcommands and their summaries.
 void PrintTopLevelHelp(const std::vector<Subcommand>& subs);
+
+// Lower-case enum names as used on the command line: "seed_time", "mlp", "adam", ...
+template <typename Enum>
+std::string EnumFlagName(Enum value) {
+  const auto* value_descriptor =
+      google::protobuf::GetEnumDescriptor<Enum>()->FindValueByNumber(value);
+  return value_descriptor == nullptr ? "unknown" : absl::AsciiStrToLower(value_descriptor->name());
+}
 
 }  // namespace psrec
 

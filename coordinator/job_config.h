@@ -8,8 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/ascii.h"
-#include "google/protobuf/generated_enum_reflection.h"
+#include "common/cli.h"
 #include "proto/config.pb.h"
 
 namespace psrec {
@@ -31,14 +30,6 @@ std::vector<std::string> ConfigDifferences(const JobConfig& a, const JobConfig& 
 // Where the ratings are: `flag` if set, else $MOVIELENS_DIR, else data/ml-latest-small, else
 // ../shared/data/ml-latest-small. A NotFound error lists every place tried.
 absl::StatusOr<std::string> FindDataDir(const std::string& flag);
-
-// Lower-case enum names as used on the command line: "seed_time", "mlp", "adam", ...
-template <typename Enum>
-std::string EnumFlagName(Enum value) {
-  const auto* value_descriptor =
-      google::protobuf::GetEnumDescriptor<Enum>()->FindValueByNumber(value);
-  return value_descriptor == nullptr ? "unknown" : absl::AsciiStrToLower(value_descriptor->name());
-}
 
 }  // namespace psrec
 

@@ -18,7 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "coordinator/job.h"
+#include "common/job_data.h"
 #include "proto/config.pb.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "worker/ps_client.h"
