@@ -1,9 +1,8 @@
 #include "common/service_flags.h"
 
-#include <cstdio>
-
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on (servers only).");
 ABSL_FLAG(int32_t, port, 0,
@@ -31,15 +30,7 @@ absl::Duration RegisterTimeoutFlag() { return absl::GetFlag(FLAGS_register_timeo
 absl::Status WritePortFileIfRequested(int port) {
   const std::string path = PortFileFlag();
   if (path.empty()) return absl::OkStatus();
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  std::fprintf(f, "%d\n", port);
-  if (std::fclose(f) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot write --port_file=", path));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, absl::StrCat(port, "\n"));
 }
 
 }  // namespace psrec

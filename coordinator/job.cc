@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "coordinator/job_config.h"
 #include "google/protobuf/util/json_util.h"
@@ -59,19 +60,7 @@ absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
                           epochs.back().test.mae, epochs.back().test.rmse);
   }
   out += "\n}\n";
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  const bool written = std::fwrite(out.data(), 1, out.size(), f) == out.size();
-  if (std::fclose(f) != 0 || !written) {
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, out);
 }
 
 absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "google/protobuf/text_format.h"
 
@@ -237,19 +238,6 @@ absl::StatusOr<int> WaitForPort(Cluster& cluster, size_t index, const std::strin
                                                   absl::FormatDuration(kStartTimeout)));
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to ", path));
-  }
-  return absl::OkStatus();
-}
-
 std::string ClusterJson(const std::vector<Child>& children) {
   std::string out = "{\n  \"processes\": [";
   for (size_t i = 0; i < children.size(); ++i) {
@@ -336,7 +324,7 @@ absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& opti
   std::string text;
   google::protobuf::TextFormat::PrintToString(config, &text);
   const std::string config_path = options.out_dir + "/job.textproto";
-  if (absl::Status s = WriteFile(config_path, text); !s.ok()) return s;
+  if (absl::Status s = WriteFileAtomically(config_path, text); !s.ok()) return s;
 
   if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
     return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
@@ -359,7 +347,8 @@ absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& opti
                                                          absl::StrCat("--name=worker", w)});
     }
     if (status.ok()) {
-      status = WriteFile(options.out_dir + "/cluster.json", ClusterJson(cluster.children()));
+      status =
+          WriteFileAtomically(options.out_dir + "/cluster.json", ClusterJson(cluster.children()));
     }
     if (status.ok()) status = Supervise(cluster, coordinator);
     if (!status.ok()) PSREC_LOG(ERROR) << status.message() << "; stopping the cluster";

@@ -16,9 +16,6 @@ namespace psrec {
 
 class LocalStore : public ParamStore {
  public:
-  // Table ids must be below kMaxTableId: tables are found by indexing an array with the id.
-  static constexpr uint32_t kMaxTableId = 1024;
-
   // Fails on a duplicate table id, an id >= kMaxTableId, a zero width, or an invalid optimizer
   // config. An empty list of tables is valid.
   static absl::StatusOr<std::unique_ptr<LocalStore>> Create(

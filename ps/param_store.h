@@ -12,6 +12,10 @@
 
 namespace psrec {
 
+// Table ids are below this in every store and on the wire: stores find a table by indexing an
+// array.
+constexpr uint32_t kMaxTableId = 1024;
+
 // One table's part of a pull: the values of rows `keys` are written to `values`
 // (keys.size() * width floats, row after row).
 struct PullBlock {

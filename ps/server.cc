@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/rng.h"
 #include "ps/optimizer.h"
+#include "ps/param_store.h"
 #include "ps/sharding.h"
 #include "ps/table.h"
 
@@ -116,12 +117,12 @@ void ShardedTable::Push(absl::Span<const uint64_t> keys, absl::Span<const float>
 namespace {
 
 absl::Status CheckTables(const JobConfig& config) {
-  std::vector<bool> seen(ParameterServerImpl::kMaxTableId, false);
+  std::vector<bool> seen(kMaxTableId, false);
   for (const TableSpec& spec : config.tables()) {
-    if (spec.id() >= ParameterServerImpl::kMaxTableId || spec.width() == 0 || seen[spec.id()]) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "table ", spec.id(), " (", spec.name(), "): duplicate id, id >= ",
-          ParameterServerImpl::kMaxTableId, ", or width 0 (width ", spec.width(), ")"));
+    if (spec.id() >= kMaxTableId || spec.width() == 0 || seen[spec.id()]) {
+      return absl::InvalidArgumentError(absl::StrCat("table ", spec.id(), " (", spec.name(),
+                                                     "): duplicate id, id >= ", kMaxTableId,
+                                                     ", or width 0 (width ", spec.width(), ")"));
     }
     seen[spec.id()] = true;
   }

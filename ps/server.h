@@ -38,7 +38,6 @@ class ShardedTable;  // server.cc
 // is logged with its peer.
 class ParameterServerImpl final : public ParameterServer::Service {
  public:
-  static constexpr uint32_t kMaxTableId = 1024;           // as LocalStore's
   static constexpr uint64_t kMaxPullFloats = 1ull << 26;  // 256 MiB of response
   static constexpr uint64_t kMaxClockLead = 64;           // SYNC clocks buffered ahead
   // A SYNC pull waits at most this long even when its RPC has no deadline.

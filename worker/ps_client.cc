@@ -25,13 +25,6 @@ struct RemoteStore::Shard {
   PushResponse push_response;
 };
 
-namespace {
-
-// Table ids index a vector, as in LocalStore and the server.
-constexpr uint32_t kMaxTableId = 1024;
-
-}  // namespace
-
 absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what) {
   if (status.ok()) return absl::OkStatus();
   // gRPC and absl share the canonical codes and their numbers (OK = 0 .. UNAUTHENTICATED = 16).

@@ -121,9 +121,9 @@ TEST(LocalStoreCreateTest, RejectsZeroWidth) {
 
 TEST(LocalStoreCreateTest, RejectsIdAtTheLimitAndAcceptsOneBelow) {
   auto tables = TwoTables();
-  tables.Mutable(1)->set_id(LocalStore::kMaxTableId);
+  tables.Mutable(1)->set_id(kMaxTableId);
   ExpectCreateError(tables, Sgd(0.1f), "table 1024 (item_bias): id must be below 1024");
-  tables.Mutable(1)->set_id(LocalStore::kMaxTableId - 1);
+  tables.Mutable(1)->set_id(kMaxTableId - 1);
   EXPECT_TRUE(LocalStore::Create(tables, Sgd(0.1f), kSeed).ok());
 }
 
