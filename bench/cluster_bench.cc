@@ -2,13 +2,11 @@
 //
 //   build/bench/cluster_bench [--psrec=build/psrec] [--data=DIR] [--epochs=5] [--rounds=200]
 //
-// 1. Training ratings/s (best of --repeats runs) of `psrec train` in-process, with 1 server x 1 worker, and with 2 x 2 (sync
-// and
-//    async), each as real processes on 127.0.0.1, from the metrics file's training seconds
-//    (evaluation excluded); printed with the ratio to in-process.
-// 2. Raw pull and push throughput in floats/s: one parameter server in this process on loopback,
-// one
-//    RemoteStore client, rounds of 8192 keys x 32 floats; beside it the same calls on a LocalStore.
+// 1. Training ratings/s of `psrec train`, best of --repeats runs: in-process, 1 server x 1 worker
+//    and 2 x 2 (sync and async), each as real processes on 127.0.0.1, from the metrics file's
+//    training seconds (evaluation excluded), with the ratio to in-process.
+// 2. Raw pull and push throughput in floats/s: one parameter server in this process on loopback and
+//    one RemoteStore client, rounds of 8192 keys x 32 floats; beside it the same on a LocalStore.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

@@ -65,7 +65,8 @@ int RunSubcommand(const Subcommand& sub, int argc, char** argv) {
     }
     args.push_back(argv[i]);
   }
-  const std::set<std::string> named = NamedFlags(static_cast<int>(args.size()) - 1, args.data() + 1);
+  const std::set<std::string> named =
+      NamedFlags(static_cast<int>(args.size()) - 1, args.data() + 1);
   for (const std::string& name : named) {
     auto all = absl::GetAllFlags();
     auto it = all.find(name);

@@ -40,8 +40,9 @@ namespace log_internal {
 
 LogMessage::LogMessage(LogSeverity severity, const char* file, int line) : severity_(severity) {
   const char* base = std::strrchr(file, '/');
-  stream_ << SeverityLetter(severity) << absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::LocalTimeZone())
-          << ' ' << (base != nullptr ? base + 1 : file) << ':' << line << "] ";
+  stream_ << SeverityLetter(severity)
+          << absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::LocalTimeZone()) << ' '
+          << (base != nullptr ? base + 1 : file) << ':' << line << "] ";
 }
 
 LogMessage::~LogMessage() {

@@ -1,5 +1,6 @@
-// Logging for every role: one line per message on stderr, written whole so that the lines of concurrent
-// threads and child processes do not interleave. absl 20220623 has no absl/log, so this is ours.
+// Logging for every role: one line per message on stderr, written whole so that the lines of
+// concurrent threads and child processes do not interleave. absl 20220623 has no absl/log, so this
+// is ours.
 //
 //   PSREC_LOG(INFO) << "epoch " << epoch << " done";
 //
@@ -14,7 +15,8 @@ namespace psrec {
 
 enum class LogSeverity { kInfo, kWarning, kError, kFatal };
 
-// Sets the text put at the start of every line, such as "ps0" or "worker1". Call once, before threads start.
+// Sets the text put at the start of every line, such as "ps0" or "worker1". Call once, before
+// threads start.
 void SetLogRole(const std::string& role);
 
 namespace log_internal {

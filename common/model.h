@@ -4,12 +4,13 @@
 //   BIAS: x = [dropout(u (.) v), bu, bi]       p = w.x + b
 //   MLP:  x = [dropout(u (.) v), bu, bi]       p = w2.relu(W1 x + b1) + b2
 //
-// and every prediction adds config.rating_offset. The seed put dropout in DOT only; here it regularizes
-// the interaction in all three (set --dropout=0 for the seed's BIAS and MLP), which is what lets the
-// bias and mlp models beat plain L2-regularized factorization on the time splits. The parameters live in five tables keyed by
-// (table, id): user and item embeddings (dim wide), user and item biases (1 wide), and one row holding
-// all dense weights. The model never sees a table: the trainer pulls a batch's rows into packed buffers,
-// hands them over as a ParamView, and pushes back the GradView this computes.
+// and every prediction adds config.rating_offset. The seed put dropout in DOT only; here it
+// regularizes the interaction in all three (set --dropout=0 for the seed's BIAS and MLP), which is
+// what lets the bias and mlp models beat plain L2-regularized factorization on the time splits. The
+// parameters live in five tables keyed by (table, id): user and item embeddings (dim wide), user
+// and item biases (1 wide), and one row holding all dense weights. The model never sees a table:
+// the trainer pulls a batch's rows into packed buffers, hands them over as a ParamView, and pushes
+// back the GradView this computes.
 #ifndef PSREC_COMMON_MODEL_H_
 #define PSREC_COMMON_MODEL_H_
 
@@ -46,8 +47,8 @@ struct ExampleBatch {
   uint32_t num_item_slots = 0;
 };
 
-// Pulled rows: user_emb holds num_user_slots * dim floats, user_bias num_user_slots, likewise for items,
-// dense holds dense_width() floats.
+// Pulled rows: user_emb holds num_user_slots * dim floats, user_bias num_user_slots, likewise for
+// items, dense holds dense_width() floats.
 struct ParamView {
   const float* user_emb;
   const float* item_emb;
@@ -103,12 +104,12 @@ class Model {
   float offset_ = 0;
 
   // Scratch, sized to the last batch.
-  RowMatrix x_;       // batch x features
-  RowMatrix mask_;    // batch x dim, DOT dropout scale (0 or 1/keep)
-  RowMatrix z_;       // batch x hidden, MLP pre-activation
-  RowMatrix h_;       // batch x hidden, MLP activation
-  RowMatrix dx_;      // batch x features
-  RowMatrix dh_;      // batch x hidden
+  RowMatrix x_;     // batch x features
+  RowMatrix mask_;  // batch x dim, DOT dropout scale (0 or 1/keep)
+  RowMatrix z_;     // batch x hidden, MLP pre-activation
+  RowMatrix h_;     // batch x hidden, MLP activation
+  RowMatrix dx_;    // batch x features
+  RowMatrix dh_;    // batch x hidden
   Eigen::VectorXf pred_;
   Eigen::VectorXf d_pred_;
 };

@@ -1,5 +1,6 @@
-// Counter-based randomness. Every random number in psrec is a pure function of a seed and a position,
-// so any process can recompute it: a parameter row's start, a dropout mask, an epoch's shuffle.
+// Counter-based randomness. Every random number in psrec is a pure function of a seed and a
+// position, so any process can recompute it: a parameter row's start, a dropout mask, an epoch's
+// shuffle.
 #ifndef PSREC_COMMON_RNG_H_
 #define PSREC_COMMON_RNG_H_
 
@@ -20,7 +21,9 @@ inline uint64_t Mix64(uint64_t x) {
 inline uint64_t HashCombine(uint64_t a, uint64_t b) { return Mix64(a ^ Mix64(b)); }
 
 // Uniform in [0, 1) from the top 24 bits: exactly representable as float.
-inline float UnitFloat(uint64_t bits) { return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f); }
+inline float UnitFloat(uint64_t bits) {
+  return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
+}
 
 // A small sequential generator (SplitMix64) for loops that need many numbers from one seed.
 class Rng {

@@ -1,4 +1,5 @@
-// Train/test splits of a Dataset. Each returns row indices into Dataset::ratings, ascending (file order).
+// Train/test splits of a Dataset. Each returns row indices into Dataset::ratings, ascending (file
+// order).
 #ifndef PSREC_COMMON_SPLIT_H_
 #define PSREC_COMMON_SPLIT_H_
 
@@ -21,8 +22,8 @@ struct SplitRows {
 // Requires a non-empty span.
 double Percentile(absl::Span<const int64_t> values, double q);
 
-// SEED_TIME: train = timestamp < Percentile(all timestamps, 100 * (1 - test_fraction)); test = the rest.
-// USER_TIME: for each user, ratings sorted by timestamp (ties keep file order); the first
+// SEED_TIME: train = timestamp < Percentile(all timestamps, 100 * (1 - test_fraction)); test = the
+// rest. USER_TIME: for each user, ratings sorted by timestamp (ties keep file order); the first
 //            floor((1 - test_fraction) * n) train, the rest test.
 // RANDOM:    a seeded shuffle; test = the first ceil(test_fraction * n) of it (sklearn's rounding).
 // Fails on an empty dataset, an unspecified split, or test_fraction outside (0, 1).

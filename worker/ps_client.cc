@@ -172,7 +172,10 @@ void RemoteStore::StartAll(Slot slot, bool wait_for_ready, const Start& start) {
     shard.context[slot] = std::make_unique<grpc::ClientContext>();
     shard.context[slot]->set_deadline(deadline);
     shard.context[slot]->set_wait_for_ready(wait_for_ready);
-    start(i, shard.context[slot].get(), reinterpret_cast<void*>(static_cast<uintptr_t>(slot)));
+    // gRPC tags are opaque pointers; the slot number is all this one needs to carry.
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    void* tag = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
+    start(i, shard.context[slot].get(), tag);
   }
   in_flight_[slot] += shards_.size();
 }

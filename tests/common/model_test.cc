@@ -44,8 +44,8 @@ struct Fixture {
   }
 };
 
-// Compares every analytic gradient with a central difference of the mean loss, computed in float with
-// a step large enough for float but small against the loss's kinks.
+// Compares every analytic gradient with a central difference of the mean loss, computed in float
+// with a step large enough for float but small against the loss's kinks.
 void CheckGradients(ModelKind kind, Loss loss, float dropout) {
   Fixture f(kind, loss, dropout);
   absl::StatusOr<Model> model = Model::Create(f.config);
@@ -86,7 +86,8 @@ void CheckGradients(ModelKind kind, Loss loss, float dropout) {
       (*p.values)[k] = saved;
       const float numeric = (up - down) / (2 * kStep);
       EXPECT_NEAR((*p.grad)[k], numeric, 2e-3f + 2e-2f * std::fabs(numeric))
-          << p.name << "[" << k << "] model " << ModelKind_Name(kind) << " loss " << Loss_Name(loss);
+          << p.name << "[" << k << "] model " << ModelKind_Name(kind) << " loss "
+          << Loss_Name(loss);
       ++checked;
     }
   }
