@@ -13,106 +13,11 @@
 #include "common/rng.h"
 #include "ps/optimizer.h"
 #include "ps/param_store.h"
+#include "ps/sharded_table.h"
 #include "ps/sharding.h"
 #include "ps/table.h"
 
 namespace psrec {
-
-// One table's rows on this shard, in kSubShards independently locked Tables.
-class ShardedTable {
- public:
-  static constexpr int kSubShardBits = 4;
-  static constexpr size_t kSubShards = size_t{1} << kSubShardBits;
-
-  ShardedTable(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t seed)
-      : spec_(spec) {
-    for (auto& sub : subs_) sub = std::make_unique<SubShard>(spec, optimizer, seed);
-  }
-
-  const TableSpec& spec() const { return spec_; }
-  uint32_t width() const { return spec_.width(); }
-
-  // As Table::Pull and Table::Push, for keys of any sub-shard.
-  void Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const;
-  void Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads);
-
-  void Sizes(uint64_t* rows, uint64_t* bytes) const {
-    *rows = *bytes = 0;
-    for (const auto& sub : subs_) {
-      absl::MutexLock lock(&sub->mu);
-      *rows += sub->table.num_rows();
-      *bytes += sub->table.bytes();
-    }
-  }
-
- private:
-  struct SubShard {
-    SubShard(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t seed)
-        : table(spec, optimizer, seed) {}
-    mutable absl::Mutex mu;
-    Table table ABSL_GUARDED_BY(mu);
-  };
-
-  // Independent of ShardOf (which mixes the table id into the key before hashing and keeps the low
-  // bits), so the keys a shard owns still spread evenly over its sub-shards.
-  size_t SubShardOf(uint64_t key) const {
-    return Mix64(key ^ (uint64_t{spec_.id()} * 0xd6e8feb86659fd93ULL)) >> (64 - kSubShardBits);
-  }
-
-  // Positions of `keys` grouped by sub-shard, in their order within each group: sub-shard s holds
-  // (*order)[begin[s], begin[s + 1]).
-  void Group(absl::Span<const uint64_t> keys, std::vector<uint32_t>* order,
-             std::array<uint32_t, kSubShards + 1>* begin) const {
-    std::array<uint32_t, kSubShards + 1> count{};
-    for (uint64_t key : keys) ++count[SubShardOf(key) + 1];
-    for (size_t s = 0; s < kSubShards; ++s) count[s + 1] += count[s];
-    *begin = count;
-    order->resize(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) (*order)[count[SubShardOf(keys[i])]++] = i;
-  }
-
-  const TableSpec spec_;
-  std::array<std::unique_ptr<SubShard>, kSubShards> subs_;
-};
-
-void ShardedTable::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
-  const size_t width = spec_.width();
-  std::vector<uint32_t> order;
-  std::array<uint32_t, kSubShards + 1> begin;
-  Group(keys, &order, &begin);
-  for (size_t s = 0; s < kSubShards; ++s) {
-    if (begin[s] == begin[s + 1]) continue;
-    absl::MutexLock lock(&subs_[s]->mu);
-    for (uint32_t j = begin[s]; j < begin[s + 1]; ++j) {
-      const size_t i = order[j];
-      subs_[s]->table.Pull(keys.subspan(i, 1), out.subspan(i * width, width));
-    }
-  }
-}
-
-// Gathers each sub-shard's keys and gradients so that Table::Push sees them as one batch and keeps
-// its prefetching. Rows are independent and a repeated key keeps its order, so the result is the
-// same as one Table::Push of the whole block.
-void ShardedTable::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
-  const size_t width = spec_.width();
-  std::vector<uint32_t> order;
-  std::array<uint32_t, kSubShards + 1> begin;
-  Group(keys, &order, &begin);
-  std::vector<uint64_t> sub_keys;
-  std::vector<float> sub_grads;
-  for (size_t s = 0; s < kSubShards; ++s) {
-    if (begin[s] == begin[s + 1]) continue;
-    sub_keys.clear();
-    sub_grads.clear();
-    for (uint32_t j = begin[s]; j < begin[s + 1]; ++j) {
-      const size_t i = order[j];
-      sub_keys.push_back(keys[i]);
-      sub_grads.insert(sub_grads.end(), grads.begin() + i * width, grads.begin() + (i + 1) * width);
-    }
-    absl::MutexLock lock(&subs_[s]->mu);
-    subs_[s]->table.Push(sub_keys, sub_grads);
-  }
-}
 
 namespace {
 

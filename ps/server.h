@@ -28,7 +28,7 @@
 
 namespace psrec {
 
-class ShardedTable;  // server.cc
+class ShardedTable;  // ps/sharded_table.h
 
 // Thread-safe: gRPC calls every method from its own threads. Errors are those of proto/ps.proto,
 // plus INVALID_ARGUMENT for a key that another shard owns or a pull of more than kMaxPullFloats
