@@ -41,7 +41,7 @@ namespace log_internal {
 LogMessage::LogMessage(LogSeverity severity, const char* file, int line) : severity_(severity) {
   const char* base = std::strrchr(file, '/');
   stream_ << SeverityLetter(severity)
-          << absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::LocalTimeZone()) << ' '
+          << absl::FormatTime("%H:%M:%E3S", absl::Now(), absl::UTCTimeZone()) << ' '
           << (base != nullptr ? base + 1 : file) << ':' << line << "] ";
 }
 
