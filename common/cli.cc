@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -38,15 +39,37 @@ void PrintHelp(const Subcommand& sub) {
   }
 }
 
-// The names of the flags written on the command line ("--name=v", "--name v", "--noname").
-std::set<std::string> NamedFlags(int argc, char** argv) {
+// Checks every flag on the command line ("--name=v" or "--name v") against `sub` before absl parses
+// them, so that a bad flag is a usage error (exit 2) that names the flag and the subcommand, rather
+// than absl's exit 1. Returns the names of the flags given, or an error message. (psrec has no
+// boolean flags, so every flag takes a value.)
+absl::StatusOr<std::set<std::string>> CheckFlags(const Subcommand& sub,
+                                                 const std::vector<char*>& args) {
   std::set<std::string> names;
-  for (int i = 0; i < argc; ++i) {
-    absl::string_view arg = argv[i];
+  const auto all = absl::GetAllFlags();
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
     if (arg == "--") break;
     if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) continue;
-    std::string name(arg.substr(0, arg.find('=')));
-    if (absl::GetAllFlags().count(name) == 0 && absl::StartsWith(name, "no")) name = name.substr(2);
+    const size_t eq = arg.find('=');
+    const std::string name(arg.substr(0, eq));
+    auto it = all.find(name);
+    if (it == all.end() || !Owns(sub, *it->second)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", name, " is not a flag of this subcommand; see psrec ", sub.name, " --help"));
+    }
+    std::string value;
+    if (eq != absl::string_view::npos) {
+      value = std::string(arg.substr(eq + 1));
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+    }
+    std::string error;
+    if (!it->second->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, "=", value, ": ", error));
+    }
     names.insert(name);
   }
   return names;
@@ -65,16 +88,10 @@ int RunSubcommand(const Subcommand& sub, int argc, char** argv) {
     }
     args.push_back(argv[i]);
   }
-  const std::set<std::string> named =
-      NamedFlags(static_cast<int>(args.size()) - 1, args.data() + 1);
-  for (const std::string& name : named) {
-    auto all = absl::GetAllFlags();
-    auto it = all.find(name);
-    if (it != all.end() && !Owns(sub, *it->second)) {
-      std::fprintf(stderr, "psrec %s: --%s is not a flag of this subcommand; see psrec %s --help\n",
-                   sub.name, name.c_str(), sub.name);
-      return 2;
-    }
+  const absl::StatusOr<std::set<std::string>> named = CheckFlags(sub, args);
+  if (!named.ok()) {
+    std::fprintf(stderr, "psrec %s: %s\n", sub.name, std::string(named.status().message()).c_str());
+    return 2;
   }
   absl::SetProgramUsageMessage(absl::StrCat("psrec ", sub.name, " [flags]; see --help"));
   std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -83,7 +100,7 @@ int RunSubcommand(const Subcommand& sub, int argc, char** argv) {
                  rest[1], sub.name);
     return 2;
   }
-  return sub.run(named);
+  return sub.run(*named);
 }
 
 void PrintTopLevelHelp(const std::vector<Subcommand>& subs) {
