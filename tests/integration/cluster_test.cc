@@ -251,5 +251,27 @@ TEST(ClusterTest, AFailingChildStopsTheWholeCluster) {
   EXPECT_NE(r.err.find("coordinator"), std::string::npos) << r.err;
 }
 
+TEST(CommandLineTest, BadFlagsAreUsageErrorsThatNameTheFlag) {
+  const fs::path dir = FreshDir("cli");
+  struct Case {
+    std::vector<std::string> args;
+    const char* message;
+  };
+  for (const Case& c :
+       {Case{{"train", "--epochs=abc"}, "--epochs=abc"},
+        Case{{"train", "--bogus=1"}, "--bogus is not a flag of this subcommand"},
+        Case{{"train", "--port=5"}, "--port is not a flag of this subcommand"},
+        Case{{"train", "--model=deep"}, "--model=deep is not one of dot, bias, mlp"},
+        Case{{"worker"}, "--coordinator=HOST:PORT is required"},
+        Case{{"nonsense"}, "unknown subcommand 'nonsense'"}}) {
+    const Result r = RunPsrec(c.args, dir, 30);
+    EXPECT_EQ(r.exit_code, 2) << absl::StrJoin(c.args, " ") << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+  const Result help = RunPsrec({"train", "--help"}, dir, 30);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--batch_size (default: \"512\")"), std::string::npos) << help.out;
+}
+
 }  // namespace
 }  // namespace psrec
