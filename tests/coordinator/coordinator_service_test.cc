@@ -89,5 +89,61 @@ TEST(RegistrationDifferencesTest, IgnoresWhatTheCoordinatorFillsIn) {
   EXPECT_THAT(RegistrationDifferences(mine, theirs), ElementsAre("num_shards: 2 vs 3"));
 }
 
+// The service's handlers called directly, as gRPC's threads would: epoch 0 must not start before
+// every worker has asked for work (that is, has loaded its data), or a SYNC clock would wait on one
+// still reading.
+TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMany) {
+  JobConfig config = Config();
+  config.set_epochs(1);
+  config.set_batch_size(4);
+  JobData job;
+  job.split.train = {0, 1, 2, 3, 4, 5};
+  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  grpc::ServerContext context;
+  for (int w = 0; w < 2; ++w) {
+    RegisterRequest request;
+    *request.mutable_config() = config;
+    RegisterResponse response;
+    ASSERT_TRUE(service.Register(&context, &request, &response).ok());
+    EXPECT_EQ(response.worker_id(), static_cast<uint32_t>(w));
+  }
+  GetWorkRequest ask;
+  ask.set_worker_id(0);
+  WorkAssignment work;
+  ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());  // worker 0 is ready, worker 1 is not
+  EXPECT_EQ(work.kind(), WorkAssignment::WAIT);
+  bool evaluated = false;
+  auto evaluate = [&]() -> absl::StatusOr<TestMetrics> {
+    evaluated = true;
+    return TestMetrics{};
+  };
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      service.RunJob(evaluate, absl::Milliseconds(300), absl::Seconds(5), "");
+  ASSERT_FALSE(records.ok());
+  EXPECT_EQ(records.status().message(),
+            "only 2 of 2 workers registered (1 with their data loaded) within 300ms");
+  EXPECT_FALSE(evaluated);
+  // A failed job tells the workers so.
+  ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());
+  EXPECT_EQ(work.kind(), WorkAssignment::ABORTED);
+}
+
+TEST(CoordinatorServiceTest, RefusesAWorkerWithADifferentConfig) {
+  const JobConfig config = Config();
+  JobData job;
+  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  grpc::ServerContext context;
+  RegisterRequest request;
+  *request.mutable_config() = config;
+  request.mutable_config()->set_l2(0.5f);
+  request.set_name("w7");
+  RegisterResponse response;
+  const grpc::Status status = service.Register(&context, &request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("worker w7"), std::string::npos) << status.error_message();
+  EXPECT_NE(status.error_message().find("l2: 0 vs 0.5"), std::string::npos)
+      << status.error_message();
+}
+
 }  // namespace
 }  // namespace psrec
