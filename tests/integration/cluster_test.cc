@@ -33,7 +33,10 @@ std::string ReadFile(const fs::path& path) {
 }
 
 fs::path FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "psrec_integration" / name;
+  // ctest runs each test in its own process, two at a time: a directory per process keeps one test
+  // from rewriting the data another is reading.
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / absl::StrCat("psrec_integration_", ::getpid()) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
