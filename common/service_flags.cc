@@ -27,6 +27,11 @@ std::string PortFileFlag() { return absl::GetFlag(FLAGS_port_file); }
 absl::Duration RpcTimeoutFlag() { return absl::GetFlag(FLAGS_rpc_timeout); }
 absl::Duration RegisterTimeoutFlag() { return absl::GetFlag(FLAGS_register_timeout); }
 
+std::string ListenAddress(const std::string& host, int port) {
+  const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
+  return ipv6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+}
+
 absl::Status WritePortFileIfRequested(int port) {
   const std::string path = PortFileFlag();
   if (path.empty()) return absl::OkStatus();

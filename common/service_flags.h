@@ -22,6 +22,9 @@ std::string PortFileFlag();
 absl::Duration RpcTimeoutFlag();
 absl::Duration RegisterTimeoutFlag();
 
+// "host:port" for grpc::ServerBuilder::AddListeningPort, with an IPv6 host put in brackets.
+std::string ListenAddress(const std::string& host, int port);
+
 // If --port_file is set, writes `port` there through a temporary file and a rename, so a reader
 // never sees a partial number.
 absl::Status WritePortFileIfRequested(int port);

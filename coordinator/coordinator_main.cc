@@ -102,15 +102,14 @@ int RunCoordinator(const std::set<std::string>& specified) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::StrCat(HostFlag(), ":", PortFlag()),
-                           grpc::InsecureServerCredentials(), &port);
+  const std::string address = ListenAddress(HostFlag(), PortFlag());
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return Fail(
-        absl::UnavailableError(absl::StrCat("cannot listen on ", HostFlag(), ":", PortFlag())));
+    return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", address)));
   }
-  PSREC_LOG(INFO) << "listening on " << HostFlag() << ":" << port << ", " << ps.size()
+  PSREC_LOG(INFO) << "listening on " << ListenAddress(HostFlag(), port) << ", " << ps.size()
                   << " parameter servers, " << config->num_workers() << " workers, "
                   << EnumFlagName(config->consistency());
   if (absl::Status s = WritePortFileIfRequested(port); !s.ok()) return Fail(s);

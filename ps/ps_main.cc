@@ -109,9 +109,7 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
-  const std::string address =
-      ipv6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+  const std::string address = ListenAddress(host, port);
   int bound_port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
@@ -122,12 +120,9 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   }
   server->GetHealthCheckService()->SetServingStatus(true);
 
-  const std::string bound =
-      ipv6 ? absl::StrCat("[", host, "]:", bound_port) : absl::StrCat(host, ":", bound_port);
-  PSREC_LOG(INFO) << "shard " << shard << " of " << config.num_shards() << " listening on " << bound
-                  << " (" << config.tables_size() << " tables, " << config.num_workers()
-                  << " workers)";
-  std::fflush(stdout);
+  PSREC_LOG(INFO) << "shard " << shard << " of " << config.num_shards() << " listening on "
+                  << ListenAddress(host, bound_port) << " (" << config.tables_size() << " tables, "
+                  << config.num_workers() << " workers)";
   absl::Status status = WritePortFileIfRequested(bound_port);
 
   if (status.ok()) stop.Wait();
