@@ -97,16 +97,15 @@ absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
                        g_item_bias_.data(), g_dense_.data()};
   const float loss =
       model_.TrainStep(Examples(batch), Params(batch), HashCombine(config_.seed(), step), grads);
-  std::vector<PushBlock> blocks = {
-      {kUserEmbeddingTable, batch.user_keys, g_user_emb_},
-      {kItemEmbeddingTable, batch.item_keys, g_item_emb_},
-      {kDenseTable, kDenseKeys, g_dense_},
-  };
+  push_blocks_.clear();  // keeps its capacity: no allocation per batch
+  push_blocks_.push_back({kUserEmbeddingTable, batch.user_keys, g_user_emb_});
+  push_blocks_.push_back({kItemEmbeddingTable, batch.item_keys, g_item_emb_});
+  push_blocks_.push_back({kDenseTable, kDenseKeys, g_dense_});
   if (model_.uses_biases()) {
-    blocks.push_back({kUserBiasTable, batch.user_keys, g_user_bias_});
-    blocks.push_back({kItemBiasTable, batch.item_keys, g_item_bias_});
+    push_blocks_.push_back({kUserBiasTable, batch.user_keys, g_user_bias_});
+    push_blocks_.push_back({kItemBiasTable, batch.item_keys, g_item_bias_});
   }
-  if (absl::Status s = store_->Push(blocks); !s.ok()) return s;
+  if (absl::Status s = store_->Push(push_blocks_); !s.ok()) return s;
   return loss;
 }
 

@@ -85,6 +85,7 @@ class Trainer {
   std::vector<uint32_t> user_slot_of_, item_slot_of_;
   Batch batches_[2];
   std::vector<float> g_user_emb_, g_item_emb_, g_user_bias_, g_item_bias_, g_dense_;
+  std::vector<PushBlock> push_blocks_;  // over the gradients above
 };
 
 }  // namespace psrec
