@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/cli.h"
+#include "common/config_diff.h"  // ConfigDifferences, for the roles that compare configs
 #include "proto/config.pb.h"
 
 namespace psrec {
@@ -23,9 +24,6 @@ absl::StatusOr<JobConfig> JobConfigFromFlags(const std::set<std::string>& specif
 
 // Checks ranges and names the offending field. Requires tables to be filled.
 absl::Status ValidateJobConfig(const JobConfig& config);
-
-// Lists the fields in which `a` and `b` differ, as "dim: 30 vs 32", for registration errors.
-std::vector<std::string> ConfigDifferences(const JobConfig& a, const JobConfig& b);
 
 // Where the ratings are: `flag` if set, else $MOVIELENS_DIR, else data/ml-latest-small, else
 // ../shared/data/ml-latest-small. A NotFound error lists every place tried.

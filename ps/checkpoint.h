@@ -39,10 +39,14 @@ absl::StatusOr<CheckpointFile> WriteShardCheckpoint(const std::string& checkpoin
                                                     absl::Span<const ShardedTable* const> tables);
 
 // Writes <checkpoint>/MANIFEST atomically (text format); the checkpoint is complete from then on.
+// A manifest that ReadManifest would refuse (wrong format_version, a file list that is not one
+// plain-named file per shard) is not written: InvalidArgument.
 absl::Status WriteManifest(const std::string& checkpoint, const CheckpointManifest& manifest);
 
 // Reads and checks <checkpoint>/MANIFEST: parse errors, an unknown format version, or a file list
-// that is not one file per shard 0..num_shards-1 are refused with the path in the message.
+// that is not one file per shard 0..num_shards-1 (in order, each a plain file name: no '/' or
+// "..") are refused with the path in the message: NotFound when it cannot be read, DataLoss
+// otherwise.
 absl::StatusOr<CheckpointManifest> ReadManifest(const std::string& checkpoint);
 
 // The path of the complete checkpoint (one with a MANIFEST) with the most epochs under `root`.
@@ -62,7 +66,12 @@ using RowSink = std::function<void(uint32_t table, uint64_t key, uint32_t step,
 // Loads checkpoint `checkpoint` for a job with `config`: checks the manifest against the config
 // (CheckpointConfigDifferences), reads every shard's file and checks its size, crc32 and contents,
 // and only then calls `sink` for every row with keep(table, key) true (all rows when keep is
-// empty). On error `sink` has not been called. Errors name the file and what is wrong.
+// empty). On error `sink` has not been called. Errors name the file and what is wrong:
+// FailedPrecondition for a config that differs, NotFound for a missing file, DataLoss for a file
+// whose size, crc32, header, tables or rows are wrong (a row count that does not fit the file, a
+// repeated key, a key that belongs to another shard, a non-finite value or optimizer state).
+// Every file is read and checked in memory first, so memory use is about the checkpoint's size
+// whatever the files claim. `sink` runs on the calling thread; its spans live for the call.
 absl::Status LoadCheckpoint(const std::string& checkpoint, const JobConfig& config,
                             const std::function<bool(uint32_t table, uint64_t key)>& keep,
                             const RowSink& sink);

@@ -78,6 +78,23 @@ absl::Status LocalStore::Push(absl::Span<const PushBlock> blocks) {
   return absl::OkStatus();
 }
 
+absl::Status LocalStore::InsertRow(uint32_t table, uint64_t key, uint32_t step,
+                                   absl::Span<const float> values, absl::Span<const float> state) {
+  Table* t = mutable_table(table);
+  if (t == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("insert row ", key, ": unknown table id ", table));
+  }
+  if (values.size() != t->width() || state.size() != t->state_floats_per_row()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "insert row ", key, " of table ", table, " (", t->spec().name(), "): ", values.size(),
+        " values and ", state.size(), " state floats, but the table has width ", t->width(),
+        " and ", t->state_floats_per_row(), " state floats per row"));
+  }
+  t->InsertRow(key, step, values, state);
+  return absl::OkStatus();
+}
+
 const Table* LocalStore::table(uint32_t id) const {
   return id < tables_.size() ? tables_[id].get() : nullptr;
 }

@@ -27,6 +27,13 @@ class LocalStore : public ParamStore {
   absl::Status Pull(absl::Span<const PullBlock> blocks) override;
   absl::Status Push(absl::Span<const PushBlock> blocks) override;
 
+  // Creates or overwrites row `key` of table `table` with this step count, values and optimizer
+  // state (a checkpoint restore: ps/checkpoint.h's LoadCheckpoint hands out rows of this shape).
+  // Errors: an unknown table id, or values/state sizes other than the table's width and
+  // state_floats_per_row(); the row is then unchanged.
+  absl::Status InsertRow(uint32_t table, uint64_t key, uint32_t step,
+                         absl::Span<const float> values, absl::Span<const float> state);
+
   // nullptr for an unknown id.
   const Table* table(uint32_t id) const;
 

@@ -41,4 +41,18 @@ void ShardedTable::Push(absl::Span<const uint64_t> keys, absl::Span<const float>
   }
 }
 
+void ShardedTable::ForEachRow(const Table::RowVisitor& visit) const {
+  for (const auto& sub : subs_) {
+    absl::MutexLock lock(&sub->mu);
+    sub->table.ForEachRow(visit);
+  }
+}
+
+void ShardedTable::InsertRow(uint64_t key, uint32_t step, absl::Span<const float> values,
+                             absl::Span<const float> state) {
+  SubShard& sub = *subs_[SubShardOf(key)];
+  absl::MutexLock lock(&sub.mu);
+  sub.table.InsertRow(key, step, values, state);
+}
+
 }  // namespace psrec

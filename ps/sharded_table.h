@@ -12,6 +12,7 @@
 #include "absl/types/span.h"
 #include "common/rng.h"
 #include "proto/config.pb.h"
+#include "ps/optimizer.h"
 #include "ps/table.h"
 
 namespace psrec {
@@ -23,7 +24,7 @@ class ShardedTable {
   static constexpr size_t kSubShards = size_t{1} << kSubShardBits;
 
   ShardedTable(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t seed)
-      : spec_(spec) {
+      : spec_(spec), state_floats_per_row_(spec.width() * StateFloatsPerParam(optimizer.kind())) {
     for (auto& sub : subs_) sub = std::make_unique<SubShard>(spec, optimizer, seed);
   }
 
@@ -33,6 +34,18 @@ class ShardedTable {
   // As Table::Pull and Table::Push, for keys of any sub-shard.
   void Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const;
   void Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads);
+
+  // As Table::state_floats_per_row.
+  uint32_t state_floats_per_row() const { return state_floats_per_row_; }
+
+  // As Table::ForEachRow, over every sub-shard: each is locked in turn while its rows are visited,
+  // so `visit` must not call back into this table. Rows pushed meanwhile to a sub-shard already
+  // visited are not seen; a consistent snapshot needs the pushes stopped.
+  void ForEachRow(const Table::RowVisitor& visit) const;
+
+  // As Table::InsertRow, into the key's sub-shard.
+  void InsertRow(uint64_t key, uint32_t step, absl::Span<const float> values,
+                 absl::Span<const float> state);
 
   void Sizes(uint64_t* rows, uint64_t* bytes) const {
     *rows = *bytes = 0;
@@ -70,6 +83,7 @@ class ShardedTable {
   }
 
   const TableSpec spec_;
+  const uint32_t state_floats_per_row_;
   std::array<std::unique_ptr<SubShard>, kSubShards> subs_;
 };
 

@@ -102,6 +102,28 @@ void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads)
   }
 }
 
+void Table::ForEachRow(const RowVisitor& visit) const {
+  const size_t width = spec_.width();
+  const size_t state_width = state_floats_per_row();
+  for (const auto& [key, row] : index_) {
+    visit(key, steps_[row], absl::Span<const float>(values_.data() + size_t{row} * width, width),
+          absl::Span<const float>(state_.data() + size_t{row} * state_width, state_width));
+  }
+}
+
+void Table::InsertRow(uint64_t key, uint32_t step, absl::Span<const float> values,
+                      absl::Span<const float> state) {
+  const size_t width = spec_.width();
+  const size_t state_width = state_floats_per_row();
+  PSREC_CHECK(values.size() == width && state.size() == state_width)
+      << "table " << spec_.id() << ": row " << key << " given " << values.size() << " values and "
+      << state.size() << " state floats, want " << width << " and " << state_width;
+  const size_t row = FindOrCreate(key);
+  std::copy(values.begin(), values.end(), values_.begin() + row * width);
+  std::copy(state.begin(), state.end(), state_.begin() + row * state_width);
+  steps_[row] = step;
+}
+
 size_t Table::bytes() const {
   return values_.size() * sizeof(float) + state_.size() * sizeof(float) +
          steps_.size() * sizeof(uint32_t);

@@ -8,6 +8,7 @@
 #define PSREC_PS_TABLE_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -34,6 +35,22 @@ class Table {
   // grads.size() == keys.size() * width(). Creates absent rows, then applies the optimizer to each.
   // A key that repeats is updated once per occurrence, in order.
   void Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads);
+
+  // Floats of optimizer state each row keeps: width() times 0 (SGD), 1 (ADAGRAD) or 2 (ADAM).
+  uint32_t state_floats_per_row() const { return spec_.width() * state_per_param_; }
+
+  // Calls `visit` once for every created row, in no particular order, with its key, step count,
+  // values (width() floats) and optimizer state (state_floats_per_row() floats). The spans are
+  // valid only during the call, and `visit` must not change the table.
+  using RowVisitor = std::function<void(uint64_t key, uint32_t step, absl::Span<const float> values,
+                                        absl::Span<const float> state)>;
+  void ForEachRow(const RowVisitor& visit) const;
+
+  // Creates row `key`, or overwrites it if it exists, with exactly this step count, values and
+  // optimizer state, as a checkpoint restore needs. values.size() must be width() and state.size()
+  // state_floats_per_row(): the caller has checked them (a mismatch is a broken invariant).
+  void InsertRow(uint64_t key, uint32_t step, absl::Span<const float> values,
+                 absl::Span<const float> state);
 
   size_t num_rows() const { return index_.size(); }
   // Bytes held by values and optimizer state (not counting the hash index).

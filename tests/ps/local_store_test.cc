@@ -178,5 +178,34 @@ TEST(LocalStoreTest, FailedPushChangesNoRow) {
   EXPECT_EQ(store->table(5)->num_rows(), 0u);
 }
 
+TEST(LocalStoreTest, InsertRowSetsValuesStepAndState) {
+  auto store = LocalStore::Create(TwoTables(), Sgd(1.0f), kSeed);
+  ASSERT_TRUE(store.ok());
+  const float values[] = {1.5f, -2.0f, 0.25f};
+  ASSERT_TRUE((*store)->InsertRow(0, 42, 9, values, {}).ok());
+  EXPECT_THAT(PullRow(**store, 0, 42), ::testing::ElementsAreArray(values));
+  EXPECT_EQ((*store)->table(0)->num_rows(), 1u);
+  uint32_t step = 0;
+  (*store)->table(0)->ForEachRow([&](uint64_t, uint32_t s, auto, auto) { step = s; });
+  EXPECT_EQ(step, 9u);
+}
+
+TEST(LocalStoreTest, InsertRowErrorsChangeNoRow) {
+  auto store = MustCreate();
+  const float three[] = {1, 2, 3};
+  const float one[] = {1};
+  absl::Status status = store->InsertRow(7, 1, 0, three, {});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("unknown table id 7"));
+  status = store->InsertRow(5, 1, 0, three, {});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("3 values and 0 state floats, but the table has width 1 and 0"));
+  status = store->InsertRow(5, 1, 0, one, one);  // SGD keeps no state
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->table(5)->num_rows(), 0u);
+  EXPECT_EQ(store->table(0)->num_rows(), 0u);
+}
+
 }  // namespace
 }  // namespace psrec

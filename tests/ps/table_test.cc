@@ -5,9 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ps/optimizer.h"
+#include "ps/sharded_table.h"
 
 namespace psrec {
 namespace {
@@ -207,6 +209,125 @@ TEST(TableTest, ManyRowsSurviveGrowth) {
   table.Push(keys, std::vector<float>(keys.size() * 3, 0.0f));  // zero gradient: values unchanged
   EXPECT_EQ(table.num_rows(), 5000u);
   for (uint64_t key : keys) ASSERT_EQ(PullOne(table, key), Init(spec, 1, key)) << key;
+}
+
+// One visited row, copied out of the visitor's spans.
+struct VisitedRow {
+  uint32_t step = 0;
+  std::vector<float> values, state;
+  int visits = 0;
+};
+
+template <typename T>
+absl::flat_hash_map<uint64_t, VisitedRow> Visit(const T& table) {
+  absl::flat_hash_map<uint64_t, VisitedRow> rows;
+  table.ForEachRow([&](uint64_t key, uint32_t step, absl::Span<const float> values,
+                       absl::Span<const float> state) {
+    VisitedRow& row = rows[key];
+    row.step = step;
+    row.values.assign(values.begin(), values.end());
+    row.state.assign(state.begin(), state.end());
+    ++row.visits;
+  });
+  return rows;
+}
+
+TEST(TableTest, StateFloatsPerRowFollowsTheOptimizer) {
+  const TableSpec spec = Spec(1, 5, ZEROS, 0.0f);
+  EXPECT_EQ(Table(spec, Resolved(SGD, 0.1f), 0).state_floats_per_row(), 0u);
+  EXPECT_EQ(Table(spec, Resolved(ADAGRAD, 0.1f), 0).state_floats_per_row(), 5u);
+  EXPECT_EQ(Table(spec, Resolved(ADAM, 0.1f), 0).state_floats_per_row(), 10u);
+  EXPECT_EQ(ShardedTable(spec, Resolved(ADAM, 0.1f), 0).state_floats_per_row(), 10u);
+}
+
+TEST(TableTest, ForEachRowVisitsEveryCreatedRowOnce) {
+  Table table(Spec(1, 2, UNIFORM, 0.1f), Resolved(ADAM, 0.01f), 4);
+  EXPECT_TRUE(Visit(table).empty());
+  const uint64_t keys[] = {5, 9, 5, 100, 5};
+  const float grads[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  table.Push(keys, grads);
+  const auto rows = Visit(table);
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& [key, steps] : {std::pair<uint64_t, uint32_t>{5, 3}, {9, 1}, {100, 1}}) {
+    ASSERT_TRUE(rows.contains(key)) << key;
+    const VisitedRow& row = rows.at(key);
+    EXPECT_EQ(row.visits, 1);
+    EXPECT_EQ(row.step, steps) << key;
+    EXPECT_EQ(row.values, PullOne(table, key)) << key;
+    EXPECT_EQ(row.state.size(), 4u);
+  }
+}
+
+TEST(TableTest, InsertRowCreatesAndOverwritesExactly) {
+  Table table(Spec(1, 2, UNIFORM, 0.1f), Resolved(ADAM, 0.01f), 4);
+  const float values[] = {0.5f, -0.25f};
+  const float state[] = {1, 2, 3, 4};
+  table.InsertRow(7, 11, values, state);
+  EXPECT_EQ(table.num_rows(), 1u);
+  EXPECT_THAT(PullOne(table, 7), ElementsAreArray(values));
+  auto rows = Visit(table);
+  EXPECT_EQ(rows[7].step, 11u);
+  EXPECT_THAT(rows[7].state, ElementsAreArray(state));
+
+  const float values2[] = {3, 4};
+  const float state2[] = {5, 6, 7, 8};
+  table.InsertRow(7, 2, values2, state2);
+  EXPECT_EQ(table.num_rows(), 1u);
+  EXPECT_THAT(PullOne(table, 7), ElementsAreArray(values2));
+  rows = Visit(table);
+  EXPECT_EQ(rows[7].step, 2u);
+  EXPECT_THAT(rows[7].state, ElementsAreArray(state2));
+}
+
+// A row copied with its step and state into a fresh table continues exactly as the original.
+TEST(TableTest, InsertedRowContinuesLikeTheOriginal) {
+  for (OptimizerKind kind : {SGD, ADAGRAD, ADAM}) {
+    const TableSpec spec = Spec(2, 3, UNIFORM, 0.1f, 0.01f);
+    Table original(spec, Resolved(kind, 0.05f), 8);
+    const uint64_t keys[] = {1, 2, 1, 3};
+    std::vector<float> grads(12);
+    for (size_t i = 0; i < grads.size(); ++i) grads[i] = 0.1f * static_cast<float>(i) - 0.5f;
+    original.Push(keys, grads);
+    Table copy(spec, Resolved(kind, 0.05f), 8);
+    original.ForEachRow(
+        [&](uint64_t key, uint32_t step, absl::Span<const float> values,
+            absl::Span<const float> state) { copy.InsertRow(key, step, values, state); });
+    original.Push(keys, grads);
+    copy.Push(keys, grads);
+    for (uint64_t key : {1, 2, 3, 4}) {
+      EXPECT_EQ(PullOne(original, key), PullOne(copy, key)) << "kind " << kind << " key " << key;
+    }
+    const auto a = Visit(original), b = Visit(copy);
+    for (uint64_t key : {1, 2, 3}) {
+      EXPECT_EQ(a.at(key).step, b.at(key).step);
+      EXPECT_EQ(a.at(key).state, b.at(key).state);
+    }
+  }
+}
+
+TEST(ShardedTableTest, ForEachRowAndInsertRowCoverEverySubShard) {
+  const TableSpec spec = Spec(3, 2, UNIFORM, 0.1f);
+  ShardedTable table(spec, Resolved(ADAGRAD, 0.1f), 5);
+  std::vector<uint64_t> keys;
+  for (uint64_t k = 0; k < 500; ++k) keys.push_back(k * 31);
+  std::vector<float> grads(keys.size() * 2, 0.5f);
+  table.Push(keys, grads);
+  const auto rows = Visit(table);
+  ASSERT_EQ(rows.size(), keys.size());
+  ShardedTable copy(spec, Resolved(ADAGRAD, 0.1f), 5);
+  for (const auto& [key, row] : rows) {
+    EXPECT_EQ(row.visits, 1);
+    EXPECT_EQ(row.step, 1u);
+    copy.InsertRow(key, row.step, row.values, row.state);
+  }
+  uint64_t num_rows, bytes;
+  copy.Sizes(&num_rows, &bytes);
+  EXPECT_EQ(num_rows, keys.size());
+  std::vector<float> a(keys.size() * 2), b(keys.size() * 2);
+  table.Pull(keys, absl::MakeSpan(a));
+  copy.Pull(keys, absl::MakeSpan(b));
+  EXPECT_EQ(a, b);
+  for (const auto& [key, row] : Visit(copy)) EXPECT_EQ(row.state, rows.at(key).state);
 }
 
 }  // namespace
