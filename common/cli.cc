@@ -41,8 +41,8 @@ void PrintHelp(const Subcommand& sub) {
 
 // Checks every flag on the command line ("--name=v" or "--name v") against `sub` before absl parses
 // them, so that a bad flag is a usage error (exit 2) that names the flag and the subcommand, rather
-// than absl's exit 1. Returns the names of the flags given, or an error message. (psrec has no
-// boolean flags, so every flag takes a value.)
+// than absl's exit 1. Returns the names of the flags given, or an error message. A boolean flag may
+// also be given bare ("--resume", "--noresume"); every other flag takes a value.
 absl::StatusOr<std::set<std::string>> CheckFlags(const Subcommand& sub,
                                                  const std::vector<char*>& args) {
   std::set<std::string> names;
@@ -52,14 +52,30 @@ absl::StatusOr<std::set<std::string>> CheckFlags(const Subcommand& sub,
     if (arg == "--") break;
     if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) continue;
     const size_t eq = arg.find('=');
-    const std::string name(arg.substr(0, eq));
+    std::string name(arg.substr(0, eq));
     auto it = all.find(name);
+    // A boolean flag given bare is set ("--resume") or cleared ("--noresume"), as absl has it.
+    std::string bare_bool;
+    if (eq == absl::string_view::npos) {
+      if (it != all.end() && it->second->IsOfType<bool>()) {
+        bare_bool = "true";
+      } else if (absl::StartsWith(name, "no")) {
+        auto negated = all.find(name.substr(2));
+        if (negated != all.end() && negated->second->IsOfType<bool>()) {
+          it = negated;
+          name = name.substr(2);
+          bare_bool = "false";
+        }
+      }
+    }
     if (it == all.end() || !Owns(sub, *it->second)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--", name, " is not a flag of this subcommand; see psrec ", sub.name, " --help"));
     }
     std::string value;
-    if (eq != absl::string_view::npos) {
+    if (!bare_bool.empty()) {
+      value = bare_bool;
+    } else if (eq != absl::string_view::npos) {
       value = std::string(arg.substr(eq + 1));
     } else if (i + 1 < args.size()) {
       value = args[++i];

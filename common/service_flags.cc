@@ -9,13 +9,6 @@ ABSL_FLAG(int32_t, port, 0,
           "Port to listen on (servers only); 0 picks a free one, reported through --port_file.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, write the bound port to this file once listening (servers only).");
-ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(30),
-          "Deadline of every RPC, and how long to wait for a peer to come up.");
-
-ABSL_FLAG(
-    absl::Duration, register_timeout, absl::Minutes(5),
-    "Coordinator: how long to wait for every worker to register and load its data. Worker: how "
-    "long to keep trying to register while the coordinator is not up yet.");
 
 namespace psrec {
 
@@ -24,8 +17,6 @@ const char* ServiceFlagsFile() { return __FILE__; }
 std::string HostFlag() { return absl::GetFlag(FLAGS_host); }
 int PortFlag() { return absl::GetFlag(FLAGS_port); }
 std::string PortFileFlag() { return absl::GetFlag(FLAGS_port_file); }
-absl::Duration RpcTimeoutFlag() { return absl::GetFlag(FLAGS_rpc_timeout); }
-absl::Duration RegisterTimeoutFlag() { return absl::GetFlag(FLAGS_register_timeout); }
 
 std::string ListenAddress(const std::string& host, int port) {
   const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';

@@ -4,6 +4,8 @@
 //   --register_timeout: how long registration may take (a coordinator and its workers start
 //   together
 //     but load their data at their own pace).
+//   --fail_after: how long a peer may stay unreachable before the job fails, naming it.
+//   --checkpoint_dir: where checkpoints live (ps and coordinator).
 #ifndef PSREC_COMMON_SERVICE_FLAGS_H_
 #define PSREC_COMMON_SERVICE_FLAGS_H_
 
@@ -14,13 +16,18 @@
 
 namespace psrec {
 
+// --help lists the flags of these files: ServiceFlagsFile() for servers, PeerFlagsFile() for every
+// role that calls peers (peer_flags.cc).
 const char* ServiceFlagsFile();
+const char* PeerFlagsFile();
 
 std::string HostFlag();
 int PortFlag();
 std::string PortFileFlag();
 absl::Duration RpcTimeoutFlag();
 absl::Duration RegisterTimeoutFlag();
+absl::Duration FailAfterFlag();
+std::string CheckpointDirFlag();
 
 // "host:port" for grpc::ServerBuilder::AddListeningPort, with an IPv6 host put in brackets.
 std::string ListenAddress(const std::string& host, int port);

@@ -1,6 +1,8 @@
 #include "coordinator/coordinator_service.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,12 +10,22 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "coordinator/job_config.h"
+#include "ps/checkpoint.h"
 
 namespace psrec {
 namespace {
 
 // How long GetWork and Clock hold a call before answering "not yet".
 constexpr absl::Duration kLongPoll = absl::Seconds(1);
+// How often a running epoch looks at leases and at the shards.
+constexpr absl::Duration kWatchEvery = absl::Milliseconds(250);
+constexpr absl::Duration kCheckShardsEvery = absl::Milliseconds(500);
+
+grpc::Status Aborted(uint64_t theirs, uint64_t current) {
+  return grpc::Status(grpc::StatusCode::ABORTED,
+                      absl::StrCat("generation ", theirs, " is over; the job is at generation ",
+                                   current, ": ask for work again"));
+}
 
 uint64_t Batches(uint64_t rows, uint32_t batch_size) {
   return (rows + batch_size - 1) / batch_size;
@@ -54,8 +66,22 @@ std::vector<std::string> RegistrationDifferences(const JobConfig& mine, const Jo
 }
 
 CoordinatorService::CoordinatorService(JobConfig config, std::vector<std::string> ps_addresses,
-                                       const JobData* job)
-    : config_(std::move(config)), ps_addresses_(std::move(ps_addresses)), job_(job) {}
+                                       const JobData* job, RecoveryOptions recovery,
+                                       ShardControl* shards)
+    : config_(std::move(config)),
+      ps_addresses_(std::move(ps_addresses)),
+      job_(job),
+      recovery_(std::move(recovery)),
+      shards_(shards) {}
+
+void CoordinatorService::Seen(uint32_t id) {
+  WorkerState& w = workers_[id];
+  w.last_seen = absl::Now();
+  if (!w.live) {
+    PSREC_LOG(INFO) << "worker " << id << " (" << w.name << ") is back; it joins after this epoch";
+    w.live = true;
+  }
+}
 
 grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
                                           const RegisterRequest* request,
@@ -69,18 +95,36 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, message);
   }
   absl::MutexLock lock(&mu_);
+  uint32_t id = static_cast<uint32_t>(workers_.size());
   if (workers_.size() >= config_.num_workers()) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("all ", config_.num_workers(), " worker places are taken"));
+    // A replacement takes the place of a worker whose lease ran out.
+    auto dead = std::find_if(workers_.begin(), workers_.end(),
+                             [](const WorkerState& w) { return !w.live; });
+    if (dead == workers_.end()) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("all ", config_.num_workers(), " worker places are taken"));
+    }
+    id = static_cast<uint32_t>(dead - workers_.begin());
+    workers_[id] = WorkerState();
+  } else {
+    workers_.emplace_back();
   }
-  response->set_worker_id(static_cast<uint32_t>(workers_.size()));
-  workers_.push_back(WorkerState{request->name()});
+  workers_[id].name = request->name();
+  workers_[id].last_seen = absl::Now();
+  response->set_worker_id(id);
   for (const std::string& address : ps_addresses_) response->add_ps_addresses(address);
   *response->mutable_config() = config_;
-  PSREC_LOG(INFO) << "worker " << response->worker_id() << " registered: " << request->name()
-                  << " at " << context->peer() << " (" << workers_.size() << "/"
-                  << config_.num_workers() << ")";
+  response->set_lease_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(recovery_.worker_lease)));
+  response->set_heartbeat_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(recovery_.worker_lease / 4)));
+  PSREC_LOG(INFO) << "worker " << id << " registered: " << request->name() << " at "
+                  << context->peer() << " (" << workers_.size() << "/" << config_.num_workers()
+                  << ")";
   return grpc::Status::OK;
+}
+
+bool CoordinatorService::IsMember(uint32_t id) const {
+  return std::find(members_.begin(), members_.end(), id) != members_.end();
 }
 
 grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequest* request,
@@ -91,8 +135,18 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("worker id ", id, " is not registered"));
   }
+  Seen(id);
+  if (!request->error().empty()) {
+    PSREC_LOG(WARNING) << "worker " << id << " gave up generation " << request->failed_generation()
+                       << ": " << request->error();
+    if (request->failed_generation() == generation_ && running_epoch_ && trouble_.empty()) {
+      trouble_ = absl::StrCat("worker ", id, ": ", request->error());
+    }
+  }
   auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return done_ || (running_epoch_ && workers_[id].assigned_epoch != epoch_);
+    const WorkerState& w = workers_[id];
+    return done_ || (running_epoch_ && trouble_.empty() && IsMember(id) &&
+                     (w.assigned_epoch != epoch_ || w.assigned_generation != generation_));
   };
   workers_[id].ready = true;
   mu_.AwaitWithTimeout(absl::Condition(&has_work), kLongPoll);
@@ -107,6 +161,7 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
   }
   const Partition& p = plan_[id];
   workers_[id].assigned_epoch = epoch_;
+  workers_[id].assigned_generation = generation_;
   workers_[id].clock = p.first_clock;
   response->set_kind(WorkAssignment::TRAIN);
   response->set_epoch(epoch_);
@@ -115,6 +170,7 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
   response->set_first_step(p.first_step);
   response->set_first_clock(p.first_clock);
   response->set_num_clocks(p.num_clocks);
+  response->set_generation(generation_);
   return grpc::Status::OK;
 }
 
@@ -122,13 +178,19 @@ grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportReques
                                         ReportResponse*) {
   absl::MutexLock lock(&mu_);
   const uint32_t id = request->worker_id();
+  if (id < workers_.size()) Seen(id);
+  if (id < workers_.size() && request->generation() != generation_) {
+    return Aborted(request->generation(), generation_);
+  }
   if (id >= workers_.size() || !running_epoch_ || request->epoch() != epoch_ ||
-      workers_[id].assigned_epoch != epoch_ || workers_[id].reported_epoch == epoch_) {
+      workers_[id].assigned_epoch != epoch_ || workers_[id].assigned_generation != generation_ ||
+      (workers_[id].reported_epoch == epoch_ && workers_[id].reported_generation == generation_)) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("unexpected report from worker ", id, " for epoch ",
                                      request->epoch(), " (current epoch ", epoch_, ")"));
   }
   workers_[id].reported_epoch = epoch_;
+  workers_[id].reported_generation = generation_;
   // The last clock of the epoch: SSP neighbours waiting on this worker may go on.
   workers_[id].clock = plan_[id].first_clock + plan_[id].num_clocks;
   epoch_stats_.loss_sum += request->loss_sum();
@@ -137,9 +199,22 @@ grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportReques
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*, const HeartbeatRequest* request,
+                                           HeartbeatResponse* response) {
+  absl::MutexLock lock(&mu_);
+  const uint32_t id = request->worker_id();
+  if (id >= workers_.size()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("worker id ", id, " is not registered"));
+  }
+  Seen(id);
+  response->set_generation(generation_);
+  return grpc::Status::OK;
+}
+
 uint64_t CoordinatorService::MinClock() const {
   uint64_t min_clock = UINT64_MAX;
-  for (const WorkerState& w : workers_) min_clock = std::min(min_clock, w.clock);
+  for (uint32_t id : members_) min_clock = std::min(min_clock, workers_[id].clock);
   return min_clock;
 }
 
@@ -151,13 +226,19 @@ grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const Clock
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("worker id ", id, " is not registered"));
   }
+  Seen(id);
+  if (request->generation() != generation_) return Aborted(request->generation(), generation_);
   workers_[id].clock = request->clock();
+  const uint64_t generation = request->generation();
   auto allowed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return request->clock() <= MinClock() + config_.staleness() || context->IsCancelled();
+    return request->clock() <= MinClock() + config_.staleness() || context->IsCancelled() ||
+           generation_ != generation;
   };
   const absl::Time deadline =
       std::min(absl::FromChrono(context->deadline()), absl::Now() + absl::Minutes(10));
-  if (!mu_.AwaitWithDeadline(absl::Condition(&allowed), deadline) || context->IsCancelled()) {
+  const bool woke = mu_.AwaitWithDeadline(absl::Condition(&allowed), deadline);
+  if (generation_ != generation) return Aborted(generation, generation_);
+  if (!woke || context->IsCancelled()) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         absl::StrCat("worker ", id, " waited too long at clock ", request->clock(),
                                      " for the slowest worker (clock ", MinClock(), ")"));
@@ -167,10 +248,43 @@ grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const Clock
 }
 
 bool CoordinatorService::AllReported() const {
-  for (const WorkerState& w : workers_) {
-    if (w.reported_epoch != epoch_) return false;
+  for (uint32_t id : members_) {
+    const WorkerState& w = workers_[id];
+    if (w.reported_epoch != epoch_ || w.reported_generation != generation_) return false;
   }
   return true;
+}
+
+std::vector<uint32_t> CoordinatorService::LiveReadyWorkers() const {
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 0; id < workers_.size(); ++id) {
+    if (workers_[id].live && workers_[id].ready) ids.push_back(id);
+  }
+  return ids;
+}
+
+std::string CoordinatorService::ExpireLeases() {
+  std::string trouble;
+  const absl::Time now = absl::Now();
+  for (uint32_t id = 0; id < workers_.size(); ++id) {
+    WorkerState& w = workers_[id];
+    if (!w.live || now - w.last_seen <= recovery_.worker_lease) continue;
+    w.live = false;
+    const std::string what =
+        absl::StrCat("worker ", id, " (", w.name, ") lost: nothing from it for ",
+                     absl::FormatDuration(now - w.last_seen));
+    PSREC_LOG(WARNING) << what;
+    if (trouble.empty() && running_epoch_ && IsMember(id) &&
+        (w.reported_epoch != epoch_ || w.reported_generation != generation_)) {
+      trouble = what;
+    }
+  }
+  return trouble;
+}
+
+uint32_t CoordinatorService::rollbacks() const {
+  absl::MutexLock lock(&mu_);
+  return rollbacks_;
 }
 
 absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
@@ -182,7 +296,163 @@ absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
   absl::MutexLock lock(&mu_);
   done_ = true;
   failed_ = !result.ok();
+  running_epoch_ = false;
   return result;
+}
+
+absl::StatusOr<std::pair<std::string, uint32_t>> CoordinatorService::LatestCheckpoint() const {
+  if (recovery_.checkpoint_dir.empty()) return std::make_pair(std::string(), 0u);
+  absl::StatusOr<std::string> path = FindLatestCheckpoint(recovery_.checkpoint_dir);
+  if (absl::IsNotFound(path.status())) return std::make_pair(std::string(), 0u);
+  if (!path.ok()) return path.status();
+  absl::StatusOr<CheckpointManifest> manifest = ReadManifest(*path);
+  if (!manifest.ok()) return manifest.status();
+  const std::vector<std::string> diff = CheckpointConfigDifferences(manifest->config(), config_);
+  if (!diff.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(*path, " was written by a job with another config (checkpoint vs job): ",
+                     absl::StrJoin(diff, "; ")));
+  }
+  if (manifest->epochs_done() > config_.epochs()) {
+    return absl::FailedPreconditionError(absl::StrCat(*path, " holds ", manifest->epochs_done(),
+                                                      " epochs, more than the job's ",
+                                                      config_.epochs()));
+  }
+  return std::make_pair(std::filesystem::path(*path).filename().string(), manifest->epochs_done());
+}
+
+absl::Status CoordinatorService::StartGeneration(const std::string& checkpoint, bool keep_rows) {
+  std::vector<uint32_t> members;
+  uint64_t generation, clock;
+  {
+    absl::MutexLock lock(&mu_);
+    auto someone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      ExpireLeases();
+      return !LiveReadyWorkers().empty();
+    };
+    if (!someone()) {
+      PSREC_LOG(WARNING) << "no worker is alive; waiting up to "
+                         << absl::FormatDuration(recovery_.fail_after) << " for one to register";
+      const absl::Time give_up = absl::Now() + recovery_.fail_after;
+      while (!someone() && absl::Now() < give_up) {
+        mu_.AwaitWithTimeout(absl::Condition(&someone), kWatchEvery);
+      }
+      if (!someone()) {
+        return absl::UnavailableError(
+            absl::StrCat("every worker is lost and none registered within ",
+                         absl::FormatDuration(recovery_.fail_after), " (--fail_after)"));
+      }
+    }
+    members = LiveReadyWorkers();
+    generation = ++generation_;
+    clock = next_clock_;
+    running_epoch_ = false;
+    trouble_.clear();
+    members_ = members;
+    // Wakes SSP waiters of the old generation.
+  }
+  if (shards_ == nullptr) return absl::OkStatus();
+  if (absl::Status s = shards_->Restore(generation, checkpoint, keep_rows, clock, members);
+      !s.ok()) {
+    return s;
+  }
+  PSREC_LOG(INFO) << "generation " << generation << ": workers [" << absl::StrJoin(members, ",")
+                  << "], rows "
+                  << (keep_rows            ? "kept"
+                      : checkpoint.empty() ? "fresh"
+                                           : absl::StrCat("from ", checkpoint));
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorService::Rollback(const std::string& why, uint32_t* epoch) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (++rollbacks_ > recovery_.max_rollbacks) {
+      return absl::AbortedError(absl::StrCat("giving up after ", recovery_.max_rollbacks,
+                                             " rollbacks; the last because ", why));
+    }
+  }
+  absl::StatusOr<std::pair<std::string, uint32_t>> latest = LatestCheckpoint();
+  if (!latest.ok()) return latest.status();
+  PSREC_LOG(WARNING) << "rolling back to "
+                     << (latest->first.empty() ? std::string("fresh rows")
+                                               : absl::StrCat("checkpoint ", latest->first))
+                     << " (epoch " << latest->second + 1 << ") because " << why;
+  if (absl::Status s = StartGeneration(latest->first, /*keep_rows=*/false); !s.ok()) return s;
+  *epoch = latest->second;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CoordinatorService::EpochEnd> CoordinatorService::WaitForEpoch(
+    uint32_t epoch, absl::Duration epoch_timeout) {
+  const absl::Time give_up = absl::Now() + epoch_timeout;
+  absl::Time next_check = absl::Now() + kCheckShardsEvery;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return AllReported() || !trouble_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ended), kWatchEvery);
+      if (AllReported()) return EpochEnd::kReported;
+      if (trouble_.empty()) trouble_ = ExpireLeases();
+      if (!trouble_.empty()) return EpochEnd::kTrouble;
+    }
+    if (absl::Now() >= give_up) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "epoch ", epoch + 1, " did not finish within ", absl::FormatDuration(epoch_timeout)));
+    }
+    if (shards_ != nullptr && absl::Now() >= next_check) {
+      absl::StatusOr<std::string> trouble = shards_->Check();
+      if (!trouble.ok()) return trouble.status();
+      next_check = absl::Now() + kCheckShardsEvery;
+      if (!trouble->empty()) {
+        absl::MutexLock lock(&mu_);
+        if (trouble_.empty()) trouble_ = *trouble;
+      }
+    }
+  }
+}
+
+absl::Status CoordinatorService::WriteCheckpoint(uint32_t epochs_done) {
+  uint64_t generation, clock;
+  {
+    absl::MutexLock lock(&mu_);
+    generation = generation_;
+    clock = next_clock_;
+  }
+  const std::string name = CheckpointName(epochs_done);
+  absl::StatusOr<std::vector<CheckpointFile>> files = shards_->Checkpoint(name, generation);
+  if (!files.ok()) return files.status();
+  CheckpointManifest manifest;
+  manifest.set_format_version(kCheckpointFormatVersion);
+  *manifest.mutable_config() = config_;
+  manifest.set_epochs_done(epochs_done);
+  manifest.set_clock(clock);
+  manifest.set_num_shards(static_cast<uint32_t>(files->size()));
+  for (CheckpointFile& file : *files) *manifest.add_files() = std::move(file);
+  manifest.set_created(absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()));
+  const std::string dir = absl::StrCat(recovery_.checkpoint_dir, "/", name);
+  if (absl::Status s = WriteManifest(dir, manifest); !s.ok()) return s;
+  PSREC_LOG(INFO) << "checkpoint " << dir << " complete (" << files->size() << " shards)";
+  // Keep the newest keep_checkpoints complete ones; never the one just written.
+  std::error_code error;
+  std::vector<std::string> complete;
+  for (const auto& entry : std::filesystem::directory_iterator(recovery_.checkpoint_dir, error)) {
+    const std::string base = entry.path().filename().string();
+    if (base.rfind("ckpt-", 0) == 0 && base < name &&
+        std::filesystem::exists(entry.path() / "MANIFEST", error)) {
+      complete.push_back(entry.path().string());
+    }
+  }
+  std::sort(complete.begin(), complete.end());
+  const size_t keep_older = std::max(recovery_.keep_checkpoints, 1u) - 1;
+  for (size_t i = 0; i + keep_older < complete.size(); ++i) {
+    std::filesystem::remove_all(complete[i], error);
+  }
+  absl::MutexLock lock(&mu_);
+  last_checkpoint_ = absl::Now();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunEpochs(
@@ -203,38 +473,126 @@ absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunEpochs(
                         [](const WorkerState& w) { return w.ready; }),
           " with their data loaded) within ", absl::FormatDuration(register_timeout)));
     }
+    last_checkpoint_ = absl::Now();
+  }
+  uint32_t epoch = 0;
+  if (shards_ != nullptr) {
+    std::string checkpoint;
+    if (!recovery_.resume && !recovery_.checkpoint_dir.empty()) {
+      absl::StatusOr<std::string> old = FindLatestCheckpoint(recovery_.checkpoint_dir);
+      if (old.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            recovery_.checkpoint_dir, " already holds checkpoints (", *old,
+            "): pass --resume to continue that job, or give another --checkpoint_dir"));
+      }
+    }
+    if (recovery_.resume) {
+      absl::StatusOr<std::pair<std::string, uint32_t>> latest = LatestCheckpoint();
+      if (!latest.ok()) return latest.status();
+      if (latest->first.empty()) {
+        PSREC_LOG(INFO) << "--resume: no complete checkpoint in " << recovery_.checkpoint_dir
+                        << "; starting from the first epoch";
+      } else {
+        PSREC_LOG(INFO) << "--resume: continuing after epoch " << latest->second << " from "
+                        << recovery_.checkpoint_dir << "/" << latest->first;
+      }
+      std::tie(checkpoint, epoch) = *latest;
+    }
+    if (absl::Status s = StartGeneration(checkpoint, /*keep_rows=*/false); !s.ok()) return s;
+  } else {
+    absl::MutexLock lock(&mu_);
+    members_ = LiveReadyWorkers();
   }
   std::vector<EpochRecord> records;
-  for (uint32_t epoch = 0; epoch < config_.epochs(); ++epoch) {
+  // A resumed job that has no epoch left still reports its model's metrics.
+  const bool evaluate_only = epoch == config_.epochs() && epoch > 0;
+  while (epoch < config_.epochs() || evaluate_only) {
     const absl::Time start = absl::Now();
     EpochRecord record;
-    record.epoch = epoch + 1;
-    {
-      absl::MutexLock lock(&mu_);
-      epoch_ = epoch;
-      plan_ =
-          PlanEpoch(job_->split.train.size(), config_.num_workers(), config_.batch_size(), epoch);
-      epoch_stats_ = TrainStats();
-      running_epoch_ = true;
-      auto all_reported = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return AllReported(); };
-      if (!mu_.AwaitWithTimeout(absl::Condition(&all_reported), epoch_timeout)) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "epoch ", epoch + 1, " did not finish within ", absl::FormatDuration(epoch_timeout)));
+    record.epoch = epoch + (evaluate_only ? 0 : 1);
+    std::string trouble;
+    uint64_t generation;
+    if (!evaluate_only) {
+      bool joined_or_left;
+      {
+        absl::MutexLock lock(&mu_);
+        ExpireLeases();
+        joined_or_left = LiveReadyWorkers() != members_;
       }
+      // Workers that joined or left between epochs change the generation, rows kept.
+      if (joined_or_left && shards_ != nullptr) {
+        if (absl::Status s = StartGeneration("", /*keep_rows=*/true); !s.ok()) return s;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        if (shards_ == nullptr) members_ = LiveReadyWorkers();
+        if (members_.empty()) return absl::UnavailableError("no worker is left");
+        epoch_ = epoch;
+        const std::vector<Partition> parts =
+            PlanEpoch(job_->split.train.size(), static_cast<uint32_t>(members_.size()),
+                      config_.batch_size(), epoch);
+        plan_.assign(workers_.size(), Partition());
+        for (size_t k = 0; k < members_.size(); ++k) {
+          plan_[members_[k]] = parts[k];
+          plan_[members_[k]].first_clock = next_clock_;
+        }
+        next_clock_ += parts.front().num_clocks;
+        epoch_stats_ = TrainStats();
+        running_epoch_ = true;
+      }
+      absl::StatusOr<EpochEnd> end = WaitForEpoch(epoch, epoch_timeout);
+      if (!end.ok()) return end.status();
+      absl::MutexLock lock(&mu_);
       running_epoch_ = false;
+      trouble = trouble_;
       record.train_loss = epoch_stats_.mean_loss();
       record.examples = epoch_stats_.examples;
     }
+    {
+      absl::MutexLock lock(&mu_);
+      generation = generation_;
+    }
     record.train_seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    absl::StatusOr<TestMetrics> metrics = evaluate();
-    if (!metrics.ok()) return metrics.status();
-    record.test = *metrics;
+    if (trouble.empty()) {
+      absl::StatusOr<TestMetrics> metrics = evaluate(generation);
+      if (metrics.ok()) {
+        record.test = *metrics;
+      } else if (shards_ == nullptr) {
+        return metrics.status();
+      } else {
+        trouble = absl::StrCat("evaluation failed: ", metrics.status().message());
+      }
+    }
+    const bool last = evaluate_only || epoch + 1 == config_.epochs();
+    if (trouble.empty() && !evaluate_only && shards_ != nullptr &&
+        !recovery_.checkpoint_dir.empty()) {
+      bool due;
+      {
+        absl::MutexLock lock(&mu_);
+        due = last || absl::Now() - last_checkpoint_ >= recovery_.checkpoint_every;
+      }
+      if (due) {
+        if (absl::Status s = WriteCheckpoint(epoch + 1); !s.ok()) {
+          // The call's deadline is fail_after: that shard has been silent for that long.
+          if (absl::IsDeadlineExceeded(s)) return s;
+          trouble = absl::StrCat("checkpoint failed: ", s.message());
+        }
+      }
+    }
+    if (!trouble.empty()) {
+      if (shards_ == nullptr) return absl::AbortedError(trouble);
+      if (absl::Status s = Rollback(trouble, &epoch); !s.ok()) return s;
+      while (!records.empty() && records.back().epoch > epoch) records.pop_back();
+      continue;
+    }
     record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (absl::Status s = FinishEpoch(record, config_.epochs()); !s.ok()) return s;
     records.push_back(record);
     if (!metrics_out.empty()) {
       if (absl::Status s = WriteMetricsJson(metrics_out, config_, records); !s.ok()) return s;
     }
+    if (evaluate_only) break;
+    ++epoch;
   }
   return records;
 }
@@ -243,7 +601,7 @@ void CoordinatorService::WaitForWorkersToLeave(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto all_told = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return std::all_of(workers_.begin(), workers_.end(),
-                       [](const WorkerState& w) { return w.told_done; });
+                       [](const WorkerState& w) { return w.told_done || !w.live; });
   };
   mu_.AwaitWithTimeout(absl::Condition(&all_told), timeout);
 }

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -46,10 +47,11 @@ void OnSignal(int signo) {
 
 struct Child {
   std::string role;
+  std::vector<std::string> args;
   pid_t pid = -1;
   std::string address;
-  int fds[2] = {-1, -1};  // read ends of the child's stdout and stderr
-  std::string pending[2];
+  std::array<int, 2> fds = {-1, -1};  // read ends of the child's stdout and stderr
+  std::array<std::string, 2> pending;
   bool exited = false;
   int status = 0;
 };
@@ -69,6 +71,29 @@ class Cluster {
   ~Cluster() { StopAll(); }
 
   absl::Status Start(const std::string& role, std::vector<std::string> args) {
+    absl::StatusOr<Child> child = Spawn(role, std::move(args));
+    if (!child.ok()) return child.status();
+    children_.push_back(*std::move(child));
+    return absl::OkStatus();
+  }
+
+  // Starts child `index` again with `args`, once its old process has exited.
+  absl::Status Restart(size_t index, std::vector<std::string> args) {
+    Child& old = children_[index];
+    for (int k = 0; k < 2; ++k) {
+      while (old.fds[k] >= 0) Drain(old, k);
+    }
+    absl::StatusOr<Child> child = Spawn(old.role, std::move(args));
+    if (!child.ok()) return child.status();
+    child->address = old.address;
+    old = *std::move(child);
+    return absl::OkStatus();
+  }
+
+  std::vector<Child>& children() { return children_; }
+
+ private:
+  absl::StatusOr<Child> Spawn(const std::string& role, std::vector<std::string> args) {
     int out[2] = {-1, -1}, err[2] = {-1, -1};
     auto close_all = [&] {
       for (int fd : {out[0], out[1], err[0], err[1]}) {
@@ -96,7 +121,7 @@ class Cluster {
       std::vector<char*> argv;
       static char kName[] = "psrec";
       argv.push_back(kName);
-      for (std::string& a : args) argv.push_back(a.data());
+      for (std::string& a : args) argv.push_back(a.data());  // NOLINT: the child's own copy
       argv.push_back(nullptr);
       ::execv("/proc/self/exe", argv.data());
       std::fprintf(stderr, "exec /proc/self/exe: %s\n", std::strerror(errno));
@@ -109,14 +134,13 @@ class Cluster {
     child.pid = pid;
     child.fds[0] = out[0];
     child.fds[1] = err[0];
-    children_.push_back(std::move(child));
     PSREC_LOG(INFO) << "started " << role << " (pid " << pid << "): psrec "
                     << absl::StrJoin(args, " ");
-    return absl::OkStatus();
+    child.args = std::move(args);
+    return child;
   }
 
-  std::vector<Child>& children() { return children_; }
-
+ public:
   // Forwards the children's output for up to `timeout`, and notes the children that exited.
   void Pump(absl::Duration timeout) {
     std::vector<pollfd> fds = {{g_signal_pipe[0], POLLIN, 0}};
@@ -142,10 +166,13 @@ class Cluster {
     Reap();
   }
 
-  // SIGTERM to every live child, then SIGKILL to any still alive after kKillGrace.
+  // SIGTERM to every live child (and SIGCONT, so that a stopped one acts on it), then SIGKILL to
+  // any still alive after kKillGrace.
   void StopAll() {
     for (Child& c : children_) {
-      if (!c.exited) ::kill(c.pid, SIGTERM);
+      if (c.exited) continue;
+      ::kill(c.pid, SIGTERM);
+      ::kill(c.pid, SIGCONT);
     }
     const absl::Time deadline = absl::Now() + kKillGrace;
     while (!AllExited() && absl::Now() < deadline) Pump(absl::Milliseconds(50));
@@ -254,12 +281,15 @@ absl::Status StartServers(Cluster& cluster, const JobConfig& config, const Clust
   for (uint32_t shard = 0; shard < config.num_shards(); ++shard) {
     const std::string port_file = absl::StrCat(options.out_dir, "/ps", shard, ".port");
     std::remove(port_file.c_str());
-    if (absl::Status s =
-            cluster.Start(absl::StrCat("ps", shard),
-                          {"ps", "--config=" + config_path, absl::StrCat("--shard=", shard),
-                           absl::StrCat("--num_shards=", config.num_shards()), "--host=127.0.0.1",
-                           "--port=0", "--port_file=" + port_file});
-        !s.ok()) {
+    std::vector<std::string> args = {"ps",
+                                     "--config=" + config_path,
+                                     absl::StrCat("--shard=", shard),
+                                     absl::StrCat("--num_shards=", config.num_shards()),
+                                     "--host=127.0.0.1",
+                                     "--port=0",
+                                     "--port_file=" + port_file};
+    args.insert(args.end(), options.ps_flags.begin(), options.ps_flags.end());
+    if (absl::Status s = cluster.Start(absl::StrCat("ps", shard), std::move(args)); !s.ok()) {
       return s;
     }
     absl::StatusOr<int> port = WaitForPort(cluster, cluster.children().size() - 1, port_file);
@@ -276,6 +306,7 @@ absl::Status StartServers(Cluster& cluster, const JobConfig& config, const Clust
                                    "--port=0",
                                    "--port_file=" + port_file};
   if (!options.metrics_out.empty()) args.push_back("--metrics_out=" + options.metrics_out);
+  args.insert(args.end(), options.coordinator_flags.begin(), options.coordinator_flags.end());
   if (absl::Status s = cluster.Start("coordinator", args); !s.ok()) return s;
   absl::StatusOr<int> port = WaitForPort(cluster, cluster.children().size() - 1, port_file);
   if (!port.ok()) return port.status();
@@ -283,19 +314,65 @@ absl::Status StartServers(Cluster& cluster, const JobConfig& config, const Clust
   return absl::OkStatus();
 }
 
+bool IsServer(const Child& c) { return c.role.rfind("ps", 0) == 0; }
+bool IsWorker(const Child& c) { return c.role.rfind("worker", 0) == 0; }
+
 // Runs until the coordinator is done (then gives the others kExitGrace to leave), a child fails, or
-// a signal arrives.
-absl::Status Supervise(Cluster& cluster, size_t coordinator) {
+// a signal arrives. While the job runs, a parameter server that dies is started again on its port
+// (the coordinator then restores it from the last checkpoint), up to options.max_restarts times
+// in all, and a worker killed by a signal is left dead (the coordinator redoes its work with the
+// others); a worker that exits with an error, having found something wrong, fails the job.
+absl::Status Supervise(Cluster& cluster, size_t coordinator, const ClusterOptions& options,
+                       const std::string& cluster_json) {
+  uint32_t restarts = 0;
   while (true) {
     cluster.Pump(absl::Milliseconds(200));
     if (g_signal != 0) return absl::CancelledError(absl::StrCat("stopped by signal ", g_signal));
-    for (const Child& c : cluster.children()) {
-      if (Failed(c)) {
+    for (size_t i = 0; i < cluster.children().size(); ++i) {
+      Child& c = cluster.children()[i];
+      if (!Failed(c) || cluster.children()[coordinator].exited) continue;
+      const std::string what = absl::StrCat(c.role, " (pid ", c.pid, ") ", DescribeExit(c.status));
+      if (IsWorker(c) && WIFSIGNALED(c.status)) {
+        PSREC_LOG(WARNING) << what << "; the coordinator redoes its work with the other workers";
+        c.status = 0;  // reported once
+        continue;
+      }
+      if (IsWorker(c)) {
+        // Workers exit with an error when the coordinator says the job failed; the coordinator's
+        // own exit, a moment later, is the one that names the cause.
+        const Child& coord = cluster.children()[coordinator];
+        const absl::Time wait_until = absl::Now() + absl::Seconds(10);
+        while (!coord.exited && absl::Now() < wait_until) cluster.Pump(absl::Milliseconds(50));
+        if (Failed(coord)) {
+          return absl::AbortedError(
+              absl::StrCat(coord.role, " (pid ", coord.pid, ") ", DescribeExit(coord.status)));
+        }
+        return absl::AbortedError(what);
+      }
+      if (!IsServer(c) || restarts >= options.max_restarts) {
         return absl::AbortedError(
-            absl::StrCat(c.role, " (pid ", c.pid, ") ", DescribeExit(c.status)));
+            IsServer(c) ? absl::StrCat(what, " after ", restarts, " restarts (--max_restarts)")
+                        : what);
+      }
+      ++restarts;
+      std::vector<std::string> args = c.args;
+      const std::string port = c.address.substr(c.address.rfind(':') + 1);
+      for (std::string& a : args) {
+        if (a == "--port=0") a = "--port=" + port;
+      }
+      PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << restarts
+                         << " of " << options.max_restarts << ")";
+      if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
+      if (absl::Status s = WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+          !s.ok()) {
+        return s;
       }
     }
     if (cluster.children()[coordinator].exited) break;
+  }
+  // A failed job needs no grace: its coordinator has stopped what can be stopped politely.
+  if (const Child& c = cluster.children()[coordinator]; Failed(c)) {
+    return absl::AbortedError(absl::StrCat(c.role, " (pid ", c.pid, ") ", DescribeExit(c.status)));
   }
   const absl::Time deadline = absl::Now() + kExitGrace;
   while (!cluster.AllExited() && absl::Now() < deadline) cluster.Pump(absl::Milliseconds(100));
@@ -342,15 +419,15 @@ absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& opti
     const std::string coordinator_address =
         status.ok() ? cluster.children()[coordinator].address : "";
     for (uint32_t w = 0; status.ok() && w < config.num_workers(); ++w) {
-      status = cluster.Start(absl::StrCat("worker", w), {"worker", "--config=" + config_path,
-                                                         "--coordinator=" + coordinator_address,
-                                                         absl::StrCat("--name=worker", w)});
+      std::vector<std::string> args = {"worker", "--config=" + config_path,
+                                       "--coordinator=" + coordinator_address,
+                                       absl::StrCat("--name=worker", w)};
+      args.insert(args.end(), options.worker_flags.begin(), options.worker_flags.end());
+      status = cluster.Start(absl::StrCat("worker", w), std::move(args));
     }
-    if (status.ok()) {
-      status =
-          WriteFileAtomically(options.out_dir + "/cluster.json", ClusterJson(cluster.children()));
-    }
-    if (status.ok()) status = Supervise(cluster, coordinator);
+    const std::string cluster_json = options.out_dir + "/cluster.json";
+    if (status.ok()) status = WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+    if (status.ok()) status = Supervise(cluster, coordinator, options, cluster_json);
     if (!status.ok()) PSREC_LOG(ERROR) << status.message() << "; stopping the cluster";
     cluster.StopAll();
   }

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/security.h"
 #include "common/service_flags.h"
 #include "coordinator/job_config.h"
 #include "grpcpp/grpcpp.h"
@@ -101,7 +102,7 @@ class StopSignal {
 // Serves until a Shutdown RPC, SIGTERM or SIGINT, then lets the RPCs in flight finish.
 absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& host, int port) {
   absl::StatusOr<std::unique_ptr<ParameterServerImpl>> service =
-      ParameterServerImpl::Create(config, shard);
+      ParameterServerImpl::Create(config, shard, CheckpointDirFlag());
   if (!service.ok()) return service.status();
   StopSignal stop;
   if (absl::Status s = stop.Install(); !s.ok()) return s;
@@ -111,7 +112,8 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   grpc::ServerBuilder builder;
   const std::string address = ListenAddress(host, port);
   int bound_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(address, ServerCredentials(), &bound_port);
+  AddAuthCheck(&builder);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.RegisterService(service->get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -139,6 +141,10 @@ int RunPs(const std::set<std::string>& specified) {
   const int32_t num_shards = absl::GetFlag(FLAGS_num_shards);
   const int port = PortFlag();
   SetLogRole(absl::StrCat("ps", shard));
+  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
+    std::fprintf(stderr, "psrec ps: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) {
     std::fprintf(stderr, "psrec ps: %s\n", std::string(config.status().message()).c_str());
@@ -180,7 +186,7 @@ Subcommand PsSubcommand() {
       "job's seed, and applies pushed gradients with the job's optimizer (SYNC: the mean over all\n"
       "workers of each clock). Every role must be given the same job flags or --config. Prints\n"
       "'port=PORT' on stdout once listening; exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
-      {JobFlagsFile(), ServiceFlagsFile(), __FILE__},
+      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunPs,
   };
 }

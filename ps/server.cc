@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/rng.h"
+#include "ps/checkpoint.h"
 #include "ps/optimizer.h"
 #include "ps/param_store.h"
 #include "ps/sharded_table.h"
@@ -38,10 +40,26 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+uint64_t NewIncarnation() {
+  std::random_device device;
+  return HashCombine((uint64_t{device()} << 32) | device(),
+                     static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
+}
+
+// A checkpoint name from the coordinator becomes a directory under --checkpoint_dir: one plain path
+// component.
+absl::Status CheckCheckpointName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint name '", name, "' is not a plain directory name"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ParameterServerImpl>> ParameterServerImpl::Create(
-    const JobConfig& config, uint32_t shard) {
+    const JobConfig& config, uint32_t shard, std::string checkpoint_dir) {
   const uint32_t num_shards = std::max(config.num_shards(), 1u);
   if (shard >= num_shards) {
     return absl::InvalidArgumentError(
@@ -52,20 +70,77 @@ absl::StatusOr<std::unique_ptr<ParameterServerImpl>> ParameterServerImpl::Create
     return absl::InvalidArgumentError("consistency is not set");
   }
   if (absl::Status s = CheckTables(config); !s.ok()) return s;
-  std::unique_ptr<ParameterServerImpl> server(new ParameterServerImpl(config, shard));
   OptimizerConfig optimizer = config.optimizer();
   if (absl::Status s = ResolveOptimizerConfig(&optimizer); !s.ok()) return s;
-  for (const TableSpec& spec : config.tables()) {
-    if (spec.id() >= server->tables_.size()) server->tables_.resize(spec.id() + 1);
-    server->tables_[spec.id()] = std::make_unique<ShardedTable>(spec, optimizer, config.seed());
-  }
+  std::unique_ptr<ParameterServerImpl> server(
+      new ParameterServerImpl(config, shard, std::move(checkpoint_dir)));
+  server->optimizer_ = optimizer;
+  Tables tables = server->NewTables();
+  absl::MutexLock state(&server->state_mu_);
+  server->tables_ = std::move(tables);
+  absl::MutexLock sync(&server->sync_mu_);
+  server->member_.assign(config.num_workers(), true);
+  server->num_members_ = config.num_workers();
   return server;
 }
 
-ParameterServerImpl::ParameterServerImpl(const JobConfig& config, uint32_t shard)
-    : config_(config), shard_(shard), num_shards_(std::max(config.num_shards(), 1u)) {}
+ParameterServerImpl::ParameterServerImpl(const JobConfig& config, uint32_t shard,
+                                         std::string checkpoint_dir)
+    : config_(config),
+      shard_(shard),
+      num_shards_(std::max(config.num_shards(), 1u)),
+      checkpoint_dir_(std::move(checkpoint_dir)),
+      incarnation_(NewIncarnation()) {}
 
 ParameterServerImpl::~ParameterServerImpl() = default;
+
+ParameterServerImpl::Tables ParameterServerImpl::NewTables() const {
+  Tables tables;
+  for (const TableSpec& spec : config_.tables()) {
+    if (spec.id() >= tables.size()) tables.resize(spec.id() + 1);
+    tables[spec.id()] = std::make_unique<ShardedTable>(spec, optimizer_, config_.seed());
+  }
+  return tables;
+}
+
+absl::StatusOr<ParameterServerImpl::Tables> ParameterServerImpl::LoadTables(
+    const std::string& checkpoint) const {
+  Tables tables = NewTables();
+  const uint32_t shard = shard_, num_shards = num_shards_;
+  // A server's config has no rating_offset (the coordinator computes it from the data, and has
+  // checked the checkpoint's against its own), so it takes the checkpoint's.
+  JobConfig config = config_;
+  absl::StatusOr<CheckpointManifest> manifest = ReadManifest(checkpoint);
+  if (!manifest.ok()) return manifest.status();
+  if (!config.has_rating_offset()) config.set_rating_offset(manifest->config().rating_offset());
+  PSREC_LOG(INFO) << "loading " << checkpoint << " (" << manifest->epochs_done() << " epochs, "
+                  << manifest->num_shards() << " shards) into shard " << shard_ << " of "
+                  << num_shards_;
+  absl::Status status = LoadCheckpoint(
+      checkpoint, config,
+      [shard, num_shards](uint32_t table, uint64_t key) {
+        return ShardOf(table, key, num_shards) == shard;
+      },
+      [&tables](uint32_t table, uint64_t key, uint32_t step, absl::Span<const float> values,
+                absl::Span<const float> state) {
+        tables[table]->InsertRow(key, step, values, state);
+      });
+  if (!status.ok()) return status;
+  return tables;
+}
+
+absl::Status ParameterServerImpl::CheckGeneration(uint64_t generation, int64_t worker) const {
+  absl::MutexLock lock(&sync_mu_);
+  if (generation != generation_) {
+    return absl::AbortedError(absl::StrCat("request of generation ", generation,
+                                           ", but the server is at generation ", generation_));
+  }
+  if (worker >= 0 && (static_cast<size_t>(worker) >= member_.size() || !member_[worker])) {
+    return absl::AbortedError(
+        absl::StrCat("worker ", worker, " is not one of generation ", generation_, "'s workers"));
+  }
+  return absl::OkStatus();
+}
 
 const ShardedTable* ParameterServerImpl::table(uint32_t id) const {
   return id < tables_.size() ? tables_[id].get() : nullptr;
@@ -148,14 +223,25 @@ grpc::Status ParameterServerImpl::Reject(grpc::ServerContext* context, const cha
 grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullRequest* request,
                                        PullResponse* response) {
   pull_requests_.fetch_add(1, std::memory_order_relaxed);
-  if (absl::Status s = ValidatePull(*request); !s.ok()) return Reject(context, "pull", s);
-  if (request->has_push()) {
-    PushResponse unused;
-    if (grpc::Status s = Push(context, &request->push(), &unused); !s.ok()) return s;
+  {
+    absl::ReaderMutexLock state(&state_mu_);
+    if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
+      return Reject(context, "pull", s);
+    }
+    if (absl::Status s = ValidatePull(*request); !s.ok()) return Reject(context, "pull", s);
+    if (request->has_push()) {
+      push_requests_.fetch_add(1, std::memory_order_relaxed);
+      if (grpc::Status s = PushLocked(context, request->push()); !s.ok()) return s;
+    }
   }
+  // Not under state_mu_, so that a Restore can wake the wait.
   if (config_.consistency() == SYNC && request->clock() > 0) {
-    grpc::Status s = WaitForClock(context, request->clock());
+    grpc::Status s = WaitForClock(context, request->clock(), request->generation());
     if (!s.ok()) return s;
+  }
+  absl::ReaderMutexLock state(&state_mu_);
+  if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
+    return Reject(context, "pull", s);
   }
   uint64_t rows = 0;
   for (const RowBlock& block : request->blocks()) {
@@ -172,7 +258,8 @@ grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullR
 }
 
 // Waits in slices so that a cancelled RPC is noticed even when nothing signals the condition.
-grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uint64_t clock) {
+grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uint64_t clock,
+                                               uint64_t generation) {
   const auto left = context->deadline() - std::chrono::system_clock::now();
   const absl::Time deadline =
       absl::Now() + std::min(absl::FromChrono(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -181,6 +268,11 @@ grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uin
   absl::MutexLock lock(&sync_mu_);
   while (applied_clock_ < clock) {
     if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+    if (generation_ != generation) {
+      return grpc::Status(grpc::StatusCode::ABORTED,
+                          absl::StrCat("pull at clock ", clock, " of generation ", generation,
+                                       ": the server moved to generation ", generation_));
+    }
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     if (absl::Now() >= deadline) {
       std::vector<uint32_t> pushed;
@@ -191,7 +283,7 @@ grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uin
       return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                           absl::StrCat("pull at clock ", clock, " timed out: clock ",
                                        applied_clock_, " has pushes from workers [",
-                                       absl::StrJoin(pushed, ","), "] of ", config_.num_workers()));
+                                       absl::StrJoin(pushed, ","), "] of ", num_members_));
     }
     clock_applied_.WaitWithDeadline(&sync_mu_,
                                     std::min(deadline, absl::Now() + absl::Milliseconds(100)));
@@ -202,12 +294,21 @@ grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uin
 grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushRequest* request,
                                        PushResponse*) {
   push_requests_.fetch_add(1, std::memory_order_relaxed);
-  if (absl::Status s = ValidatePush(*request); !s.ok()) return Reject(context, "push", s);
+  absl::ReaderMutexLock state(&state_mu_);
+  return PushLocked(context, *request);
+}
+
+grpc::Status ParameterServerImpl::PushLocked(grpc::ServerContext* context,
+                                             const PushRequest& request) {
+  if (absl::Status s = ValidatePush(request); !s.ok()) return Reject(context, "push", s);
+  if (absl::Status s = CheckGeneration(request.generation(), request.worker_id()); !s.ok()) {
+    return Reject(context, "push", s);
+  }
   if (config_.consistency() == SYNC) {
-    if (absl::Status s = BufferSyncPush(*request); !s.ok()) return Reject(context, "push", s);
+    if (absl::Status s = BufferSyncPush(request); !s.ok()) return Reject(context, "push", s);
     return grpc::Status::OK;
   }
-  for (const RowBlock& block : request->blocks()) ApplyBlock(block);
+  for (const RowBlock& block : request.blocks()) ApplyBlock(block);
   return grpc::Status::OK;
 }
 
@@ -235,7 +336,11 @@ absl::Status ParameterServerImpl::BufferSyncPush(const PushRequest& request) {
   bool advanced = false;
   for (auto it = pending_.begin(); it != pending_.end() && it->first == applied_clock_;
        it = pending_.erase(it)) {
-    if (std::any_of(it->second.begin(), it->second.end(), [](const auto& p) { return !p; })) break;
+    bool complete = true;
+    for (size_t w = 0; w < it->second.size(); ++w) {
+      complete &= !member_[w] || it->second[w] != nullptr;
+    }
+    if (!complete) break;
     ApplyClock(it->second);
     ++applied_clock_;
     advanced = true;
@@ -245,8 +350,8 @@ absl::Status ParameterServerImpl::BufferSyncPush(const PushRequest& request) {
 }
 
 // For each (table, key): the sum of the workers' gradients in worker-id order, starting from the
-// first one (not from zero, so one worker's gradient passes through bitwise), divided by
-// num_workers. Rows are independent, so the order of keys does not matter.
+// first one (not from zero, so one worker's gradient passes through bitwise), divided by the
+// number of the generation's workers. Rows are independent, so the order of keys does not matter.
 void ParameterServerImpl::ApplyClock(const std::vector<std::unique_ptr<PushRequest>>& pushes) {
   struct Sum {
     absl::flat_hash_map<uint64_t, uint32_t> index;  // key -> position in keys
@@ -254,6 +359,7 @@ void ParameterServerImpl::ApplyClock(const std::vector<std::unique_ptr<PushReque
   };
   std::map<uint32_t, Sum> sums;  // by table id
   for (const auto& push : pushes) {
+    if (push == nullptr) continue;  // not one of this generation's workers
     for (const RowBlock& block : push->blocks()) {
       Sum& sum = sums[block.table()];
       sum.block.set_table(block.table());
@@ -271,7 +377,7 @@ void ParameterServerImpl::ApplyClock(const std::vector<std::unique_ptr<PushReque
       }
     }
   }
-  const float n = static_cast<float>(config_.num_workers());
+  const float n = static_cast<float>(num_members_);
   for (auto& [id, sum] : sums) {
     for (float& g : *sum.block.mutable_values()) g /= n;
     ApplyBlock(sum.block);
@@ -281,6 +387,7 @@ void ParameterServerImpl::ApplyClock(const std::vector<std::unique_ptr<PushReque
 grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest*,
                                         StatsResponse* response) {
   response->set_shard(shard_);
+  absl::ReaderMutexLock state(&state_mu_);
   for (const auto& t : tables_) {
     if (t == nullptr) continue;
     TableStats* stats = response->add_tables();
@@ -304,6 +411,101 @@ grpc::Status ParameterServerImpl::GetConfig(grpc::ServerContext*, const GetConfi
                                             GetConfigResponse* response) {
   *response->mutable_config() = config_;
   response->set_shard(shard_);
+  response->set_incarnation(incarnation_);
+  absl::MutexLock lock(&sync_mu_);
+  response->set_generation(generation_);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerImpl::Checkpoint(grpc::ServerContext* context,
+                                             const CheckpointRequest* request,
+                                             CheckpointResponse* response) {
+  absl::MutexLock one_at_a_time(&restore_mu_);
+  if (checkpoint_dir_.empty()) {
+    return Reject(
+        context, "checkpoint",
+        absl::FailedPreconditionError("this server was started without --checkpoint_dir"));
+  }
+  if (absl::Status s = CheckCheckpointName(request->name()); !s.ok()) {
+    return Reject(context, "checkpoint", s);
+  }
+  // Exclusive: the rows written are those of one moment.
+  absl::MutexLock state(&state_mu_);
+  if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
+    return Reject(context, "checkpoint", s);
+  }
+  std::vector<const ShardedTable*> tables;
+  for (const auto& t : tables_) tables.push_back(t.get());
+  const std::string dir = absl::StrCat(checkpoint_dir_, "/", request->name());
+  absl::StatusOr<CheckpointFile> file = WriteShardCheckpoint(dir, shard_, num_shards_, tables);
+  if (!file.ok()) {
+    PSREC_LOG(ERROR) << "checkpoint " << dir << " failed: " << file.status();
+    return ToGrpc(file.status());
+  }
+  PSREC_LOG(INFO) << "wrote " << dir << "/" << file->name() << ": " << file->rows() << " rows, "
+                  << file->bytes() << " bytes";
+  *response->mutable_file() = *std::move(file);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerImpl::Restore(grpc::ServerContext* context,
+                                          const RestoreRequest* request,
+                                          RestoreResponse* response) {
+  absl::MutexLock one_at_a_time(&restore_mu_);
+  std::vector<bool> member(config_.num_workers(), false);
+  for (uint32_t w : request->workers()) {
+    if (w >= member.size() || member[w]) {
+      return Reject(context, "restore",
+                    absl::InvalidArgumentError(absl::StrCat(
+                        "worker ", w, " is repeated or not below num_workers ", member.size())));
+    }
+    member[w] = true;
+  }
+  if (request->workers().empty()) {
+    return Reject(context, "restore", absl::InvalidArgumentError("no workers"));
+  }
+  Tables fresh;
+  std::string source = "kept rows";
+  if (!request->keep_rows()) {
+    if (request->checkpoint().empty()) {
+      fresh = NewTables();
+      source = "fresh rows";
+    } else {
+      if (absl::Status s = CheckCheckpointName(request->checkpoint()); !s.ok()) {
+        return Reject(context, "restore", s);
+      }
+      if (checkpoint_dir_.empty()) {
+        return Reject(context, "restore",
+                      absl::FailedPreconditionError(
+                          "cannot restore a checkpoint: started without --checkpoint_dir"));
+      }
+      source = absl::StrCat(checkpoint_dir_, "/", request->checkpoint());
+      absl::StatusOr<Tables> loaded = LoadTables(source);
+      if (!loaded.ok()) return Reject(context, "restore", loaded.status());
+      fresh = *std::move(loaded);
+    }
+  }
+  absl::MutexLock state(&state_mu_);
+  if (!request->keep_rows()) tables_.swap(fresh);
+  uint64_t rows = 0;
+  for (const auto& t : tables_) {
+    if (t == nullptr) continue;
+    uint64_t n, bytes;
+    t->Sizes(&n, &bytes);
+    rows += n;
+  }
+  response->set_rows(rows);
+  response->set_incarnation(incarnation_);
+  absl::MutexLock sync(&sync_mu_);
+  generation_ = request->generation();
+  applied_clock_ = request->clock();
+  pending_.clear();
+  member_ = member;
+  num_members_ = request->workers_size();
+  clock_applied_.SignalAll();
+  PSREC_LOG(INFO) << "generation " << generation_ << ": " << source << ", " << rows
+                  << " rows, clock " << applied_clock_ << ", workers ["
+                  << absl::StrJoin(request->workers(), ",") << "]";
   return grpc::Status::OK;
 }
 

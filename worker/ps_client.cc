@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/security.h"
 #include "ps/sharding.h"
 
 namespace psrec {
@@ -77,8 +78,7 @@ absl::StatusOr<std::unique_ptr<RemoteStore>> RemoteStore::Create(std::vector<std
     }
     auto shard = std::make_unique<Shard>();
     shard->address = std::move(addresses[i]);
-    shard->stub = ParameterServer::NewStub(
-        grpc::CreateCustomChannel(shard->address, grpc::InsecureChannelCredentials(), args));
+    shard->stub = ParameterServer::NewStub(CreatePeerChannel(shard->address, args));
     store->shards_.push_back(std::move(shard));
   }
   store->cursor_.resize(store->shards_.size());
@@ -140,6 +140,7 @@ void RemoteStore::BuildRequests(absl::Span<const Block> blocks, Request Shard::*
     r.Clear();
     r.set_clock(clock_);
     r.set_worker_id(worker_id_);
+    r.set_generation(generation_);
   }
   size_t k = 0;
   for (size_t b = 0; b < blocks.size(); ++b) {
@@ -225,6 +226,14 @@ absl::Status RemoteStore::Flush() {
   if (!push_in_flight_) return absl::OkStatus();
   push_in_flight_ = false;
   return Collect(kPushSlot, "Push");
+}
+
+void RemoteStore::Reset() {
+  if (pull_in_flight_) (void)Collect(kCallSlot, pull_rpc_);
+  pull_in_flight_ = false;
+  push_held_ = false;
+  if (push_in_flight_) (void)Collect(kPushSlot, "Push");
+  push_in_flight_ = false;
 }
 
 absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {

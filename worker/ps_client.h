@@ -75,6 +75,13 @@ class RemoteStore : public ParamStore {
   void set_clock(uint64_t clock) { clock_ = clock; }
   uint64_t clock() const { return clock_; }
 
+  // The generation sent with every following Pull and Push (PullRequest.generation).
+  void set_generation(uint64_t generation) { generation_ = generation; }
+
+  // Gives up whatever is under way after a failed call: waits for the calls in flight (they carry
+  // deadlines) and ignores their answers, and drops a held push. The store is then idle.
+  void Reset();
+
   uint32_t num_shards() const { return static_cast<uint32_t>(shards_.size()); }
   const std::string& address(uint32_t shard) const;
 
@@ -125,6 +132,7 @@ class RemoteStore : public ParamStore {
   const absl::Duration deadline_;
   std::vector<uint32_t> width_;  // indexed by table id; 0 for no such table
   uint64_t clock_ = 0;
+  uint64_t generation_ = 0;
   std::vector<std::unique_ptr<Shard>> shards_;
   grpc::CompletionQueue cq_;
   size_t in_flight_[2] = {0, 0};   // calls started and not yet taken off cq_, per slot

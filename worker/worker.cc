@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/security.h"
 #include "coordinator/job_config.h"
 #include "grpcpp/grpcpp.h"
 #include "worker/progress.h"
@@ -18,17 +19,49 @@ absl::Status Annotate(const absl::Status& status, const std::string& prefix) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
+// Failures after which the worker gives up its assignment and asks for new work, rather than
+// failing: a server that went away or restarted, a call that timed out, a generation that ended.
+bool GiveUpAssignment(const absl::Status& status) {
+  return absl::IsAborted(status) || absl::IsUnavailable(status) ||
+         absl::IsDeadlineExceeded(status) || absl::IsCancelled(status);
+}
+
 }  // namespace
 
 Worker::Worker(JobConfig config, WorkerOptions options)
     : config_(std::move(config)),
       own_data_dir_(config_.data_dir()),
       options_(std::move(options)),
-      channel_(grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(),
-                                         QuickReconnect())),
+      channel_(CreatePeerChannel(options_.coordinator, QuickReconnect())),
       coordinator_(Coordinator::NewStub(channel_)) {}
 
-Worker::~Worker() = default;
+Worker::~Worker() {
+  stop_heartbeats_.Notify();
+  if (heartbeats_.joinable()) heartbeats_.join();
+}
+
+void Worker::StartHeartbeats(absl::Duration every) {
+  if (every <= absl::ZeroDuration()) return;
+  heartbeats_ = std::thread([this, every] { HeartbeatLoop(every); });
+}
+
+// The stub is thread-safe; the loop shares nothing else with the training thread.
+void Worker::HeartbeatLoop(absl::Duration every) {
+  HeartbeatRequest request;
+  request.set_worker_id(worker_id_);
+  bool failing = false;
+  while (!stop_heartbeats_.WaitForNotificationWithTimeout(every)) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + std::max(every, absl::Seconds(1))));
+    HeartbeatResponse response;
+    const grpc::Status status = coordinator_->Heartbeat(&context, request, &response);
+    if (!status.ok() && !failing) {
+      PSREC_LOG(WARNING) << "Heartbeat to coordinator (" << options_.coordinator
+                         << ") failed: " << status.error_message();
+    }
+    failing = !status.ok();
+  }
+}
 
 template <typename Request, typename Response>
 absl::Status Worker::Call(const char* rpc,
@@ -39,6 +72,26 @@ absl::Status Worker::Call(const char* rpc,
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   return FromGrpcStatus((coordinator_.get()->*method)(&context, request, response),
                         absl::StrCat(rpc, " to coordinator (", options_.coordinator, ")"));
+}
+
+template <typename Request, typename Response>
+absl::Status Worker::CallWithRetry(const char* rpc,
+                                   grpc::Status (Coordinator::Stub::*method)(grpc::ClientContext*,
+                                                                             const Request&,
+                                                                             Response*),
+                                   const Request& request, Response* response) {
+  const absl::Time give_up = absl::Now() + options_.fail_after;
+  for (bool logged = false;;) {
+    absl::Status s = Call(rpc, method, request, response, options_.rpc_timeout);
+    if (!(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) return s;
+    if (absl::Now() >= give_up) {
+      return Annotate(s, absl::StrCat("gave up after ", absl::FormatDuration(options_.fail_after),
+                                      " (--fail_after): "));
+    }
+    if (!logged) PSREC_LOG(WARNING) << s.message() << "; retrying";
+    logged = true;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
 }
 
 // Workers may start before the coordinator listens, so an UNAVAILABLE Register is retried until
@@ -70,6 +123,8 @@ absl::Status Worker::Register() {
   if (absl::Status s = RegisterWithRetry(request, &response); !s.ok()) return s;
   worker_id_ = response.worker_id();
   ps_addresses_.assign(response.ps_addresses().begin(), response.ps_addresses().end());
+  // From here on: loading the data may take longer than the lease.
+  StartHeartbeats(absl::Milliseconds(response.heartbeat_ms()));
   // A name given at start (the launcher gives "worker<k>") is what the operator knows it by;
   // otherwise the coordinator's id.
   SetLogRole(options_.name_given ? options_.name : absl::StrCat("worker", worker_id_));
@@ -137,11 +192,12 @@ absl::Status Worker::Run() {
   while (true) {
     WorkAssignment work;
     const absl::Time asked = absl::Now();
-    if (absl::Status s =
-            Call("GetWork", &Coordinator::Stub::GetWork, request, &work, options_.rpc_timeout);
+    if (absl::Status s = CallWithRetry("GetWork", &Coordinator::Stub::GetWork, request, &work);
         !s.ok()) {
       return s;
     }
+    request.clear_failed_generation();
+    request.clear_error();
     switch (work.kind()) {
       case WorkAssignment::DONE:
         PSREC_LOG(INFO) << "the coordinator says the job is done";
@@ -150,7 +206,14 @@ absl::Status Worker::Run() {
         return absl::AbortedError(absl::StrCat("the coordinator (", options_.coordinator,
                                                ") says the job failed; see its log"));
       case WorkAssignment::TRAIN:
-        if (absl::Status s = TrainPartition(work); !s.ok()) return s;
+        if (absl::Status s = TrainPartition(work); !s.ok()) {
+          if (!GiveUpAssignment(s)) return s;
+          PSREC_LOG(WARNING) << "giving up epoch " << work.epoch() + 1 << " of generation "
+                             << work.generation() << ": " << s.message();
+          store_->Reset();
+          request.set_failed_generation(work.generation());
+          request.set_error(std::string(s.message()));
+        }
         break;
       case WorkAssignment::WAIT:
         // The coordinator long-polls; should it answer at once, do not spin.
@@ -180,6 +243,7 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
   }
   const absl::Span<const uint32_t> rows =
       absl::MakeConstSpan(order_).subspan(work.begin(), work.end() - work.begin());
+  store_->set_generation(work.generation());
   const absl::Time start = absl::Now();
   TrainStats stats;
   if (absl::Status s = TrainBatches(work, rows, &stats); !s.ok()) return s;
@@ -194,9 +258,9 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
   report.set_loss_sum(stats.loss_sum);
   report.set_examples(stats.examples);
   report.set_batches(stats.batches);
+  report.set_generation(work.generation());
   ReportResponse reported;
-  if (absl::Status s =
-          Call("Report", &Coordinator::Stub::Report, report, &reported, options_.rpc_timeout);
+  if (absl::Status s = CallWithRetry("Report", &Coordinator::Stub::Report, report, &reported);
       !s.ok()) {
     return s;
   }
@@ -225,6 +289,7 @@ absl::Status Worker::TrainBatches(const WorkAssignment& work, absl::Span<const u
   const size_t batch = config_.batch_size();
   ClockRequest clock_request;
   clock_request.set_worker_id(worker_id_);
+  clock_request.set_generation(work.generation());
   ClockResponse clock_response;
   for (size_t begin = 0; begin < rows.size(); begin += batch) {
     const uint64_t clock = work.first_clock() + stats->batches;

@@ -8,15 +8,24 @@
 //   SSP    before batch b the worker asks the coordinator's Clock(first_clock + b), which answers
 //          once the worker is no more than `staleness` clocks ahead of the slowest.
 //   ASYNC  batches run back to back.
+//
+// A worker keeps its lease with a Heartbeat from a thread of its own, from registration on. When a
+// parameter-server call fails (the server restarted, is unreachable, or refuses a generation that
+// a rollback ended) the worker gives its assignment up, tells the coordinator in its next GetWork,
+// and trains whatever the coordinator hands out next. The coordinator being unreachable for
+// --fail_after ends the worker with an error naming it.
 #ifndef PSREC_WORKER_WORKER_H_
 #define PSREC_WORKER_WORKER_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/job_data.h"
 #include "proto/config.pb.h"
@@ -35,6 +44,8 @@ struct WorkerOptions {
   absl::Duration rpc_timeout = absl::Seconds(30);
   // How long registration keeps retrying while the coordinator is not up (it may be loading data).
   absl::Duration register_timeout = absl::Minutes(5);
+  // How long the coordinator may stay unreachable before the worker gives up.
+  absl::Duration fail_after = absl::Seconds(30);
 };
 
 // Not thread-safe. Every error names the RPC and its peer; none is retried except a Register that
@@ -59,6 +70,8 @@ class Worker {
   absl::Status RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response);
   absl::Status ResolveDataDir(const std::string& coordinator_dir);
   absl::Status Setup();
+  void StartHeartbeats(absl::Duration every);
+  void HeartbeatLoop(absl::Duration every);
   absl::Status TrainPartition(const WorkAssignment& work);
   absl::Status TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
                             TrainStats* stats);
@@ -69,6 +82,12 @@ class Worker {
                     grpc::Status (Coordinator::Stub::*method)(grpc::ClientContext*, const Request&,
                                                               Response*),
                     const Request& request, Response* response, absl::Duration timeout);
+  // As Call, retrying while the coordinator is unreachable, up to fail_after.
+  template <typename Request, typename Response>
+  absl::Status CallWithRetry(const char* rpc,
+                             grpc::Status (Coordinator::Stub::*method)(grpc::ClientContext*,
+                                                                       const Request&, Response*),
+                             const Request& request, Response* response);
 
   JobConfig config_;  // after Register, the coordinator's, with this worker's data_dir
   const std::string own_data_dir_;
@@ -82,6 +101,8 @@ class Worker {
   std::unique_ptr<Trainer> trainer_;
   uint32_t order_epoch_ = UINT32_MAX;  // the epoch whose order order_ holds
   std::vector<uint32_t> order_;
+  absl::Notification stop_heartbeats_;
+  std::thread heartbeats_;
 };
 
 }  // namespace psrec

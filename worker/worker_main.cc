@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/security.h"
 #include "common/service_flags.h"
 #include "coordinator/job_config.h"
 #include "worker/worker.h"
@@ -31,6 +32,7 @@ int RunWorker(const std::set<std::string>& specified) {
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.rpc_timeout = RpcTimeoutFlag();  // common/service_flags.h
   options.register_timeout = RegisterTimeoutFlag();
+  options.fail_after = FailAfterFlag();
   options.name = absl::GetFlag(FLAGS_name);
   options.name_given = !options.name.empty();
   if (!options.name_given) options.name = DefaultName();
@@ -45,6 +47,10 @@ int RunWorker(const std::set<std::string>& specified) {
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) {
     std::fprintf(stderr, "psrec worker: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   Worker worker(*std::move(config), options);
@@ -71,7 +77,7 @@ Subcommand WorkerSubcommand() {
       "ps shard, until the coordinator says the job is done. Every RPC has a deadline\n"
       "(--rpc_timeout). Exit status: 0 when done, 2 for bad flags or a config that differs from\n"
       "the coordinator's, 1 for any other failure (the message names the RPC and its peer).",
-      {JobFlagsFile(), ServiceFlagsFile(), __FILE__},
+      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunWorker,
   };
 }

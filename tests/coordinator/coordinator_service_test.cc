@@ -113,7 +113,7 @@ TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMa
   ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());  // worker 0 is ready, worker 1 is not
   EXPECT_EQ(work.kind(), WorkAssignment::WAIT);
   bool evaluated = false;
-  auto evaluate = [&]() -> absl::StatusOr<TestMetrics> {
+  auto evaluate = [&](uint64_t) -> absl::StatusOr<TestMetrics> {
     evaluated = true;
     return TestMetrics{};
   };

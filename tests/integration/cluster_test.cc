@@ -1,150 +1,23 @@
 // Integration tests: real `psrec` processes (parameter servers, workers, coordinator) talking real
 // gRPC on 127.0.0.1. Data is a small synthetic MovieLens file, so each run takes a second or two.
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/rng.h"
 #include "gtest/gtest.h"
+#include "tests/integration/process_util.h"
 
 namespace psrec {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-fs::path FreshDir(const std::string& name) {
-  // ctest runs each test in its own process, two at a time: a directory per process keeps one test
-  // from rewriting the data another is reading.
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / absl::StrCat("psrec_integration_", ::getpid()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Users with a taste offset, items with a quality offset, half-star ratings, increasing timestamps.
-fs::path SyntheticData() {
-  static const fs::path dir = [] {
-    const fs::path d = FreshDir("data");
-    std::ofstream out(d / "ratings.csv");
-    out << "userId,movieId,rating,timestamp\n";
-    Rng rng(2024);
-    int64_t t = 1'000'000;
-    for (int u = 1; u <= 150; ++u) {
-      const float taste = rng.Unit() * 2 - 1;
-      for (int k = 0; k < 40; ++k) {
-        const int item = 1 + static_cast<int>(rng.Below(120));
-        const float quality = static_cast<float>(item % 7) * 0.25f - 0.75f;
-        const float r = std::clamp(3.5f + taste + quality + (rng.Unit() - 0.5f), 0.5f, 5.0f);
-        out << u << "," << item << "," << std::round(r * 2) / 2 << "," << t++ << "\n";
-      }
-    }
-    return d;
-  }();
-  return dir;
-}
-
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs `psrec args...` to completion (killed after `timeout_s`), capturing stdout and stderr.
-Result RunPsrec(const std::vector<std::string>& args, const fs::path& dir, int timeout_s = 120) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  std::vector<std::string> quoted;
-  for (const std::string& a : args) quoted.push_back("'" + a + "'");
-  const std::string command =
-      absl::StrCat("timeout -k 5 ", timeout_s, " ", PSREC_BINARY, " ", absl::StrJoin(quoted, " "),
-                   " >", out.string(), " 2>", err.string());
-  const int status = std::system(command.c_str());
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
-}
-
-// A psrec process in the background, killed when it goes out of scope.
-class Background {
- public:
-  Background(const std::vector<std::string>& args, const fs::path& log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      freopen(log.c_str(), "w", stderr);
-      std::vector<char*> argv = {const_cast<char*>(PSREC_BINARY)};
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(PSREC_BINARY, argv.data());
-      _exit(127);
-    }
-  }
-  ~Background() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
- private:
-  pid_t pid_;
-};
-
-// Waits for a server started with --port_file to report its port.
-std::string WaitForAddress(const fs::path& port_file) {
-  for (int i = 0; i < 300; ++i) {
-    std::ifstream in(port_file);
-    int port = 0;
-    if (in >> port && port > 0) return absl::StrCat("127.0.0.1:", port);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ADD_FAILURE() << "no port in " << port_file;
-  return "";
-}
-
-// The text of the metrics file's "final" object: compared as text, it checks bitwise equality.
-std::string FinalLine(const fs::path& metrics) {
-  const std::string json = ReadFile(metrics);
-  const size_t at = json.find("\"final\"");
-  return at == std::string::npos ? "(no final in " + metrics.string() + ")" : json.substr(at);
-}
-
-double FinalMae(const fs::path& metrics) {
-  std::smatch m;
-  const std::string text = FinalLine(metrics);
-  if (!std::regex_search(text, m, std::regex("\"test_mae\": ([0-9.eE+-]+)"))) return NAN;
-  return std::stod(m[1]);
-}
-
-std::vector<std::string> JobFlags(const std::string& extra_model = "bias") {
-  return {"--data=" + SyntheticData().string(), "--split=user_time", "--model=" + extra_model,
-          "--epochs=3", "--dim=8"};
-}
-
-std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
+using namespace testing_util;  // NOLINT(google-build-using-namespace): the tests' own helpers
 
 TEST(ClusterTest, OneWorkerSyncReproducesTheInProcessTrainerBitwise) {
   for (const std::string model : {"dot", "mlp"}) {

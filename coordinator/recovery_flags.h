@@ -1,0 +1,26 @@
+// The coordinator's recovery flags (checkpoint cadence, --resume, the worker lease), shared by
+// `psrec coordinator` and `psrec train`, which passes them on to the coordinator it starts.
+#ifndef PSREC_COORDINATOR_RECOVERY_FLAGS_H_
+#define PSREC_COORDINATOR_RECOVERY_FLAGS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/coordinator_service.h"
+
+namespace psrec {
+
+const char* RecoveryFlagsFile();
+
+// From --checkpoint_dir, --checkpoint_every_secs, --keep_checkpoints, --resume, --worker_lease,
+// --fail_after and --max_rollbacks. Errors name the flag.
+absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags();
+
+// The same settings as flags for a child coordinator (and, for --checkpoint_dir and --fail_after,
+// any child).
+std::vector<std::string> RecoveryFlagsForChild(const RecoveryOptions& options);
+
+}  // namespace psrec
+
+#endif  // PSREC_COORDINATOR_RECOVERY_FLAGS_H_

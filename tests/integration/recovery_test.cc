@@ -1,0 +1,186 @@
+// Failure tests: real `psrec train` clusters on 127.0.0.1 lose a worker or a server to kill -9, or
+// have a server stopped with SIGSTOP, and the job must finish (or fail in time, naming the server)
+// with its checkpoints intact. Data is the small synthetic file of process_util.h.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/integration/process_util.h"
+
+namespace psrec {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace testing_util;  // NOLINT(google-build-using-namespace): the tests' own helpers
+
+constexpr int kEpochs = 20;
+
+// Small batches make each epoch long enough for a kill to land inside the run.
+std::vector<std::string> RecoveryFlags(const fs::path& dir) {
+  return {"train",
+          "--ps_shards=2",
+          "--workers=2",
+          "--data=" + SyntheticData().string(),
+          "--split=user_time",
+          "--model=bias",
+          "--dim=8",
+          "--batch_size=64",
+          absl::StrCat("--epochs=", kEpochs),
+          "--checkpoint_every_secs=0",
+          "--checkpoint_dir=" + (dir / "ckpt").string(),
+          "--worker_lease=1s",
+          "--fail_after=3s",
+          "--out_dir=" + (dir / "out").string(),
+          "--metrics_out=" + (dir / "metrics.json").string()};
+}
+
+int PidOf(const fs::path& out_dir, const std::string& role) {
+  std::smatch m;
+  const std::string cluster = ReadFile(out_dir / "cluster.json");
+  if (!std::regex_search(cluster, m,
+                         std::regex(absl::StrCat("\"role\": \"", role, "\", \"pid\": ([0-9]+)")))) {
+    ADD_FAILURE() << role << " not in " << cluster;
+    return -1;
+  }
+  return std::stoi(m[1]);
+}
+
+struct Outcome {
+  int exit_code = -1;
+  double seconds_after_signal = 0;
+  std::string err;
+};
+
+// Runs the job and sends `signo` to `role` once the coordinator has logged epoch `at`.
+Outcome RunAndSignal(const fs::path& dir, const std::string& role, int signo, int at,
+                     int timeout_s = 120) {
+  Background job(RecoveryFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+  const std::string mark = absl::StrCat("epoch ", at, "/", kEpochs, " train loss");
+  for (int i = 0; i < 3000 && ReadFile(dir / "stderr.txt").find(mark) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Outcome outcome;
+  const int pid = PidOf(dir / "out", role);
+  EXPECT_GT(pid, 0);
+  if (pid > 0) EXPECT_EQ(kill(pid, signo), 0) << role;
+  const absl::Time signalled = absl::Now();
+  outcome.exit_code = job.Wait(timeout_s);
+  outcome.seconds_after_signal = absl::ToDoubleSeconds(absl::Now() - signalled);
+  outcome.err = ReadFile(dir / "stderr.txt");
+  if (signo == SIGSTOP && pid > 0) kill(pid, SIGKILL);  // the launcher's SIGCONT may have raced
+  return outcome;
+}
+
+double CleanMae(const fs::path& dir) {
+  const Result clean = RunPsrec(RecoveryFlags(dir), dir);
+  EXPECT_EQ(clean.exit_code, 0) << clean.err;
+  EXPECT_EQ(clean.err.find("rolling back"), std::string::npos) << clean.err;
+  return FinalMae(dir / "metrics.json");
+}
+
+TEST(RecoveryTest, AKilledWorkerIsDroppedAndTheOthersFinishTheJob) {
+  const double clean = CleanMae(FreshDir("worker_clean"));
+  const fs::path dir = FreshDir("worker_killed");
+  const Outcome killed = RunAndSignal(dir, "worker1", SIGKILL, 8);
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.err.find("lost: nothing from it for"), std::string::npos) << killed.err;
+  EXPECT_NE(killed.err.find("rolling back to checkpoint"), std::string::npos) << killed.err;
+  const double mae = FinalMae(dir / "metrics.json");
+  EXPECT_NEAR(mae, clean, 0.01);
+  // The metrics file has every epoch once, the redone ones included.
+  EXPECT_NE(ReadFile(dir / "metrics.json").find(absl::StrCat("\"epoch\": ", kEpochs)),
+            std::string::npos);
+}
+
+TEST(RecoveryTest, AKilledServerIsRestartedAndTheJobRollsBackToItsCheckpoint) {
+  const double clean = CleanMae(FreshDir("server_clean"));
+  const fs::path dir = FreshDir("server_killed");
+  const Outcome killed = RunAndSignal(dir, "ps1", SIGKILL, 8);
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.err.find("restarting it on port"), std::string::npos) << killed.err;
+  EXPECT_NE(killed.err.find("rolling back to checkpoint"), std::string::npos) << killed.err;
+  EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
+}
+
+TEST(RecoveryTest, AStoppedServerFailsTheJobInTimeAndTheCheckpointsSurvive) {
+  const fs::path dir = FreshDir("server_stopped");
+  const Outcome stopped = RunAndSignal(dir, "ps1", SIGSTOP, 4, 60);
+  EXPECT_NE(stopped.exit_code, 0) << stopped.err;
+  // --fail_after=3s, then up to 2 s each to stop the servers and to see workers leave.
+  EXPECT_LT(stopped.seconds_after_signal, 15) << stopped.err;
+  EXPECT_TRUE(std::regex_search(stopped.err, std::regex("ps shard 1 \\(127.0.0.1:[0-9]+\\)")))
+      << stopped.err;
+  // The last complete checkpoint is whole: it evaluates, and the job resumes from it.
+  const Result eval = RunPsrec({"eval", "--checkpoint=" + (dir / "ckpt").string()}, dir);
+  EXPECT_EQ(eval.exit_code, 0) << eval.err;
+  std::vector<std::string> resume = RecoveryFlags(dir);
+  resume.push_back("--resume");
+  const Result resumed = RunPsrec(resume, dir);
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("--resume: continuing after epoch"), std::string::npos) << resumed.err;
+}
+
+std::vector<std::string> With(std::vector<std::string> flags, const std::string& flag,
+                              const std::string& value) {
+  for (std::string& f : flags) {
+    if (f.rfind(flag + "=", 0) == 0) f = flag + "=" + value;
+  }
+  return flags;
+}
+
+TEST(RecoveryTest, ACheckpointOfTwoShardsRestoresIntoThreeWithIdenticalPredictions) {
+  const fs::path dir = FreshDir("reshard");
+  const Result two = RunPsrec(With(RecoveryFlags(dir), "--epochs", "3"), dir);
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const std::string trained = FinalLine(dir / "metrics.json");
+  std::vector<std::string> three =
+      With(With(RecoveryFlags(dir), "--epochs", "3"), "--ps_shards", "3");
+  three = With(three, "--metrics_out", (dir / "three.json").string());
+  three.push_back("--resume");
+  const Result restored = RunPsrec(three, dir);
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_NE(restored.err.find("(3 epochs, 2 shards) into shard 2 of 3"), std::string::npos)
+      << restored.err;
+  // Evaluated by three shards, re-partitioned from two: the same metrics to the last digit.
+  EXPECT_EQ(FinalLine(dir / "three.json"), trained);
+  // And by no cluster at all.
+  const Result eval = RunPsrec({"eval", "--checkpoint=" + (dir / "ckpt").string()}, dir);
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_NEAR(FinalMae(dir / "three.json"), FinalMae(dir / "metrics.json"), 0);
+}
+
+TEST(RecoveryTest, ResumeRefusesACorruptCheckpointAndLeavesItAsItWas) {
+  const fs::path dir = FreshDir("corrupt");
+  ASSERT_EQ(RunPsrec(With(RecoveryFlags(dir), "--epochs", "2"), dir).exit_code, 0);
+  const fs::path file = dir / "ckpt" / "ckpt-000002" / "shard-00001-of-00002.rows";
+  const std::string bytes = ReadFile(file);
+  ASSERT_GT(bytes.size(), 100u);
+  std::ofstream(file, std::ios::binary) << bytes.substr(0, bytes.size() - 7);
+  std::vector<std::string> resume = With(RecoveryFlags(dir), "--epochs", "4");
+  resume.push_back("--resume");
+  const Result r = RunPsrec(resume, dir, 60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(file.string()), std::string::npos) << r.err;
+  EXPECT_EQ(ReadFile(file), bytes.substr(0, bytes.size() - 7));
+  EXPECT_FALSE(fs::exists(dir / "ckpt" / "ckpt-000003"));
+}
+
+TEST(RecoveryTest, ANewJobRefusesADirectoryThatHoldsCheckpoints) {
+  const fs::path dir = FreshDir("occupied");
+  ASSERT_EQ(RunPsrec(With(RecoveryFlags(dir), "--epochs", "1"), dir).exit_code, 0);
+  const Result again = RunPsrec(With(RecoveryFlags(dir), "--epochs", "1"), dir, 60);
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("pass --resume"), std::string::npos) << again.err;
+  EXPECT_TRUE(fs::exists(dir / "ckpt" / "ckpt-000001" / "MANIFEST"));
+}
+
+}  // namespace
+}  // namespace psrec
