@@ -68,7 +68,7 @@ class GrpcShardControl final : public ShardControl {
         rpc_timeout_(rpc_timeout),
         fail_after_(fail_after),
         incarnation_(addresses_.size(), 0),
-        last_answer_(addresses_.size(), absl::Now()) {
+        first_failure_(addresses_.size(), absl::InfiniteFuture()) {
     for (const std::string& address : addresses_) {
       stubs_.push_back(ParameterServer::NewStub(CreatePeerChannel(address, QuickReconnect())));
     }
@@ -93,8 +93,12 @@ class GrpcShardControl final : public ShardControl {
         const absl::Status s = FromGrpcStatus(stubs_[i]->Restore(&context, request, &response),
                                               absl::StrCat("Restore to ", Name(i)));
         if (s.ok()) {
+          if (keep_rows && response.incarnation() != incarnation_[i]) {
+            // It restarted since the last Restore: the rows it kept are fresh ones.
+            return absl::AbortedError(absl::StrCat(Name(i), " restarted and lost its rows"));
+          }
           incarnation_[i] = response.incarnation();
-          last_answer_[i] = absl::Now();
+          first_failure_[i] = absl::InfiniteFuture();
           break;
         }
         const bool retry = absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
@@ -142,15 +146,17 @@ class GrpcShardControl final : public ShardControl {
       const grpc::Status status = stubs_[i]->GetConfig(&context, GetConfigRequest(), &response);
       const absl::Time now = absl::Now();
       if (status.ok()) {
-        last_answer_[i] = now;
+        first_failure_[i] = absl::InfiniteFuture();
         if (response.incarnation() != incarnation_[i]) {
           return absl::StrCat(Name(i), " restarted and lost its rows");
         }
         continue;
       }
-      if (now - last_answer_[i] > fail_after_) {
+      // Silence is counted from the first of an unbroken run of failed checks.
+      first_failure_[i] = std::min(first_failure_[i], now);
+      if (now - first_failure_[i] > fail_after_) {
         return absl::UnavailableError(absl::StrCat(
-            Name(i), " has not answered for ", absl::FormatDuration(now - last_answer_[i]),
+            Name(i), " has not answered for ", absl::FormatDuration(now - first_failure_[i]),
             " (--fail_after=", absl::FormatDuration(fail_after_),
             "): ", FromGrpcStatus(status, "GetConfig").message()));
       }
@@ -167,8 +173,8 @@ class GrpcShardControl final : public ShardControl {
   const absl::Duration rpc_timeout_;
   const absl::Duration fail_after_;
   std::vector<std::unique_ptr<ParameterServer::Stub>> stubs_;
-  std::vector<uint64_t> incarnation_;  // from the last Restore
-  std::vector<absl::Time> last_answer_;
+  std::vector<uint64_t> incarnation_;      // from the last Restore
+  std::vector<absl::Time> first_failure_;  // of the failed checks since the last answer
 };
 
 // Tells every parameter server to exit, all at once. A server that does not answer within 2 s is

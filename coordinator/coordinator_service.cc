@@ -105,7 +105,14 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
                           absl::StrCat("all ", config_.num_workers(), " worker places are taken"));
     }
     id = static_cast<uint32_t>(dead - workers_.begin());
-    workers_[id] = WorkerState();
+    // The slot's progress stays, so that the replacement is not handed a partition its
+    // predecessor already trained; it trains from the next epoch or generation on.
+    WorkerState fresh;
+    fresh.assigned_epoch = dead->assigned_epoch;
+    fresh.assigned_generation = dead->assigned_generation;
+    fresh.reported_epoch = dead->reported_epoch;
+    fresh.reported_generation = dead->reported_generation;
+    *dead = fresh;
   } else {
     workers_.emplace_back();
   }
@@ -145,8 +152,10 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
   }
   auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const WorkerState& w = workers_[id];
-    return done_ || (running_epoch_ && trouble_.empty() && IsMember(id) &&
-                     (w.assigned_epoch != epoch_ || w.assigned_generation != generation_));
+    // An assignment not yet reported is handed out again: the answer to an earlier GetWork may
+    // have been lost. (A worker that gave its assignment up has set trouble_ by now.)
+    const bool reported = w.reported_epoch == epoch_ && w.reported_generation == generation_;
+    return done_ || (running_epoch_ && trouble_.empty() && IsMember(id) && !reported);
   };
   workers_[id].ready = true;
   mu_.AwaitWithTimeout(absl::Condition(&has_work), kLongPoll);
@@ -179,12 +188,16 @@ grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportReques
   absl::MutexLock lock(&mu_);
   const uint32_t id = request->worker_id();
   if (id < workers_.size()) Seen(id);
-  if (id < workers_.size() && request->generation() != generation_) {
+  if (id < workers_.size() && request->epoch() == workers_[id].reported_epoch &&
+      request->generation() == workers_[id].reported_generation) {
+    return grpc::Status::OK;  // a retry whose first answer was lost
+  }
+  if (id < workers_.size() && (request->generation() != generation_ || !running_epoch_)) {
+    // Another generation, or a rollback under way that is about to start one.
     return Aborted(request->generation(), generation_);
   }
-  if (id >= workers_.size() || !running_epoch_ || request->epoch() != epoch_ ||
-      workers_[id].assigned_epoch != epoch_ || workers_[id].assigned_generation != generation_ ||
-      (workers_[id].reported_epoch == epoch_ && workers_[id].reported_generation == generation_)) {
+  if (id >= workers_.size() || request->epoch() != epoch_ ||
+      workers_[id].assigned_epoch != epoch_ || workers_[id].assigned_generation != generation_) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("unexpected report from worker ", id, " for epoch ",
                                      request->epoch(), " (current epoch ", epoch_, ")"));
@@ -326,16 +339,15 @@ absl::Status CoordinatorService::StartGeneration(const std::string& checkpoint, 
   uint64_t generation, clock;
   {
     absl::MutexLock lock(&mu_);
-    auto someone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      ExpireLeases();
-      return !LiveReadyWorkers().empty();
-    };
+    auto someone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !LiveReadyWorkers().empty(); };
+    ExpireLeases();
     if (!someone()) {
       PSREC_LOG(WARNING) << "no worker is alive; waiting up to "
                          << absl::FormatDuration(recovery_.fail_after) << " for one to register";
       const absl::Time give_up = absl::Now() + recovery_.fail_after;
       while (!someone() && absl::Now() < give_up) {
         mu_.AwaitWithTimeout(absl::Condition(&someone), kWatchEvery);
+        ExpireLeases();
       }
       if (!someone()) {
         return absl::UnavailableError(
@@ -349,8 +361,7 @@ absl::Status CoordinatorService::StartGeneration(const std::string& checkpoint, 
     running_epoch_ = false;
     trouble_.clear();
     members_ = members;
-    // Wakes SSP waiters of the old generation.
-  }
+  }  // Releasing mu_ re-evaluates the Conditions of Clock calls waiting in the old generation.
   if (shards_ == nullptr) return absl::OkStatus();
   if (absl::Status s = shards_->Restore(generation, checkpoint, keep_rows, clock, members);
       !s.ok()) {
@@ -440,7 +451,9 @@ absl::Status CoordinatorService::WriteCheckpoint(uint32_t epochs_done) {
   std::vector<std::string> complete;
   for (const auto& entry : std::filesystem::directory_iterator(recovery_.checkpoint_dir, error)) {
     const std::string base = entry.path().filename().string();
-    if (base.rfind("ckpt-", 0) == 0 && base < name &&
+    // Only names CheckpointName makes: ckpt-<digits>, none of them a copy such as ckpt-000003.bak.
+    if (base.size() == name.size() && base.rfind("ckpt-", 0) == 0 &&
+        base.find_first_not_of("0123456789", 5) == std::string::npos && base < name &&
         std::filesystem::exists(entry.path() / "MANIFEST", error)) {
       complete.push_back(entry.path().string());
     }
@@ -521,7 +534,15 @@ absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunEpochs(
       }
       // Workers that joined or left between epochs change the generation, rows kept.
       if (joined_or_left && shards_ != nullptr) {
-        if (absl::Status s = StartGeneration("", /*keep_rows=*/true); !s.ok()) return s;
+        absl::Status s = StartGeneration("", /*keep_rows=*/true);
+        if (absl::IsAborted(s)) {
+          // A server restarted between epochs: its rows are not the job's.
+          if (s = Rollback(std::string(s.message()), &epoch); s.ok()) {
+            while (!records.empty() && records.back().epoch > epoch) records.pop_back();
+            continue;
+          }
+        }
+        if (!s.ok()) return s;
       }
       {
         absl::MutexLock lock(&mu_);
@@ -573,9 +594,20 @@ absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunEpochs(
       }
       if (due) {
         if (absl::Status s = WriteCheckpoint(epoch + 1); !s.ok()) {
-          // The call's deadline is fail_after: that shard has been silent for that long.
-          if (absl::IsDeadlineExceeded(s)) return s;
-          trouble = absl::StrCat("checkpoint failed: ", s.message());
+          if (absl::IsDeadlineExceeded(s)) {
+            // The call's deadline is fail_after.
+            return absl::DeadlineExceededError(
+                absl::StrCat(s.message(), " (no answer within --fail_after=",
+                             absl::FormatDuration(recovery_.fail_after), ")"));
+          }
+          if (absl::IsAborted(s) || absl::IsUnavailable(s) || absl::IsCancelled(s)) {
+            trouble = absl::StrCat("checkpoint failed: ", s.message());
+          } else {
+            // The rows are intact (a full disk, say): train on, and try again after the next
+            // epoch; the last complete checkpoint stays the one to roll back to.
+            PSREC_LOG(WARNING) << "checkpoint after epoch " << epoch + 1
+                               << " failed; training goes on: " << s.message();
+          }
         }
       }
     }

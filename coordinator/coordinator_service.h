@@ -57,14 +57,15 @@ class ShardControl {
  public:
   virtual ~ShardControl() = default;
   // RestoreRequest to every shard, retried while a shard is unreachable, for up to fail_after.
+  // ABORTED when keep_rows finds a shard restarted since the last Restore.
   virtual absl::Status Restore(uint64_t generation, const std::string& checkpoint, bool keep_rows,
                                uint64_t clock, const std::vector<uint32_t>& workers) = 0;
   // CheckpointRequest to every shard; their files, by shard.
   virtual absl::StatusOr<std::vector<CheckpointFile>> Checkpoint(const std::string& name,
                                                                  uint64_t generation) = 0;
   // Looks at every shard once. Empty when all are the processes last restored; a description of
-  // the first that is not (it restarted, or is not at the generation) otherwise. An error when a
-  // shard has not answered for fail_after: the job cannot go on.
+  // the first that is not (it restarted) otherwise. An error when a shard has failed every check
+  // for fail_after: the job cannot go on.
   virtual absl::StatusOr<std::string> Check() = 0;
 };
 

@@ -65,6 +65,17 @@ int RunTrain(const std::set<std::string>& specified) {
     std::fprintf(stderr, "psrec train: --max_restarts=%d is negative\n", max_restarts);
     return 2;
   }
+  if (ps_shards == 0) {
+    for (const char* flag : {"checkpoint_dir", "resume"}) {
+      if (specified.count(flag) > 0) {
+        std::fprintf(stderr,
+                     "psrec train: --%s needs --ps_shards: the in-process trainer keeps no "
+                     "checkpoints\n",
+                     flag);
+        return 2;
+      }
+    }
+  }
   if (ps_shards > 0) {
     config->set_num_shards(static_cast<uint32_t>(ps_shards));
     ClusterOptions options{absl::GetFlag(FLAGS_out_dir), MetricsOutFlag()};

@@ -452,6 +452,15 @@ grpc::Status ParameterServerImpl::Restore(grpc::ServerContext* context,
                                           const RestoreRequest* request,
                                           RestoreResponse* response) {
   absl::MutexLock one_at_a_time(&restore_mu_);
+  {
+    // A coordinator that retried a Restore whose answer it lost finds it done.
+    absl::MutexLock sync(&sync_mu_);
+    if (generation_ != 0 && request->generation() == generation_) {
+      response->set_incarnation(incarnation_);
+      return grpc::Status::OK;
+    }
+  }
+  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
   std::vector<bool> member(config_.num_workers(), false);
   for (uint32_t w : request->workers()) {
     if (w >= member.size() || member[w]) {

@@ -16,6 +16,7 @@ namespace psrec {
 // reuses their repeated fields' capacity.
 struct RemoteStore::Shard {
   std::string address;
+  std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ParameterServer::Stub> stub;
   // Per slot (kCallSlot, kPushSlot): gRPC wants a fresh context per call.
   std::unique_ptr<grpc::ClientContext> context[2];
@@ -78,7 +79,8 @@ absl::StatusOr<std::unique_ptr<RemoteStore>> RemoteStore::Create(std::vector<std
     }
     auto shard = std::make_unique<Shard>();
     shard->address = std::move(addresses[i]);
-    shard->stub = ParameterServer::NewStub(CreatePeerChannel(shard->address, args));
+    shard->channel = CreatePeerChannel(shard->address, args);
+    shard->stub = ParameterServer::NewStub(shard->channel);
     store->shards_.push_back(std::move(shard));
   }
   store->cursor_.resize(store->shards_.size());
@@ -234,6 +236,13 @@ void RemoteStore::Reset() {
   push_held_ = false;
   if (push_in_flight_) (void)Collect(kPushSlot, "Push");
   push_in_flight_ = false;
+}
+
+bool RemoteStore::WaitForConnected(absl::Time deadline) {
+  for (const auto& shard : shards_) {
+    if (!shard->channel->WaitForConnected(absl::ToChronoTime(deadline))) return false;
+  }
+  return true;
 }
 
 absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {

@@ -82,6 +82,10 @@ class RemoteStore : public ParamStore {
   // deadlines) and ignores their answers, and drops a held push. The store is then idle.
   void Reset();
 
+  // Waits until every shard's channel is connected, or `deadline`. False if one is not: after a
+  // shard restarts, the channel reconnects with backoff, and calls fail at once until it has.
+  bool WaitForConnected(absl::Time deadline);
+
   uint32_t num_shards() const { return static_cast<uint32_t>(shards_.size()); }
   const std::string& address(uint32_t shard) const;
 

@@ -95,7 +95,7 @@ absl::Status Worker::CallWithRetry(const char* rpc,
 }
 
 // Workers may start before the coordinator listens, so an UNAVAILABLE Register is retried until
-// register_timeout has passed.
+// register_timeout has passed; so is a RESOURCE_EXHAUSTED one (see below).
 absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response) {
   const absl::Time give_up = absl::Now() + options_.register_timeout;
   absl::Duration backoff = absl::Milliseconds(50);
@@ -103,7 +103,11 @@ absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterR
     const bool was_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
     const absl::Duration left = std::max(give_up - absl::Now(), absl::Milliseconds(100));
     absl::Status s = Call("Register", &Coordinator::Stub::Register, request, response, left);
-    if (!absl::IsUnavailable(s) || absl::Now() >= give_up) return s;
+    // RESOURCE_EXHAUSTED: every place is taken, but a replacement gets one once the lease of the
+    // worker it replaces has run out.
+    if (!(absl::IsUnavailable(s) || absl::IsResourceExhausted(s)) || absl::Now() >= give_up) {
+      return s;
+    }
     if (!logged) PSREC_LOG(INFO) << "waiting for the coordinator: " << s.message();
     logged = true;
     const absl::Time next = std::min(absl::Now() + backoff, give_up);
@@ -211,6 +215,13 @@ absl::Status Worker::Run() {
           PSREC_LOG(WARNING) << "giving up epoch " << work.epoch() + 1 << " of generation "
                              << work.generation() << ": " << s.message();
           store_->Reset();
+          // A restarted server's channel reconnects with backoff; failing again at once would
+          // only make the coordinator roll back once more.
+          if (absl::IsUnavailable(s) &&
+              !store_->WaitForConnected(absl::Now() + options_.fail_after)) {
+            PSREC_LOG(WARNING) << "a parameter server is still unreachable after "
+                               << absl::FormatDuration(options_.fail_after);
+          }
           request.set_failed_generation(work.generation());
           request.set_error(std::string(s.message()));
         }
