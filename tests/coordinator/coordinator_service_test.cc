@@ -1,8 +1,12 @@
 #include "coordinator/coordinator_service.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/model.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -143,6 +147,137 @@ TEST(CoordinatorServiceTest, RefusesAWorkerWithADifferentConfig) {
   EXPECT_NE(status.error_message().find("worker w7"), std::string::npos) << status.error_message();
   EXPECT_NE(status.error_message().find("l2: 0 vs 0.5"), std::string::npos)
       << status.error_message();
+}
+
+// Records what the coordinator asks of the servers; the servers never fail.
+class FakeShards final : public ShardControl {
+ public:
+  struct Restored {
+    uint64_t generation;
+    std::string checkpoint;
+    bool keep_rows;
+    std::vector<uint32_t> workers;
+  };
+  absl::Status Restore(uint64_t generation, const std::string& checkpoint, bool keep_rows, uint64_t,
+                       const std::vector<uint32_t>& workers) override {
+    absl::MutexLock lock(&mu);
+    restored.push_back({generation, checkpoint, keep_rows, workers});
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<CheckpointFile>> Checkpoint(const std::string&, uint64_t) override {
+    return absl::UnimplementedError("no checkpoints here");
+  }
+  absl::StatusOr<std::string> Check() override { return std::string(); }
+
+  absl::Mutex mu;
+  std::vector<Restored> restored ABSL_GUARDED_BY(mu);
+};
+
+// A worker that trains (instantly) whatever it is handed, heartbeating, until DONE or `stop`.
+void RunFakeWorker(CoordinatorService& service, uint32_t id, const std::atomic<bool>& stop,
+                   std::vector<WorkAssignment>* trained) {
+  grpc::ServerContext context;
+  GetWorkRequest ask;
+  ask.set_worker_id(id);
+  while (!stop) {
+    HeartbeatRequest beat;
+    beat.set_worker_id(id);
+    HeartbeatResponse alive;
+    ASSERT_TRUE(service.Heartbeat(&context, &beat, &alive).ok());
+    WorkAssignment work;
+    ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());
+    if (work.kind() == WorkAssignment::DONE) return;
+    if (work.kind() != WorkAssignment::TRAIN) continue;
+    trained->push_back(work);
+    ReportRequest report;
+    report.set_worker_id(id);
+    report.set_epoch(work.epoch());
+    report.set_generation(work.generation());
+    report.set_examples(work.end() - work.begin());
+    ReportResponse done;
+    ASSERT_TRUE(service.Report(&context, &report, &done).ok());
+    // The answer was lost and the worker asks again: counted once.
+    ASSERT_TRUE(service.Report(&context, &report, &done).ok());
+  }
+}
+
+TEST(CoordinatorServiceTest, ALostWorkersEpochIsRedoneByTheOthersInANewGeneration) {
+  JobConfig config = Config();
+  config.set_epochs(2);
+  config.set_batch_size(4);
+  JobData job;
+  job.split.train = {0, 1, 2, 3, 4, 5, 6, 7};
+  RecoveryOptions recovery;
+  recovery.worker_lease = absl::Milliseconds(300);
+  FakeShards shards;
+  CoordinatorService service(config, {"ps0", "ps1"}, &job, recovery, &shards);
+  grpc::ServerContext context;
+  for (int w = 0; w < 2; ++w) {
+    RegisterRequest request;
+    *request.mutable_config() = config;
+    RegisterResponse response;
+    ASSERT_TRUE(service.Register(&context, &request, &response).ok());
+  }
+  // Worker 1 takes its part of epoch 0 and is never heard from again.
+  std::thread doomed([&] {
+    GetWorkRequest ask;
+    ask.set_worker_id(1);
+    WorkAssignment work;
+    while (work.kind() != WorkAssignment::TRAIN) {
+      ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());
+    }
+  });
+  std::atomic<bool> stop{false};
+  std::vector<WorkAssignment> trained;
+  std::thread survivor([&] { RunFakeWorker(service, 0, stop, &trained); });
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      service.RunJob([](uint64_t) -> absl::StatusOr<TestMetrics> { return TestMetrics{}; },
+                     absl::Seconds(5), absl::Seconds(20), "");
+  stop = true;
+  doomed.join();
+  survivor.join();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  for (const EpochRecord& r : *records) EXPECT_EQ(r.examples, 8u) << "epoch " << r.epoch;
+  EXPECT_EQ(service.rollbacks(), 1u);
+  {
+    absl::MutexLock lock(&shards.mu);
+    ASSERT_EQ(shards.restored.size(), 2u);
+    EXPECT_EQ(shards.restored[0].generation, 1u);
+    EXPECT_THAT(shards.restored[0].workers, ElementsAre(0, 1));
+    // No checkpoint directory: the rollback starts over from fresh rows, without worker 1.
+    EXPECT_EQ(shards.restored[1].generation, 2u);
+    EXPECT_EQ(shards.restored[1].checkpoint, "");
+    EXPECT_FALSE(shards.restored[1].keep_rows);
+    EXPECT_THAT(shards.restored[1].workers, ElementsAre(0));
+  }
+  // After the rollback worker 0 trains every row of each epoch, in generation 2.
+  ASSERT_GE(trained.size(), 2u);
+  for (size_t i = trained.size() - 2; i < trained.size(); ++i) {
+    EXPECT_EQ(trained[i].generation(), 2u);
+    EXPECT_EQ(trained[i].begin(), 0u);
+    EXPECT_EQ(trained[i].end(), 8u);
+  }
+}
+
+TEST(CoordinatorServiceTest, AReportOfAnotherGenerationIsRefusedWithAborted) {
+  JobConfig config = Config();
+  config.set_num_workers(1);
+  JobData job;
+  CoordinatorService service(config, {"ps0"}, &job);
+  grpc::ServerContext context;
+  RegisterRequest request;
+  *request.mutable_config() = config;
+  RegisterResponse response;
+  ASSERT_TRUE(service.Register(&context, &request, &response).ok());
+  ReportRequest report;
+  report.set_generation(7);
+  ReportResponse done;
+  EXPECT_EQ(service.Report(&context, &report, &done).error_code(), grpc::StatusCode::ABORTED);
+  ClockRequest clock;
+  clock.set_generation(7);
+  ClockResponse min_clock;
+  EXPECT_EQ(service.Clock(&context, &clock, &min_clock).error_code(), grpc::StatusCode::ABORTED);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/ps.grpc.pb.h"
+#include "tests/integration/process_util.h"
 
 ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);
@@ -396,6 +397,32 @@ TEST(SecurityIntegrationTest, HelpListsTheSecurityFlags) {
   for (const char* flag : {"--tls_cert", "--tls_key", "--tls_ca", "--auth_token_file"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
+}
+
+// Every role of a whole cluster under mutual TLS and the token: the servers refuse any call
+// without both, so the job can only finish if every channel of every role carries them.
+TEST(SecurityIntegrationTest, AWholeClusterTrainsUnderMutualTlsAndTheToken) {
+  const fs::path dir = FreshDir("cluster");
+  const fs::path certs = Certificates();
+  const fs::path token = dir / "token";
+  std::ofstream(token) << kToken << "\n";
+  const std::vector<std::string> credentials = {"--tls_cert=" + (certs / "server.pem").string(),
+                                                "--tls_key=" + (certs / "server.key").string(),
+                                                "--tls_ca=" + (certs / "ca_a.pem").string(),
+                                                "--auth_token_file=" + token.string()};
+  std::vector<std::string> args = {"train",
+                                   "--ps_shards=2",
+                                   "--workers=2",
+                                   "--data=" + testing_util::SyntheticData().string(),
+                                   "--epochs=2",
+                                   "--dim=8",
+                                   "--out_dir=" + (dir / "out").string()};
+  args.insert(args.end(), credentials.begin(), credentials.end());
+  const testing_util::Result secure = testing_util::RunPsrec(args, dir);
+  EXPECT_EQ(secure.exit_code, 0) << secure.err;
+  EXPECT_THAT(secure.out, HasSubstr("test_mae="));
+  EXPECT_THAT(secure.err, Not(HasSubstr("rejected")));
+  EXPECT_THAT(secure.err, Not(HasSubstr(kToken)));
 }
 
 }  // namespace
