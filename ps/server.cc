@@ -186,10 +186,10 @@ absl::Status ParameterServerImpl::ValidatePull(const PullRequest& request) const
     if (absl::Status s = CheckBlock("pull", i, block, block.keys_size() * width); !s.ok()) return s;
     floats += block.keys_size() * width;
   }
-  if (floats > kMaxPullFloats) {
+  if (floats > max_request_floats_) {
     return absl::InvalidArgumentError(absl::StrCat("pull of ", floats,
-                                                   " floats is over the limit of ", kMaxPullFloats,
-                                                   "; split the request"));
+                                                   " floats is over the limit of ",
+                                                   max_request_floats_, "; split the request"));
   }
   return absl::OkStatus();
 }
@@ -198,6 +198,13 @@ absl::Status ParameterServerImpl::ValidatePush(const PushRequest& request) const
   if (request.worker_id() >= config_.num_workers()) {
     return absl::InvalidArgumentError(absl::StrCat("push from worker ", request.worker_id(),
                                                    ", but num_workers is ", config_.num_workers()));
+  }
+  uint64_t floats = 0;
+  for (const RowBlock& block : request.blocks()) floats += block.values_size();
+  if (floats > max_request_floats_) {
+    return absl::InvalidArgumentError(absl::StrCat("push of ", floats,
+                                                   " floats is over the limit of ",
+                                                   max_request_floats_, "; split the request"));
   }
   for (int i = 0; i < request.blocks_size(); ++i) {
     const RowBlock& block = request.blocks(i);

@@ -37,15 +37,18 @@ namespace psrec {
 class ShardedTable;  // ps/sharded_table.h
 
 // Thread-safe: gRPC calls every method from its own threads. Errors are those of proto/ps.proto,
-// plus INVALID_ARGUMENT for a key that another shard owns or a pull of more than kMaxPullFloats
+// plus INVALID_ARGUMENT for a key that another shard owns or a pull or push of more than
+// max_request_floats()
 // floats, FAILED_PRECONDITION for a SYNC push of an already applied clock, a second push of one
 // clock by one worker, or a clock kMaxClockLead or more ahead of the applied one, and UNAVAILABLE
 // for a SYNC pull still waiting when the server shuts down. A rejected request changes nothing and
 // is logged with its peer.
 class ParameterServerImpl final : public ParameterServer::Service {
  public:
-  static constexpr uint64_t kMaxPullFloats = 1ull << 26;  // 256 MiB of response
-  static constexpr uint64_t kMaxClockLead = 64;           // SYNC clocks buffered ahead
+  // The most floats one pull may ask for or one push may carry: 256 MiB. (gRPC refuses a message
+  // over the server's receive limit, 512 MiB, with RESOURCE_EXHAUSTED before it reaches here.)
+  static constexpr uint64_t kMaxRequestFloats = 1ull << 26;
+  static constexpr uint64_t kMaxClockLead = 64;  // SYNC clocks buffered ahead
   // A SYNC pull waits at most this long even when its RPC has no deadline.
   static constexpr absl::Duration kMaxSyncWait = absl::Minutes(5);
 
@@ -84,6 +87,9 @@ class ParameterServerImpl final : public ParameterServer::Service {
     shutdown_callback_ = std::move(callback);
   }
 
+  // Lowers the request limit (tests). Set before the server starts.
+  void set_max_request_floats(uint64_t floats) { max_request_floats_ = floats; }
+
  private:
   ParameterServerImpl(const JobConfig& config, uint32_t shard, std::string checkpoint_dir);
 
@@ -116,6 +122,7 @@ class ParameterServerImpl final : public ParameterServer::Service {
   const uint64_t incarnation_;
   OptimizerConfig optimizer_;  // resolved
   std::function<void()> shutdown_callback_;
+  uint64_t max_request_floats_ = kMaxRequestFloats;
 
   // Held shared by every request while it reads or writes rows, exclusively by Restore and
   // Checkpoint. Lock order: state_mu_, sync_mu_, a sub-shard's mutex.

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "grpcpp/impl/client_unary_call.h"
 #include "grpcpp/impl/rpc_method.h"
 #include "gtest/gtest.h"
+#include "ps/checkpoint.h"
 #include "ps/local_store.h"
 #include "ps/sharding.h"
 #include "ps/table.h"
@@ -69,8 +71,9 @@ std::unique_ptr<LocalStore> Reference(const JobConfig& config) {
 // A ParameterServerImpl in a real grpc::Server on a loopback port, and a stub talking to it.
 class TestServer {
  public:
-  explicit TestServer(const JobConfig& config, uint32_t shard = 0) {
-    auto service = ParameterServerImpl::Create(config, shard);
+  explicit TestServer(const JobConfig& config, uint32_t shard = 0,
+                      const std::string& checkpoint_dir = "") {
+    auto service = ParameterServerImpl::Create(config, shard, checkpoint_dir);
     EXPECT_TRUE(service.ok()) << service.status();
     service_ = std::move(service).value();
     grpc::ServerBuilder builder;
@@ -310,6 +313,130 @@ TEST(ServerTest, InvalidRequestsAreRejectedAndChangeNothing) {
   std::vector<float> init(3);
   InitRow(config.tables(0), kSeed, 1, absl::MakeSpan(init));
   EXPECT_EQ(Bits(PullOk(server.stub(), kUser, {1})), Bits(init));
+}
+
+TEST(ServerTest, OversizedRequestsAreRejectedAndChangeNothing) {
+  const JobConfig config = TestConfig(ASYNC, 1);
+  TestServer server(config);
+  server.service().set_max_request_floats(6);  // two user rows
+  EXPECT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1, 2}, {1, 2, 3, 4, 5, 6}}})).ok());
+  const std::vector<float> before = PullOk(server.stub(), kUser, {1, 2});
+  grpc::Status status =
+      Push(server.stub(), MakePush(0, 0, {{kUser, {1, 2, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}}}));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("push of 9 floats is over the limit of 6"));
+  std::vector<float> values;
+  status = Pull(server.stub(), kUser, {1, 2, 3}, &values);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("pull of 9 floats is over the limit of 6"));
+  EXPECT_EQ(Bits(PullOk(server.stub(), kUser, {1, 2})), Bits(before));
+  EXPECT_EQ(GetStats(server.stub()).rows_updated(), 2u);
+}
+
+grpc::Status Restore(ParameterServer::Stub& stub, uint64_t generation,
+                     const std::string& checkpoint, bool keep_rows, uint64_t clock,
+                     const std::vector<uint32_t>& workers) {
+  RestoreRequest request;
+  request.set_generation(generation);
+  request.set_checkpoint(checkpoint);
+  request.set_keep_rows(keep_rows);
+  request.set_clock(clock);
+  for (uint32_t w : workers) request.add_workers(w);
+  RestoreResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return stub.Restore(&context, request, &response);
+}
+
+TEST(ServerTest, RestoreStartsAGenerationThatRefusesTheOldOne) {
+  const JobConfig config = TestConfig(SYNC, 2);
+  TestServer server(config);
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1}, {1, 1, 1}}})).ok());
+  // Worker 0 waits for clock 0, which worker 1 (lost) will never complete.
+  grpc::Status waited;
+  std::thread waiter([&] {
+    std::vector<float> values;
+    waited = Pull(server.stub(), kUser, {1}, &values, /*clock=*/1, 5000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const std::vector<float> before = PullOk(server.stub(), kUser, {1});
+  ASSERT_TRUE(Restore(server.stub(), 1, "", /*keep_rows=*/true, /*clock=*/5, {1}).ok());
+  waiter.join();
+  EXPECT_EQ(waited.error_code(), grpc::StatusCode::ABORTED) << waited.error_message();
+  // The old generation, and worker 0 in the new one, change nothing.
+  EXPECT_EQ(Push(server.stub(), MakePush(1, 5, {{kUser, {1}, {1, 1, 1}}})).error_code(),
+            grpc::StatusCode::ABORTED);
+  PushRequest dropped = MakePush(0, 5, {{kUser, {1}, {1, 1, 1}}});
+  dropped.set_generation(1);
+  EXPECT_EQ(Push(server.stub(), dropped).error_code(), grpc::StatusCode::ABORTED);
+  // Worker 1 alone completes clock 5, with its gradient taken whole (the mean over one worker).
+  PushRequest push = MakePush(1, 5, {{kUser, {1}, {1, 1, 1}}});
+  push.set_generation(1);
+  ASSERT_TRUE(Push(server.stub(), push).ok());
+  PullRequest pull;
+  pull.set_generation(1);
+  pull.set_clock(6);
+  RowBlock* block = pull.add_blocks();
+  block->set_table(kUser);
+  block->add_keys(1);
+  PullResponse response;
+  ASSERT_TRUE(PullRaw(server.stub(), pull, &response, 2000).ok());
+  std::unique_ptr<LocalStore> local = Reference(config);
+  LocalPush(*local, {{kUser, {1}, {1, 1, 1}}});
+  EXPECT_EQ(Bits({response.blocks(0).values().begin(), response.blocks(0).values().end()}),
+            Bits(LocalPull(*local, kUser, {1})));
+  EXPECT_NE(Bits(before), Bits(LocalPull(*local, kUser, {1})));
+  // Asked again (an answer lost), the same Restore is a no-op: the rows are not made fresh.
+  EXPECT_TRUE(Restore(server.stub(), 1, "", /*keep_rows=*/false, 0, {1}).ok());
+  pull.set_clock(0);
+  ASSERT_TRUE(PullRaw(server.stub(), pull, &response, 2000).ok());
+  EXPECT_EQ(Bits({response.blocks(0).values().begin(), response.blocks(0).values().end()}),
+            Bits(LocalPull(*local, kUser, {1})));
+}
+
+TEST(ServerTest, CheckpointAndRestoreBringBackTheRowsOfThatMoment) {
+  const JobConfig config = TestConfig(ASYNC, 1);
+  const std::string dir = ::testing::TempDir() + "/server_test_ckpt_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  TestServer server(config, 0, dir);
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1, 2}, Grads(6, 1)}})).ok());
+  const std::vector<float> saved = PullOk(server.stub(), kUser, {1, 2, 3});
+  CheckpointRequest request;
+  request.set_name("ckpt-000001");
+  CheckpointResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(server.stub().Checkpoint(&context, request, &response).ok());
+  EXPECT_EQ(response.file().rows(), 2u);
+  CheckpointManifest manifest;
+  manifest.set_format_version(kCheckpointFormatVersion);
+  *manifest.mutable_config() = config;
+  manifest.set_epochs_done(1);
+  manifest.set_num_shards(1);
+  *manifest.add_files() = response.file();
+  ASSERT_TRUE(WriteManifest(dir + "/ckpt-000001", manifest).ok());
+  // A name that is not one directory is refused.
+  request.set_name("../elsewhere");
+  grpc::ClientContext context2;
+  EXPECT_EQ(server.stub().Checkpoint(&context2, request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1, 3}, Grads(6, 2)}})).ok());
+  EXPECT_NE(Bits(PullOk(server.stub(), kUser, {1, 2, 3})), Bits(saved));
+  ASSERT_TRUE(Restore(server.stub(), 1, "ckpt-000001", false, 0, {0}).ok());
+  PullRequest pull;
+  pull.set_generation(1);
+  RowBlock* block = pull.add_blocks();
+  block->set_table(kUser);
+  for (uint64_t key : {1, 2, 3}) block->add_keys(key);
+  PullResponse pulled;
+  ASSERT_TRUE(PullRaw(server.stub(), pull, &pulled).ok());
+  EXPECT_EQ(Bits({pulled.blocks(0).values().begin(), pulled.blocks(0).values().end()}),
+            Bits(saved));
+  // A checkpoint that is not there changes nothing and says which.
+  const grpc::Status missing = Restore(server.stub(), 2, "ckpt-000009", false, 0, {0});
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
+  EXPECT_THAT(missing.error_message(), HasSubstr("ckpt-000009"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ServerTest, KeysOfOtherShardsAreRejected) {
