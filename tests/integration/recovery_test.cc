@@ -182,5 +182,34 @@ TEST(RecoveryTest, ANewJobRefusesADirectoryThatHoldsCheckpoints) {
   EXPECT_TRUE(fs::exists(dir / "ckpt" / "ckpt-000001" / "MANIFEST"));
 }
 
+TEST(RecoveryTest, AReplacementWorkerTakesTheLostOnesPlaceBetweenEpochs) {
+  const fs::path dir = FreshDir("replacement");
+  Background job(RecoveryFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+  const std::string mark = absl::StrCat("epoch 4/", kEpochs, " train loss");
+  for (int i = 0; i < 3000 && ReadFile(dir / "stderr.txt").find(mark) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(kill(PidOf(dir / "out", "worker1"), SIGKILL), 0);
+  std::smatch m;
+  const std::string cluster = ReadFile(dir / "out" / "cluster.json");
+  ASSERT_TRUE(std::regex_search(
+      cluster, m,
+      std::regex("\"role\": \"coordinator\", \"pid\": [0-9]+, \"address\": \"([^\"]+)\"")));
+  // Started at once, it is refused until the lost worker's lease has run out, and keeps trying.
+  Background replacement({"worker", "--config=" + (dir / "out" / "job.textproto").string(),
+                          "--coordinator=" + m[1].str(), "--name=replacement", "--fail_after=3s"},
+                         dir / "replacement.txt");
+  EXPECT_EQ(job.Wait(120), 0) << ReadFile(dir / "stderr.txt");
+  EXPECT_EQ(replacement.Wait(30), 0) << ReadFile(dir / "replacement.txt");
+  const std::string log = ReadFile(dir / "stderr.txt");
+  EXPECT_NE(log.find("lost: nothing from it for"), std::string::npos) << log;
+  EXPECT_NE(log.find("registered: replacement"), std::string::npos) << log;
+  // It joins between epochs: a new generation of both workers, rows kept.
+  EXPECT_TRUE(std::regex_search(log, std::regex("generation [0-9]+: workers \\[0,1\\], rows kept")))
+      << log;
+  EXPECT_NE(ReadFile(dir / "replacement.txt").find("the coordinator says the job is done"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace psrec
