@@ -74,6 +74,15 @@ CoordinatorService::CoordinatorService(JobConfig config, std::vector<std::string
       recovery_(std::move(recovery)),
       shards_(shards) {}
 
+grpc::Status CoordinatorService::Known(uint32_t id) {
+  if (id >= workers_.size()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("worker id ", id, " is not registered"));
+  }
+  Seen(id);
+  return grpc::Status::OK;
+}
+
 void CoordinatorService::Seen(uint32_t id) {
   WorkerState& w = workers_[id];
   w.last_seen = absl::Now();
@@ -138,11 +147,7 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
                                          WorkAssignment* response) {
   absl::MutexLock lock(&mu_);
   const uint32_t id = request->worker_id();
-  if (id >= workers_.size()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("worker id ", id, " is not registered"));
-  }
-  Seen(id);
+  if (grpc::Status s = Known(id); !s.ok()) return s;
   if (!request->error().empty()) {
     PSREC_LOG(WARNING) << "worker " << id << " gave up generation " << request->failed_generation()
                        << ": " << request->error();
@@ -216,11 +221,7 @@ grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*, const Heartbeat
                                            HeartbeatResponse* response) {
   absl::MutexLock lock(&mu_);
   const uint32_t id = request->worker_id();
-  if (id >= workers_.size()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("worker id ", id, " is not registered"));
-  }
-  Seen(id);
+  if (grpc::Status s = Known(id); !s.ok()) return s;
   response->set_generation(generation_);
   return grpc::Status::OK;
 }
@@ -235,11 +236,7 @@ grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const Clock
                                        ClockResponse* response) {
   absl::MutexLock lock(&mu_);
   const uint32_t id = request->worker_id();
-  if (id >= workers_.size()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("worker id ", id, " is not registered"));
-  }
-  Seen(id);
+  if (grpc::Status s = Known(id); !s.ok()) return s;
   if (request->generation() != generation_) return Aborted(request->generation(), generation_);
   workers_[id].clock = request->clock();
   const uint64_t generation = request->generation();

@@ -157,6 +157,8 @@ class CoordinatorService final : public Coordinator::Service {
   std::vector<uint32_t> LiveReadyWorkers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records `id` as alive now; a worker whose lease had run out is back.
   void Seen(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // INVALID_ARGUMENT for an id never registered; otherwise Seen(id).
+  grpc::Status Known(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobConfig config_;
   const std::vector<std::string> ps_addresses_;

@@ -24,6 +24,7 @@
 #include "grpcpp/impl/rpc_method.h"
 #include "gtest/gtest.h"
 #include "proto/ps.grpc.pb.h"
+#include "tests/test_util.h"
 
 ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);
@@ -38,32 +39,14 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-fs::path TestDir() {
-  static const fs::path dir = [] {
-    const fs::path d = fs::path(::testing::TempDir()) / absl::StrCat("psrec_security_", ::getpid());
-    fs::remove_all(d);
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
 fs::path WriteFile(const std::string& name, const std::string& contents) {
-  const fs::path path = TestDir() / name;
+  const fs::path path = testing_util::TestRoot() / name;
+  fs::create_directories(path.parent_path());
   std::ofstream(path) << contents;
   return path;
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void Run(const std::string& command) {
-  ASSERT_EQ(std::system((command + " 2>>" + (TestDir() / "openssl.log").string()).c_str()), 0)
-      << command << "\n"
-      << ReadFile(TestDir() / "openssl.log");
-}
+using testing_util::ReadFile;
 
 // Two CAs; a server and a client certificate from CA "a", a rogue client certificate from CA "b".
 // All leaf certificates name localhost and 127.0.0.1.
@@ -74,35 +57,9 @@ struct Certs {
   fs::path rogue_cert, rogue_key;
 };
 
-void MakeCa(const fs::path& dir, const std::string& name) {
-  Run(absl::StrCat(
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2",
-      " -subj '/CN=psrec test CA ", name, "' -keyout ", (dir / name).string(), ".key", " -out ",
-      (dir / name).string(), ".pem"));
-}
-
-void MakeLeaf(const fs::path& dir, const std::string& name, const std::string& ca) {
-  const std::string base = (dir / name).string(), ca_base = (dir / ca).string();
-  Run(absl::StrCat("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes",
-                   " -subj '/CN=psrec-", name, "' -keyout ", base, ".key -out ", base, ".csr"));
-  Run(absl::StrCat("openssl x509 -req -days 2 -in ", base, ".csr -CA ", ca_base, ".pem -CAkey ",
-                   ca_base, ".key -CAcreateserial -out ", base, ".pem -extfile ",
-                   (dir / "leaf.ext").string()));
-}
-
 const Certs& TestCerts() {
   static const Certs certs = [] {
-    const fs::path dir = TestDir() / "certs";
-    fs::create_directories(dir);
-    std::ofstream(dir / "leaf.ext") << "basicConstraints=CA:FALSE\n"
-                                       "keyUsage=digitalSignature,keyEncipherment\n"
-                                       "extendedKeyUsage=serverAuth,clientAuth\n"
-                                       "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-    MakeCa(dir, "ca_a");
-    MakeCa(dir, "ca_b");
-    MakeLeaf(dir, "server", "ca_a");
-    MakeLeaf(dir, "client", "ca_a");
-    MakeLeaf(dir, "rogue", "ca_b");
+    const fs::path dir = testing_util::TestCertificates();
     Certs c;
     c.ca_a = dir / "ca_a.pem";
     c.ca_b = dir / "ca_b.pem";
@@ -354,7 +311,7 @@ std::string InitError() {
 
 TEST(SecurityTest, InitNamesTheFlagAndFileOfABadToken) {
   absl::FlagSaver saver;
-  const std::string missing = (TestDir() / "no_such_token").string();
+  const std::string missing = (testing_util::TestRoot() / "no_such_token").string();
   absl::SetFlag(&FLAGS_auth_token_file, missing);
   EXPECT_THAT(InitError(), AllOf(HasSubstr("--auth_token_file=" + missing),
                                  HasSubstr("No such file or directory")));
@@ -368,8 +325,9 @@ TEST(SecurityTest, InitNamesTheFlagAndFileOfABadToken) {
   EXPECT_THAT(InitError(), AllOf(HasSubstr("--auth_token_file=" + spaced),
                                  HasSubstr("printable ASCII without spaces")));
 
-  absl::SetFlag(&FLAGS_auth_token_file, TestDir().string());  // a directory
-  EXPECT_THAT(InitError(), HasSubstr("--auth_token_file=" + TestDir().string() + ": cannot"));
+  absl::SetFlag(&FLAGS_auth_token_file, testing_util::TestRoot().string());  // a directory
+  EXPECT_THAT(InitError(),
+              HasSubstr("--auth_token_file=" + testing_util::TestRoot().string() + ": cannot"));
 }
 
 TEST(SecurityTest, InitNamesTheFlagAndFileOfBadTls) {
@@ -385,7 +343,7 @@ TEST(SecurityTest, InitNamesTheFlagAndFileOfBadTls) {
               AllOf(HasSubstr("--tls_cert=" + certs.client_cert.string()),
                     HasSubstr("--tls_ca=" + certs.ca_a.string()), HasSubstr("without --tls_key")));
 
-  const std::string missing = (TestDir() / "no_such_key").string();
+  const std::string missing = (testing_util::TestRoot() / "no_such_key").string();
   absl::SetFlag(&FLAGS_tls_key, missing);
   EXPECT_THAT(InitError(),
               AllOf(HasSubstr("--tls_key=" + missing), HasSubstr("No such file or directory")));

@@ -26,6 +26,7 @@
 #include "ps/local_store.h"
 #include "ps/sharded_table.h"
 #include "ps/sharding.h"
+#include "tests/test_util.h"
 #include "worker/trainer.h"
 
 namespace psrec {
@@ -34,59 +35,16 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing_util::FreshDir;
+using testing_util::ReadFile;
+using testing_util::Result;
+using testing_util::RunPsrec;
 
-fs::path FreshDir(const std::string& name) {
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / absl::StrCat("psrec_eval_", ::getpid()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Users with a taste offset, items with a quality offset; `shift` moves every rating, so two data
-// sets differ in their mean.
+// A rating shift moves the mean, so two data sets differ in their rating_offset.
 fs::path SyntheticData(const std::string& name, float shift) {
   const fs::path dir = FreshDir(name);
-  std::ofstream out(dir / "ratings.csv");
-  out << "userId,movieId,rating,timestamp\n";
-  Rng rng(2024);
-  int64_t t = 1'000'000;
-  for (int u = 1; u <= 80; ++u) {
-    const float taste = rng.Unit() * 2 - 1;
-    for (int k = 0; k < 30; ++k) {
-      const int item = 1 + static_cast<int>(rng.Below(90));
-      const float quality = static_cast<float>(item % 7) * 0.25f - 0.75f;
-      const float r = std::clamp(3.0f + shift + taste + quality + (rng.Unit() - 0.5f), 0.5f, 5.0f);
-      out << u << "," << item << "," << std::round(r * 2) / 2 << "," << t++ << "\n";
-    }
-  }
+  testing_util::WriteSyntheticRatings(dir, 80, 30, 90, 3.0f + shift);
   return dir;
-}
-
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-Result RunPsrec(const std::vector<std::string>& args, const fs::path& dir) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  std::vector<std::string> quoted;
-  for (const std::string& a : args) quoted.push_back("'" + a + "'");
-  const std::string command =
-      absl::StrCat("timeout -k 5 120 ", PSREC_BINARY, " ", absl::StrJoin(quoted, " "), " >",
-                   out.string(), " 2>", err.string());
-  const int status = std::system(command.c_str());
-  Result r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
 }
 
 class EvalTest : public ::testing::Test {
@@ -124,7 +82,7 @@ class EvalTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    fs::remove_all(fs::path(::testing::TempDir()) / absl::StrCat("psrec_eval_", ::getpid()));
+    fs::remove_all(testing_util::TestRoot());
     delete data_;
     delete root_;
   }

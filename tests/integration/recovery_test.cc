@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "tests/integration/process_util.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {

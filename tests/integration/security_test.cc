@@ -26,7 +26,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/ps.grpc.pb.h"
-#include "tests/integration/process_util.h"
+#include "tests/test_util.h"
 
 ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);
@@ -40,54 +40,14 @@ namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing_util::FreshDir;
+using testing_util::ReadFile;
+using testing_util::Result;
+using testing_util::RunPsrec;
+using testing_util::SyntheticData;
+using testing_util::TestCertificates;
 
 constexpr char kToken[] = "integration-s3cret";
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-fs::path FreshDir(const std::string& name) {
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / absl::StrCat("psrec_security_it_", ::getpid()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void Openssl(const fs::path& dir, const std::string& args) {
-  const std::string command =
-      absl::StrCat("cd '", dir.string(), "' && openssl ", args, " 2>>openssl.log");
-  ASSERT_EQ(std::system(command.c_str()), 0) << command << "\n" << ReadFile(dir / "openssl.log");
-}
-
-// CA "a" signs the server's and the good client's certificates, CA "b" a rogue client's. Every
-// leaf names localhost and 127.0.0.1. Files: NAME.pem and NAME.key in the returned directory.
-fs::path Certificates() {
-  static const fs::path dir = [] {
-    const fs::path d = FreshDir("certs");
-    std::ofstream(d / "leaf.ext") << "basicConstraints=CA:FALSE\n"
-                                     "keyUsage=digitalSignature,keyEncipherment\n"
-                                     "extendedKeyUsage=serverAuth,clientAuth\n"
-                                     "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    for (const char* ca : {"ca_a", "ca_b"}) {
-      Openssl(d, absl::StrCat("req -x509 ", ec, " -days 2 -subj '/CN=psrec test ", ca, "' -keyout ",
-                              ca, ".key -out ", ca, ".pem"));
-    }
-    for (const auto& [leaf, ca] : {std::pair<const char*, const char*>{"server", "ca_a"},
-                                   {"client", "ca_a"},
-                                   {"rogue", "ca_b"}}) {
-      Openssl(d, absl::StrCat("req -new ", ec, " -subj '/CN=psrec-", leaf, "' -keyout ", leaf,
-                              ".key -out ", leaf, ".csr"));
-      Openssl(d, absl::StrCat("x509 -req -days 2 -in ", leaf, ".csr -CA ", ca, ".pem -CAkey ", ca,
-                              ".key -CAcreateserial -extfile leaf.ext -out ", leaf, ".pem"));
-    }
-    return d;
-  }();
-  return dir;
-}
 
 // `psrec ps` in the background with its stderr in `log`; killed when it goes out of scope.
 class PsProcess {
@@ -262,7 +222,7 @@ std::shared_ptr<grpc::Channel> Plaintext(const std::string& address) {
 }
 
 std::shared_ptr<grpc::Channel> Tls(const std::string& address, const std::string& client) {
-  const fs::path certs = Certificates();
+  const fs::path certs = TestCertificates();
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ReadFile(certs / "ca_a.pem");
   if (!client.empty()) {
@@ -309,7 +269,7 @@ TEST(SecurityIntegrationTest, TokenOnlyServerRejectsCallsWithoutTheToken) {
 
 TEST(SecurityIntegrationTest, MutualTlsServerRejectsBadCertificatesAndTokens) {
   const fs::path dir = FreshDir("tls");
-  const fs::path certs = Certificates();
+  const fs::path certs = TestCertificates();
   const fs::path token = dir / "token";
   std::ofstream(token) << kToken << "\n";
   PsProcess ps(
@@ -364,7 +324,7 @@ Exit RunPs(const fs::path& dir, const std::vector<std::string>& flags) {
 
 TEST(SecurityIntegrationTest, BadSecurityFlagsExitTwoNamingFlagAndFile) {
   const fs::path dir = FreshDir("bad_flags");
-  const fs::path certs = Certificates();
+  const fs::path certs = TestCertificates();
   const std::string missing = (dir / "missing_token").string();
   Exit r = RunPs(dir, {"--auth_token_file=" + missing});
   EXPECT_EQ(r.code, 2) << r.err;
@@ -403,7 +363,7 @@ TEST(SecurityIntegrationTest, HelpListsTheSecurityFlags) {
 // without both, so the job can only finish if every channel of every role carries them.
 TEST(SecurityIntegrationTest, AWholeClusterTrainsUnderMutualTlsAndTheToken) {
   const fs::path dir = FreshDir("cluster");
-  const fs::path certs = Certificates();
+  const fs::path certs = TestCertificates();
   const fs::path token = dir / "token";
   std::ofstream(token) << kToken << "\n";
   const std::vector<std::string> credentials = {"--tls_cert=" + (certs / "server.pem").string(),
@@ -413,12 +373,12 @@ TEST(SecurityIntegrationTest, AWholeClusterTrainsUnderMutualTlsAndTheToken) {
   std::vector<std::string> args = {"train",
                                    "--ps_shards=2",
                                    "--workers=2",
-                                   "--data=" + testing_util::SyntheticData().string(),
+                                   "--data=" + SyntheticData().string(),
                                    "--epochs=2",
                                    "--dim=8",
                                    "--out_dir=" + (dir / "out").string()};
   args.insert(args.end(), credentials.begin(), credentials.end());
-  const testing_util::Result secure = testing_util::RunPsrec(args, dir);
+  const Result secure = RunPsrec(args, dir);
   EXPECT_EQ(secure.exit_code, 0) << secure.err;
   EXPECT_THAT(secure.out, HasSubstr("test_mae="));
   EXPECT_THAT(secure.err, Not(HasSubstr("rejected")));

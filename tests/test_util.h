@@ -1,7 +1,8 @@
-// What the integration tests share: running real `psrec` processes and reading what they leave.
-// Header-only, because tests/CMakeLists.txt builds each *_test.cc on its own.
-#ifndef PSREC_TESTS_INTEGRATION_PROCESS_UTIL_H_
-#define PSREC_TESTS_INTEGRATION_PROCESS_UTIL_H_
+// What the tests share: temporary directories, synthetic ratings, test certificates, and running
+// real `psrec` processes and reading what they leave. Header-only, because tests/CMakeLists.txt
+// builds each *_test.cc on its own.
+#ifndef PSREC_TESTS_TEST_UTIL_H_
+#define PSREC_TESTS_TEST_UTIL_H_
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -37,32 +38,76 @@ inline std::string ReadFile(const fs::path& path) {
   return s.str();
 }
 
+// This test process's own directory under the test temp dir: ctest runs tests in parallel.
+inline fs::path TestRoot() {
+  return fs::path(::testing::TempDir()) / absl::StrCat("psrec_test_", ::getpid());
+}
+
 inline fs::path FreshDir(const std::string& name) {
   // ctest runs each test in its own process, two at a time: a directory per process keeps one test
   // from rewriting the data another is reading.
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / absl::StrCat("psrec_integration_", ::getpid()) / name;
+  const fs::path dir = TestRoot() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
 }
 
-// Users with a taste offset, items with a quality offset, half-star ratings, increasing timestamps.
+// `users` users with a taste offset rate `per_user` of `items` items with a quality offset, in half
+// stars around `base`, with increasing timestamps: DIR/ratings.csv.
+inline void WriteSyntheticRatings(const fs::path& dir, int users, int per_user, int items,
+                                  float base) {
+  std::ofstream out(dir / "ratings.csv");
+  out << "userId,movieId,rating,timestamp\n";
+  Rng rng(2024);
+  int64_t t = 1'000'000;
+  for (int u = 1; u <= users; ++u) {
+    const float taste = rng.Unit() * 2 - 1;
+    for (int k = 0; k < per_user; ++k) {
+      const int item = 1 + static_cast<int>(rng.Below(items));
+      const float quality = static_cast<float>(item % 7) * 0.25f - 0.75f;
+      const float r = std::clamp(base + taste + quality + (rng.Unit() - 0.5f), 0.5f, 5.0f);
+      out << u << "," << item << "," << std::round(r * 2) / 2 << "," << t++ << "\n";
+    }
+  }
+}
+
+// The integration tests' data: 150 users x 40 ratings of 120 items, written once per process.
 inline fs::path SyntheticData() {
   static const fs::path dir = [] {
     const fs::path d = FreshDir("data");
-    std::ofstream out(d / "ratings.csv");
-    out << "userId,movieId,rating,timestamp\n";
-    Rng rng(2024);
-    int64_t t = 1'000'000;
-    for (int u = 1; u <= 150; ++u) {
-      const float taste = rng.Unit() * 2 - 1;
-      for (int k = 0; k < 40; ++k) {
-        const int item = 1 + static_cast<int>(rng.Below(120));
-        const float quality = static_cast<float>(item % 7) * 0.25f - 0.75f;
-        const float r = std::clamp(3.5f + taste + quality + (rng.Unit() - 0.5f), 0.5f, 5.0f);
-        out << u << "," << item << "," << std::round(r * 2) / 2 << "," << t++ << "\n";
-      }
+    WriteSyntheticRatings(d, 150, 40, 120, 3.5f);
+    return d;
+  }();
+  return dir;
+}
+
+// Two CAs; "server" and "client" certificates signed by CA "ca_a", a "rogue" one by "ca_b", each as
+// NAME.pem and NAME.key in the returned directory, made once per process with the openssl command.
+// Every leaf names localhost and 127.0.0.1.
+inline fs::path TestCertificates() {
+  static const fs::path dir = [] {
+    const fs::path d = FreshDir("certs");
+    std::ofstream(d / "leaf.ext") << "basicConstraints=CA:FALSE\n"
+                                     "keyUsage=digitalSignature,keyEncipherment\n"
+                                     "extendedKeyUsage=serverAuth,clientAuth\n"
+                                     "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+    auto openssl = [&d](const std::string& args) {
+      const std::string command =
+          absl::StrCat("cd '", d.string(), "' && openssl ", args, " 2>>openssl.log");
+      EXPECT_EQ(std::system(command.c_str()), 0) << command << "\n" << ReadFile(d / "openssl.log");
+    };
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    for (const char* ca : {"ca_a", "ca_b"}) {
+      openssl(absl::StrCat("req -x509 ", ec, " -days 2 -subj '/CN=psrec test ", ca, "' -keyout ",
+                           ca, ".key -out ", ca, ".pem"));
+    }
+    for (const auto& [leaf, ca] : {std::pair<const char*, const char*>{"server", "ca_a"},
+                                   {"client", "ca_a"},
+                                   {"rogue", "ca_b"}}) {
+      openssl(absl::StrCat("req -new ", ec, " -subj '/CN=psrec-", leaf, "' -keyout ", leaf,
+                           ".key -out ", leaf, ".csr"));
+      openssl(absl::StrCat("x509 -req -days 2 -in ", leaf, ".csr -CA ", ca, ".pem -CAkey ", ca,
+                           ".key -CAcreateserial -extfile leaf.ext -out ", leaf, ".pem"));
     }
     return d;
   }();
@@ -175,4 +220,4 @@ inline std::vector<std::string> Concat(std::vector<std::string> a,
 }  // namespace testing_util
 }  // namespace psrec
 
-#endif  // PSREC_TESTS_INTEGRATION_PROCESS_UTIL_H_
+#endif  // PSREC_TESTS_TEST_UTIL_H_
