@@ -78,7 +78,9 @@ int RunTrain(const std::set<std::string>& specified) {
   }
   if (ps_shards > 0) {
     config->set_num_shards(static_cast<uint32_t>(ps_shards));
-    ClusterOptions options{absl::GetFlag(FLAGS_out_dir), MetricsOutFlag()};
+    ClusterOptions options;
+    options.out_dir = absl::GetFlag(FLAGS_out_dir);
+    options.metrics_out = MetricsOutFlag();
     options.max_restarts = static_cast<uint32_t>(max_restarts);
     if (recovery->checkpoint_dir.empty()) {
       // A directory of this run's own, so that it never mixes with another run's checkpoints.
