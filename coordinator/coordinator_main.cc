@@ -302,7 +302,12 @@ Subcommand CoordinatorSubcommand() {
       "split\n"
       "after each epoch by pulling rows from the servers, and at the end tells workers and servers "
       "to\n"
-      "exit. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when done.",
+      "exit. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when done.\n\n"
+      "With --checkpoint_dir it has the servers checkpoint between epochs. When a worker's lease\n"
+      "runs out, a worker reports a failed server call, or a server restarts, it rolls every "
+      "shard\n"
+      "back to the last complete checkpoint and the workers still alive redo the work from there.\n"
+      "A server silent for --fail_after fails the job, naming it.",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(),
        SecurityFlagsFile(), __FILE__},
       &RunCoordinator,

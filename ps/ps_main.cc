@@ -184,8 +184,10 @@ Subcommand PsSubcommand() {
       "Owns the rows whose ShardOf(table, key, num_shards) is --shard, creating them lazily from "
       "the\n"
       "job's seed, and applies pushed gradients with the job's optimizer (SYNC: the mean over all\n"
-      "workers of each clock). Every role must be given the same job flags or --config. Prints\n"
-      "'port=PORT' on stdout once listening; exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
+      "workers of each clock). Every role must be given the same job flags or --config. Writes\n"
+      "and restores checkpoints under --checkpoint_dir when the coordinator asks, and refuses\n"
+      "requests of a generation the coordinator has ended. Prints 'port=PORT' on stdout once\n"
+      "listening; exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunPs,
   };

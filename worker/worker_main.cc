@@ -75,8 +75,13 @@ Subcommand WorkerSubcommand() {
       "the flags below, which must match the coordinator's; reads and splits the same data; then\n"
       "trains each epoch partition it is given, pulling rows from and pushing gradients to every\n"
       "ps shard, until the coordinator says the job is done. Every RPC has a deadline\n"
-      "(--rpc_timeout). Exit status: 0 when done, 2 for bad flags or a config that differs from\n"
-      "the coordinator's, 1 for any other failure (the message names the RPC and its peer).",
+      "(--rpc_timeout). It heartbeats to keep its lease; when a server call fails it gives its\n"
+      "partition up and trains what the coordinator hands out after rolling back. It gives up "
+      "when\n"
+      "the coordinator has been unreachable for --fail_after. Exit status: 0 when done, 2 for bad\n"
+      "flags or a config that differs from the coordinator's, 1 for any other failure (the "
+      "message\n"
+      "names the RPC and its peer).",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunWorker,
   };
