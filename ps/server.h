@@ -38,11 +38,10 @@ class ShardedTable;  // ps/sharded_table.h
 
 // Thread-safe: gRPC calls every method from its own threads. Errors are those of proto/ps.proto,
 // plus INVALID_ARGUMENT for a key that another shard owns or a pull or push of more than
-// max_request_floats()
-// floats, FAILED_PRECONDITION for a SYNC push of an already applied clock, a second push of one
-// clock by one worker, or a clock kMaxClockLead or more ahead of the applied one, and UNAVAILABLE
-// for a SYNC pull still waiting when the server shuts down. A rejected request changes nothing and
-// is logged with its peer.
+// kMaxRequestFloats floats (or the limit set_max_request_floats gave), FAILED_PRECONDITION for a
+// SYNC push of an already applied clock, a second push of one clock by one worker, or a clock
+// kMaxClockLead or more ahead of the applied one, and UNAVAILABLE for a SYNC pull still waiting
+// when the server shuts down. A rejected request changes nothing and is logged with its peer.
 class ParameterServerImpl final : public ParameterServer::Service {
  public:
   // The most floats one pull may ask for or one push may carry: 256 MiB. (gRPC refuses a message

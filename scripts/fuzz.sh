@@ -53,7 +53,7 @@ for target in "${targets[@]}"; do
     >"$out/log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
     tail -60 "$out/log" >&2
-    input=$(grep -o 'Test unit written to [^ ]*' "$out/log" | tail -1 | sed 's/Test unit written to //')
+    input=$(grep -o 'Test unit written to [^ ]*' "$out/log" | tail -1 | sed 's/Test unit written to //' || true)
     echo "fuzz: $target FAILED (exit $rc); input: ${input:-none written, see $out/log}" >&2
     [ -n "$input" ] && echo "fuzz: replay with: $dir/fuzz/$target $input" >&2
     failed+=("$target")

@@ -72,6 +72,8 @@ run_tsan() {
 case "$mode" in
   asan) run_asan "$@" ;;
   tsan) run_tsan "$@" ;;
-  all) run_asan && run_tsan ;;
+  all)  # not "run_asan && run_tsan": bash would turn set -e off inside run_asan
+    run_asan
+    run_tsan ;;
   *) echo "usage: scripts/sanitize.sh asan|tsan|all [ctest args...]" >&2; exit 2 ;;
 esac

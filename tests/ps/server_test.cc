@@ -29,6 +29,7 @@
 #include "ps/local_store.h"
 #include "ps/sharding.h"
 #include "ps/table.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {
@@ -396,8 +397,7 @@ TEST(ServerTest, RestoreStartsAGenerationThatRefusesTheOldOne) {
 
 TEST(ServerTest, CheckpointAndRestoreBringBackTheRowsOfThatMoment) {
   const JobConfig config = TestConfig(ASYNC, 1);
-  const std::string dir = ::testing::TempDir() + "/server_test_ckpt_" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
+  const std::string dir = testing_util::FreshDir("checkpoints").string();
   TestServer server(config, 0, dir);
   ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1, 2}, Grads(6, 1)}})).ok());
   const std::vector<float> saved = PullOk(server.stub(), kUser, {1, 2, 3});
@@ -436,7 +436,6 @@ TEST(ServerTest, CheckpointAndRestoreBringBackTheRowsOfThatMoment) {
   const grpc::Status missing = Restore(server.stub(), 2, "ckpt-000009", false, 0, {0});
   EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
   EXPECT_THAT(missing.error_message(), HasSubstr("ckpt-000009"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ServerTest, KeysOfOtherShardsAreRejected) {
