@@ -84,34 +84,21 @@ class GrpcShardControl final : public ShardControl {
     for (uint32_t w : workers) request.add_workers(w);
     for (size_t i = 0; i < stubs_.size(); ++i) {
       // A server that is restarting is waited for, up to fail_after; any other error is final.
-      const absl::Time give_up = absl::Now() + fail_after_;
-      for (bool logged = false;;) {
+      RestoreResponse response;
+      absl::Status s = RetryWhileUnreachable(fail_after_, [&](absl::Time give_up) {
         grpc::ClientContext context;
         context.set_wait_for_ready(true);
         context.set_deadline(absl::ToChronoTime(std::min(absl::Now() + rpc_timeout_, give_up)));
-        RestoreResponse response;
-        const absl::Status s = FromGrpcStatus(stubs_[i]->Restore(&context, request, &response),
-                                              absl::StrCat("Restore to ", Name(i)));
-        if (s.ok()) {
-          if (keep_rows && response.incarnation() != incarnation_[i]) {
-            // It restarted since the last Restore: the rows it kept are fresh ones.
-            return absl::AbortedError(absl::StrCat(Name(i), " restarted and lost its rows"));
-          }
-          incarnation_[i] = response.incarnation();
-          first_failure_[i] = absl::InfiniteFuture();
-          break;
-        }
-        const bool retry = absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
-        if (!retry || absl::Now() >= give_up) {
-          return retry ? absl::UnavailableError(absl::StrCat(s.message(), "; gave up after ",
-                                                             absl::FormatDuration(fail_after_),
-                                                             " (--fail_after)"))
-                       : s;
-        }
-        if (!logged) PSREC_LOG(WARNING) << "waiting for " << Name(i) << ": " << s.message();
-        logged = true;
-        absl::SleepFor(absl::Milliseconds(200));
+        return FromGrpcStatus(stubs_[i]->Restore(&context, request, &response),
+                              absl::StrCat("Restore to ", Name(i)));
+      });
+      if (!s.ok()) return s;
+      if (keep_rows && response.incarnation() != incarnation_[i]) {
+        // It restarted since the last Restore: the rows it kept are fresh ones.
+        return absl::AbortedError(absl::StrCat(Name(i), " restarted and lost its rows"));
       }
+      incarnation_[i] = response.incarnation();
+      first_failure_[i] = absl::InfiniteFuture();
     }
     return absl::OkStatus();
   }

@@ -44,6 +44,26 @@ grpc::ChannelArguments QuickReconnect() {
   return args;
 }
 
+absl::Status RetryWhileUnreachable(absl::Duration fail_after,
+                                   const std::function<absl::Status(absl::Time give_up)>& attempt) {
+  const absl::Time give_up = absl::Now() + fail_after;
+  for (bool logged = false;;) {
+    const absl::Status s = attempt(give_up);
+    if (!(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) return s;
+    if (absl::Now() >= give_up) {
+      return absl::Status(
+          s.code(), absl::StrCat(s.message(), "; gave up after ", absl::FormatDuration(fail_after),
+                                 " (--fail_after)"));
+    }
+    if (!logged) {
+      PSREC_LOG(WARNING) << s.message() << "; retrying for up to "
+                         << absl::FormatDuration(fail_after);
+    }
+    logged = true;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+}
+
 RemoteStore::RemoteStore(uint32_t worker_id, absl::Duration deadline)
     : worker_id_(worker_id), deadline_(deadline) {}
 

@@ -7,6 +7,7 @@
 #define PSREC_WORKER_PS_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what);
 // (by default growing from 1 s to 2 min, during which calls fail at once) is held to 100 ms .. 1 s,
 // so a retry or a wait_for_ready call notices a peer within a second of its coming up.
 grpc::ChannelArguments QuickReconnect();
+
+// Calls `attempt(give_up)` until it returns anything but UNAVAILABLE or DEADLINE_EXCEEDED (a peer
+// not up yet, restarting, or silent), every 200 ms for up to `fail_after`; an attempt should not
+// let its call outlive `give_up`. The first failure is logged. A peer still unreachable at the end
+// gives the last error, with "; gave up after <fail_after> (--fail_after)" added.
+absl::Status RetryWhileUnreachable(absl::Duration fail_after,
+                                   const std::function<absl::Status(absl::Time give_up)>& attempt);
 
 // Not thread-safe: one call at a time, like the Trainer that owns it.
 class RemoteStore : public ParamStore {

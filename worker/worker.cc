@@ -80,18 +80,9 @@ absl::Status Worker::CallWithRetry(const char* rpc,
                                                                              const Request&,
                                                                              Response*),
                                    const Request& request, Response* response) {
-  const absl::Time give_up = absl::Now() + options_.fail_after;
-  for (bool logged = false;;) {
-    absl::Status s = Call(rpc, method, request, response, options_.rpc_timeout);
-    if (!(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) return s;
-    if (absl::Now() >= give_up) {
-      return Annotate(s, absl::StrCat("gave up after ", absl::FormatDuration(options_.fail_after),
-                                      " (--fail_after): "));
-    }
-    if (!logged) PSREC_LOG(WARNING) << s.message() << "; retrying";
-    logged = true;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
+  return RetryWhileUnreachable(options_.fail_after, [&](absl::Time) {
+    return Call(rpc, method, request, response, options_.rpc_timeout);
+  });
 }
 
 // Workers may start before the coordinator listens, so an UNAVAILABLE Register is retried until
