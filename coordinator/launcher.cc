@@ -56,10 +56,12 @@ struct Child {
   int status = 0;
 };
 
-std::string DescribeExit(int status) {
-  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return absl::StrCat("was killed by signal ", WTERMSIG(status));
-  return "stopped";
+// "ps1 (pid 123) was killed by signal 9", for a child that has exited.
+std::string DescribeExit(const Child& c) {
+  const std::string who = absl::StrCat(c.role, " (pid ", c.pid, ") ");
+  if (WIFEXITED(c.status)) return absl::StrCat(who, "exited with status ", WEXITSTATUS(c.status));
+  if (WIFSIGNALED(c.status)) return absl::StrCat(who, "was killed by signal ", WTERMSIG(c.status));
+  return who + "stopped";
 }
 
 bool Failed(const Child& c) {
@@ -255,8 +257,7 @@ absl::StatusOr<int> WaitForPort(Cluster& cluster, size_t index, const std::strin
     int port = 0;
     if (in >> port && port > 0) return port;
     if (child.exited) {
-      return absl::UnavailableError(absl::StrCat(child.role, " (pid ", child.pid, ") ",
-                                                 DescribeExit(child.status), " while starting"));
+      return absl::UnavailableError(absl::StrCat(DescribeExit(child), " while starting"));
     }
     if (g_signal != 0) return absl::CancelledError("interrupted while starting the cluster");
   }
@@ -331,7 +332,7 @@ absl::Status Supervise(Cluster& cluster, size_t coordinator, const ClusterOption
     for (size_t i = 0; i < cluster.children().size(); ++i) {
       Child& c = cluster.children()[i];
       if (!Failed(c) || cluster.children()[coordinator].exited) continue;
-      const std::string what = absl::StrCat(c.role, " (pid ", c.pid, ") ", DescribeExit(c.status));
+      const std::string what = DescribeExit(c);
       if (IsWorker(c) && WIFSIGNALED(c.status)) {
         PSREC_LOG(WARNING) << what << "; the coordinator redoes its work with the other workers";
         c.status = 0;  // reported once
@@ -344,8 +345,7 @@ absl::Status Supervise(Cluster& cluster, size_t coordinator, const ClusterOption
         const absl::Time wait_until = absl::Now() + absl::Seconds(10);
         while (!coord.exited && absl::Now() < wait_until) cluster.Pump(absl::Milliseconds(50));
         if (Failed(coord)) {
-          return absl::AbortedError(
-              absl::StrCat(coord.role, " (pid ", coord.pid, ") ", DescribeExit(coord.status)));
+          return absl::AbortedError(DescribeExit(coord));
         }
         return absl::AbortedError(what);
       }
@@ -372,14 +372,13 @@ absl::Status Supervise(Cluster& cluster, size_t coordinator, const ClusterOption
   }
   // A failed job needs no grace: its coordinator has stopped what can be stopped politely.
   if (const Child& c = cluster.children()[coordinator]; Failed(c)) {
-    return absl::AbortedError(absl::StrCat(c.role, " (pid ", c.pid, ") ", DescribeExit(c.status)));
+    return absl::AbortedError(DescribeExit(c));
   }
   const absl::Time deadline = absl::Now() + kExitGrace;
   while (!cluster.AllExited() && absl::Now() < deadline) cluster.Pump(absl::Milliseconds(100));
   for (const Child& c : cluster.children()) {
     if (Failed(c)) {
-      return absl::AbortedError(
-          absl::StrCat(c.role, " (pid ", c.pid, ") ", DescribeExit(c.status)));
+      return absl::AbortedError(DescribeExit(c));
     }
     if (!c.exited) {
       PSREC_LOG(WARNING) << c.role << " (pid " << c.pid << ") still running "
