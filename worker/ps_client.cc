@@ -48,7 +48,7 @@ absl::Status RetryWhileUnreachable(absl::Duration fail_after,
                                    const std::function<absl::Status(absl::Time give_up)>& attempt) {
   const absl::Time give_up = absl::Now() + fail_after;
   for (bool logged = false;;) {
-    const absl::Status s = attempt(give_up);
+    absl::Status s = attempt(give_up);
     if (!(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) return s;
     if (absl::Now() >= give_up) {
       return absl::Status(
