@@ -206,7 +206,7 @@ int RunCoordinator(const std::set<std::string>& specified) {
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) return Fail(config.status(), 2);
   if (absl::Status s = InitSecurityFromFlags(); !s.ok()) return Fail(s, 2);
-  absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags();
+  absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags(*config);
   if (!recovery.ok()) return Fail(recovery.status(), 2);
   const std::vector<std::string> ps =
       absl::StrSplit(absl::GetFlag(FLAGS_ps), ',', absl::SkipWhitespace());

@@ -104,15 +104,21 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, message);
   }
   absl::MutexLock lock(&mu_);
+  if (!AwaitPlace(context, request->name())) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("all ", config_.num_workers(), " worker places are taken"));
+  }
+  if (done_) {
+    PSREC_LOG(INFO) << "worker " << request->name() << " at " << context->peer()
+                    << " came after the job ended; told it is done";
+    response->set_job_done(true);
+    return grpc::Status::OK;
+  }
   uint32_t id = static_cast<uint32_t>(workers_.size());
   if (workers_.size() >= config_.num_workers()) {
     // A replacement takes the place of a worker whose lease ran out.
     auto dead = std::find_if(workers_.begin(), workers_.end(),
                              [](const WorkerState& w) { return !w.live; });
-    if (dead == workers_.end()) {
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          absl::StrCat("all ", config_.num_workers(), " worker places are taken"));
-    }
     id = static_cast<uint32_t>(dead - workers_.begin());
     // The slot's progress stays, so that the replacement is not handed a partition its
     // predecessor already trained; it trains from the next epoch or generation on.
@@ -139,6 +145,24 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+bool CoordinatorService::AwaitPlace(grpc::ServerContext* context, const std::string& name) {
+  auto place = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return done_ || workers_.size() < config_.num_workers() ||
+           std::any_of(workers_.begin(), workers_.end(),
+                       [](const WorkerState& w) { return !w.live; });
+  };
+  if (place()) return true;
+  PSREC_LOG(INFO) << "worker " << name << " waits for a place: all " << config_.num_workers()
+                  << " are held by live workers";
+  const absl::Time deadline =
+      std::min(absl::FromChrono(context->deadline()), absl::Now() + absl::Minutes(10));
+  // Woken as soon as a lease runs out or the job ends; the timeout only looks for cancellation.
+  while (!place() && !context->IsCancelled() && absl::Now() < deadline) {
+    mu_.AwaitWithDeadline(absl::Condition(&place), std::min(deadline, absl::Now() + kLongPoll));
+  }
+  return place();
+}
+
 bool CoordinatorService::IsMember(uint32_t id) const {
   return std::find(members_.begin(), members_.end(), id) != members_.end();
 }
@@ -163,7 +187,10 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
     return done_ || (running_epoch_ && trouble_.empty() && IsMember(id) && !reported);
   };
   workers_[id].ready = true;
+  ++workers_[id].polling;  // a worker waiting here is alive
   mu_.AwaitWithTimeout(absl::Condition(&has_work), kLongPoll);
+  --workers_[id].polling;
+  Seen(id);
   if (done_) {
     response->set_kind(failed_ ? WorkAssignment::ABORTED : WorkAssignment::DONE);
     workers_[id].told_done = true;
@@ -246,7 +273,10 @@ grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const Clock
   };
   const absl::Time deadline =
       std::min(absl::FromChrono(context->deadline()), absl::Now() + absl::Minutes(10));
+  ++workers_[id].polling;
   const bool woke = mu_.AwaitWithDeadline(absl::Condition(&allowed), deadline);
+  --workers_[id].polling;
+  Seen(id);
   if (generation_ != generation) return Aborted(generation, generation_);
   if (!woke || context->IsCancelled()) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
@@ -278,7 +308,7 @@ std::string CoordinatorService::ExpireLeases() {
   const absl::Time now = absl::Now();
   for (uint32_t id = 0; id < workers_.size(); ++id) {
     WorkerState& w = workers_[id];
-    if (!w.live || now - w.last_seen <= recovery_.worker_lease) continue;
+    if (!w.live || w.polling > 0 || now - w.last_seen <= recovery_.worker_lease) continue;
     w.live = false;
     const std::string what =
         absl::StrCat("worker ", id, " (", w.name, ") lost: nothing from it for ",
@@ -300,6 +330,7 @@ uint32_t CoordinatorService::rollbacks() const {
 absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
     const Evaluator& evaluate, absl::Duration register_timeout, absl::Duration epoch_timeout,
     const std::string& metrics_out) {
+  register_timeout_ = register_timeout;
   absl::StatusOr<std::vector<EpochRecord>> result =
       RunEpochs(evaluate, register_timeout, epoch_timeout, metrics_out);
   // However the job ends, workers asking for work from now on are told to exit.
@@ -331,26 +362,35 @@ absl::StatusOr<std::pair<std::string, uint32_t>> CoordinatorService::LatestCheck
   return std::make_pair(std::filesystem::path(*path).filename().string(), manifest->epochs_done());
 }
 
+bool CoordinatorService::AwaitMinWorkers() {
+  const size_t wanted = std::max(recovery_.min_workers, 1u);
+  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return LiveReadyWorkers().size() >= wanted;
+  };
+  ExpireLeases();
+  if (enough()) return true;
+  PSREC_LOG(WARNING) << LiveReadyWorkers().size()
+                     << " live workers, fewer than --min_workers=" << wanted << "; waiting up to "
+                     << absl::FormatDuration(register_timeout_)
+                     << " for replacements to register and load their data";
+  const absl::Time give_up = absl::Now() + register_timeout_;
+  while (!enough() && absl::Now() < give_up) {
+    mu_.AwaitWithTimeout(absl::Condition(&enough), kWatchEvery);
+    ExpireLeases();
+  }
+  return enough();
+}
+
 absl::Status CoordinatorService::StartGeneration(const std::string& checkpoint, bool keep_rows) {
   std::vector<uint32_t> members;
   uint64_t generation, clock;
   {
     absl::MutexLock lock(&mu_);
-    auto someone = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !LiveReadyWorkers().empty(); };
-    ExpireLeases();
-    if (!someone()) {
-      PSREC_LOG(WARNING) << "no worker is alive; waiting up to "
-                         << absl::FormatDuration(recovery_.fail_after) << " for one to register";
-      const absl::Time give_up = absl::Now() + recovery_.fail_after;
-      while (!someone() && absl::Now() < give_up) {
-        mu_.AwaitWithTimeout(absl::Condition(&someone), kWatchEvery);
-        ExpireLeases();
-      }
-      if (!someone()) {
-        return absl::UnavailableError(
-            absl::StrCat("every worker is lost and none registered within ",
-                         absl::FormatDuration(recovery_.fail_after), " (--fail_after)"));
-      }
+    if (!AwaitMinWorkers()) {
+      return absl::UnavailableError(absl::StrCat(
+          "only ", LiveReadyWorkers().size(), " live workers, fewer than --min_workers=",
+          recovery_.min_workers, ", and no replacement registered and loaded its data within ",
+          absl::FormatDuration(register_timeout_), " (--register_timeout)"));
     }
     members = LiveReadyWorkers();
     generation = ++generation_;

@@ -80,6 +80,9 @@ struct RecoveryOptions {
   absl::Duration worker_lease = absl::Seconds(10);
   absl::Duration fail_after = absl::Seconds(30);
   uint32_t max_rollbacks = 20;  // then the job fails: something is broken for good
+  // A new generation never starts with fewer live workers than this: after a loss the coordinator
+  // waits, up to the job's register_timeout, for replacements to register and load their data.
+  uint32_t min_workers = 1;
 };
 
 class CoordinatorService final : public Coordinator::Service {
@@ -130,6 +133,7 @@ class CoordinatorService final : public Coordinator::Service {
     bool ready = false;                    // has asked for work, so its data is loaded
     bool live = true;                      // its lease has not run out
     absl::Time last_seen;                  // its last RPC
+    int polling = 0;                       // calls of its waiting in GetWork or Clock
     bool told_done = false;
   };
   // How waiting for an epoch ended.
@@ -139,6 +143,13 @@ class CoordinatorService final : public Coordinator::Service {
                                                      absl::Duration register_timeout,
                                                      absl::Duration epoch_timeout,
                                                      const std::string& metrics_out);
+  // Waits (Register's long poll) while every place is held by a live worker. False when the call's
+  // deadline came first or it was cancelled.
+  bool AwaitPlace(grpc::ServerContext* context, const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits up to register_timeout_ for min_workers live, ready workers. False when they did not
+  // come.
+  bool AwaitMinWorkers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts a new generation with the live, ready workers, restoring the rows from `checkpoint`
   // (empty: fresh rows) or keeping them. Returns the error that makes the job fail.
   absl::Status StartGeneration(const std::string& checkpoint, bool keep_rows);
@@ -165,6 +176,7 @@ class CoordinatorService final : public Coordinator::Service {
   const JobData* const job_;
   const RecoveryOptions recovery_;
   ShardControl* const shards_;
+  absl::Duration register_timeout_ = absl::Minutes(5);  // RunJob's; only its thread reads it
 
   mutable absl::Mutex mu_;
   std::vector<WorkerState> workers_ ABSL_GUARDED_BY(mu_);

@@ -19,6 +19,10 @@ ABSL_FLAG(bool, resume, false,
 ABSL_FLAG(absl::Duration, worker_lease, absl::Seconds(10),
           "A worker that sends nothing (workers heartbeat every quarter of this) for this long is "
           "taken for dead: its unfinished epoch is redone by the others from the last checkpoint.");
+ABSL_FLAG(int32_t, min_workers, 1,
+          "A new generation never starts with fewer live workers: after a worker is lost, the "
+          "coordinator waits up to --register_timeout for replacements to register and load their "
+          "data, and fails the job if none come. At most --workers.");
 ABSL_FLAG(int32_t, max_rollbacks, 20,
           "How many times the job may roll back to a checkpoint before it fails.");
 
@@ -26,7 +30,7 @@ namespace psrec {
 
 const char* RecoveryFlagsFile() { return __FILE__; }
 
-absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags() {
+absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags(const JobConfig& config) {
   RecoveryOptions options;
   options.checkpoint_dir = CheckpointDirFlag();
   const double every = absl::GetFlag(FLAGS_checkpoint_every_secs);
@@ -61,6 +65,13 @@ absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags() {
         absl::StrCat("--max_rollbacks=", max_rollbacks, " must not be negative"));
   }
   options.max_rollbacks = static_cast<uint32_t>(max_rollbacks);
+  const int32_t min_workers = absl::GetFlag(FLAGS_min_workers);
+  if (min_workers < 1 || static_cast<uint32_t>(min_workers) > config.num_workers()) {
+    return absl::InvalidArgumentError(absl::StrCat("--min_workers=", min_workers,
+                                                   " must be from 1 to --workers (",
+                                                   config.num_workers(), ")"));
+  }
+  options.min_workers = static_cast<uint32_t>(min_workers);
   return options;
 }
 
@@ -73,6 +84,7 @@ std::vector<std::string> RecoveryFlagsForChild(const RecoveryOptions& options) {
       absl::StrCat("--worker_lease=", absl::FormatDuration(options.worker_lease)),
       absl::StrCat("--fail_after=", absl::FormatDuration(options.fail_after)),
       absl::StrCat("--max_rollbacks=", options.max_rollbacks),
+      absl::StrCat("--min_workers=", options.min_workers),
   };
 }
 

@@ -14,8 +14,9 @@ namespace psrec {
 const char* RecoveryFlagsFile();
 
 // From --checkpoint_dir, --checkpoint_every_secs, --keep_checkpoints, --resume, --worker_lease,
-// --fail_after and --max_rollbacks. Errors name the flag.
-absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags();
+// --fail_after, --max_rollbacks and --min_workers (checked against the config's num_workers).
+// Errors name the flag.
+absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags(const JobConfig& config);
 
 // The same settings as flags for a child coordinator (and, for --checkpoint_dir and --fail_after,
 // any child).

@@ -51,7 +51,7 @@ int RunTrain(const std::set<std::string>& specified) {
     std::fprintf(stderr, "psrec train: --ps_shards=%d is negative\n", ps_shards);
     return 2;
   }
-  absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags();
+  absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags(*config);
   if (!recovery.ok()) {
     std::fprintf(stderr, "psrec train: %s\n", std::string(recovery.status().message()).c_str());
     return 2;

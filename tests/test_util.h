@@ -180,6 +180,17 @@ class Background {
   pid_t pid_;
 };
 
+// Waits up to `timeout_s` for `text` to appear in the file `log` (a process's stderr); false, with
+// a test failure showing the log, when it does not.
+inline bool WaitForText(const fs::path& log, const std::string& text, int timeout_s = 60) {
+  for (int i = 0; i < timeout_s * 100; ++i) {
+    if (ReadFile(log).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "no '" << text << "' within " << timeout_s << " s in\n" << ReadFile(log);
+  return false;
+}
+
 // Waits for a server started with --port_file to report its port.
 inline std::string WaitForAddress(const fs::path& port_file) {
   for (int i = 0; i < 300; ++i) {

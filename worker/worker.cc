@@ -86,7 +86,9 @@ absl::Status Worker::CallWithRetry(const char* rpc,
 }
 
 // Workers may start before the coordinator listens, so an UNAVAILABLE Register is retried until
-// register_timeout has passed; so is a RESOURCE_EXHAUSTED one (see below).
+// register_timeout has passed; so is a RESOURCE_EXHAUSTED one (see below). The call's deadline is
+// what is left of register_timeout, because the coordinator holds a Register while every place is
+// taken.
 absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response) {
   const absl::Time give_up = absl::Now() + options_.register_timeout;
   absl::Duration backoff = absl::Milliseconds(50);
@@ -94,8 +96,7 @@ absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterR
     const bool was_ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
     const absl::Duration left = std::max(give_up - absl::Now(), absl::Milliseconds(100));
     absl::Status s = Call("Register", &Coordinator::Stub::Register, request, response, left);
-    // RESOURCE_EXHAUSTED: every place is taken, but a replacement gets one once the lease of the
-    // worker it replaces has run out.
+    // RESOURCE_EXHAUSTED: every place stayed taken until the call's deadline.
     if (!(absl::IsUnavailable(s) || absl::IsResourceExhausted(s)) || absl::Now() >= give_up) {
       return s;
     }
@@ -110,12 +111,13 @@ absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterR
   }
 }
 
-absl::Status Worker::Register() {
+absl::StatusOr<Worker::Admission> Worker::Register() {
   RegisterRequest request;
   *request.mutable_config() = config_;
   request.set_name(options_.name);
   RegisterResponse response;
   if (absl::Status s = RegisterWithRetry(request, &response); !s.ok()) return s;
+  if (response.job_done()) return Admission::kJobIsDone;
   worker_id_ = response.worker_id();
   ps_addresses_.assign(response.ps_addresses().begin(), response.ps_addresses().end());
   // From here on: loading the data may take longer than the lease.
@@ -129,7 +131,7 @@ absl::Status Worker::Register() {
                   << worker_id_ << " of " << config_.num_workers() << ", " << ps_addresses_.size()
                   << " ps shards, " << EnumFlagName(config_.consistency()) << " consistency, data "
                   << config_.data_dir();
-  return absl::OkStatus();
+  return Admission::kJoined;
 }
 
 // The worker's own --data (or its --config file's data_dir) wins; without one, the coordinator's

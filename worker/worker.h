@@ -56,9 +56,12 @@ class Worker {
   Worker(JobConfig config, WorkerOptions options);
   ~Worker();
 
-  // Registers and adopts the coordinator's config. Errors: FAILED_PRECONDITION when the configs
-  // differ (the message is the coordinator's, naming the fields), or the RPC's error.
-  absl::Status Register();
+  enum class Admission { kJoined, kJobIsDone };
+  // Registers and adopts the coordinator's config; kJobIsDone when the job has already finished
+  // (the worker has nothing to do). Waits while every place is held by a live worker. Errors:
+  // FAILED_PRECONDITION when the configs differ (the message is the coordinator's, naming the
+  // fields), or the RPC's error.
+  absl::StatusOr<Admission> Register();
 
   // After Register: reads the data, connects to the shards and trains until the coordinator says
   // DONE. Errors: FAILED_PRECONDITION when this worker's data gives another rating_offset than

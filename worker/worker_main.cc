@@ -54,9 +54,15 @@ int RunWorker(const std::set<std::string>& specified) {
     return 2;
   }
   Worker worker(*std::move(config), options);
-  if (absl::Status s = worker.Register(); !s.ok()) {
-    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
-    return absl::IsFailedPrecondition(s) ? 2 : 1;
+  absl::StatusOr<Worker::Admission> admission = worker.Register();
+  if (!admission.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(admission.status().message()).c_str());
+    return absl::IsFailedPrecondition(admission.status()) ? 2 : 1;
+  }
+  if (*admission == Worker::Admission::kJobIsDone) {
+    std::fprintf(stderr, "psrec worker: the job at %s is already done; nothing to do\n",
+                 options.coordinator.c_str());
+    return 0;
   }
   if (absl::Status s = worker.Run(); !s.ok()) {
     std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
@@ -76,12 +82,12 @@ Subcommand WorkerSubcommand() {
       "trains each epoch partition it is given, pulling rows from and pushing gradients to every\n"
       "ps shard, until the coordinator says the job is done. Every RPC has a deadline\n"
       "(--rpc_timeout). It heartbeats to keep its lease; when a server call fails it gives its\n"
-      "partition up and trains what the coordinator hands out after rolling back. It gives up "
-      "when\n"
-      "the coordinator has been unreachable for --fail_after. Exit status: 0 when done, 2 for bad\n"
-      "flags or a config that differs from the coordinator's, 1 for any other failure (the "
-      "message\n"
-      "names the RPC and its peer).",
+      "partition up and trains what the coordinator hands out after rolling back. It gives up\n"
+      "when the coordinator has been unreachable for --fail_after. While every place is held by\n"
+      "a live worker, it waits to replace one whose lease runs out.\n\n"
+      "Exit status: 0 when done, or when the job had already finished; 2 for bad flags or a\n"
+      "config that differs from the coordinator's; 1 for any other failure (the message names\n"
+      "the RPC and its peer).",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunWorker,
   };

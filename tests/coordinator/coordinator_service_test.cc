@@ -1,11 +1,13 @@
 #include "coordinator/coordinator_service.h"
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/model.h"
 #include "gmock/gmock.h"
@@ -173,9 +175,24 @@ class FakeShards final : public ShardControl {
   std::vector<Restored> restored ABSL_GUARDED_BY(mu);
 };
 
+uint32_t RegisterWorker(CoordinatorService& service, const JobConfig& config,
+                        const std::string& name = "") {
+  grpc::ServerContext context;
+  RegisterRequest request;
+  *request.mutable_config() = config;
+  request.set_name(name);
+  RegisterResponse response;
+  const grpc::Status status = service.Register(&context, &request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(response.job_done());
+  return response.worker_id();
+}
+
 // A worker that trains (instantly) whatever it is handed, heartbeating, until DONE or `stop`.
+// `before_report`, if set, runs before each Report.
 void RunFakeWorker(CoordinatorService& service, uint32_t id, const std::atomic<bool>& stop,
-                   std::vector<WorkAssignment>* trained) {
+                   std::vector<WorkAssignment>* trained,
+                   const std::function<void(const WorkAssignment&)>& before_report = nullptr) {
   grpc::ServerContext context;
   GetWorkRequest ask;
   ask.set_worker_id(id);
@@ -189,6 +206,7 @@ void RunFakeWorker(CoordinatorService& service, uint32_t id, const std::atomic<b
     if (work.kind() == WorkAssignment::DONE) return;
     if (work.kind() != WorkAssignment::TRAIN) continue;
     trained->push_back(work);
+    if (before_report) before_report(work);
     ReportRequest report;
     report.set_worker_id(id);
     report.set_epoch(work.epoch());
@@ -208,7 +226,7 @@ TEST(CoordinatorServiceTest, ALostWorkersEpochIsRedoneByTheOthersInANewGeneratio
   JobData job;
   job.split.train = {0, 1, 2, 3, 4, 5, 6, 7};
   RecoveryOptions recovery;
-  recovery.worker_lease = absl::Milliseconds(300);
+  recovery.worker_lease = absl::Seconds(1);  // long enough for a busy machine to keep it
   FakeShards shards;
   CoordinatorService service(config, {"ps0", "ps1"}, &job, recovery, &shards);
   grpc::ServerContext context;
@@ -278,6 +296,193 @@ TEST(CoordinatorServiceTest, AReportOfAnotherGenerationIsRefusedWithAborted) {
   clock.set_generation(7);
   ClockResponse min_clock;
   EXPECT_EQ(service.Clock(&context, &clock, &min_clock).error_code(), grpc::StatusCode::ABORTED);
+}
+
+TestMetrics NoMetrics(uint64_t) { return TestMetrics{}; }
+
+// A worker that comes once the job is over is told so, and may exit 0, rather than being left to
+// find the coordinator gone.
+TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
+  JobConfig config = Config();
+  config.set_num_workers(1);
+  config.set_epochs(1);
+  config.set_batch_size(4);
+  JobData job;
+  job.split.train = {0, 1, 2, 3};
+  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  ASSERT_EQ(RegisterWorker(service, config), 0u);
+  std::atomic<bool> stop{false};
+  std::vector<WorkAssignment> trained;
+  std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
+  ASSERT_TRUE(service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "").ok());
+  worker.join();
+  grpc::ServerContext context;
+  RegisterRequest late;
+  *late.mutable_config() = config;
+  RegisterResponse response;
+  ASSERT_TRUE(service.Register(&context, &late, &response).ok());
+  EXPECT_TRUE(response.job_done());
+  EXPECT_EQ(response.ps_addresses_size(), 0);
+}
+
+// A Register that finds every place held by a live worker waits rather than failing. Here the
+// place never frees, so it is answered when the job ends; the answer is the same whichever of the
+// two comes first.
+TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
+  JobConfig config = Config();
+  config.set_num_workers(1);
+  config.set_epochs(2);
+  config.set_batch_size(4);
+  JobData job;
+  job.split.train = {0, 1, 2, 3, 4};
+  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  ASSERT_EQ(RegisterWorker(service, config), 0u);
+  RegisterResponse waiting_answer;
+  grpc::Status waiting_status;
+  std::thread waiting([&] {
+    grpc::ServerContext context;
+    RegisterRequest request;
+    *request.mutable_config() = config;
+    request.set_name("spare");
+    waiting_status = service.Register(&context, &request, &waiting_answer);
+  });
+  std::atomic<bool> stop{false};
+  std::vector<WorkAssignment> trained;
+  std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
+  ASSERT_TRUE(service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "").ok());
+  worker.join();
+  waiting.join();
+  ASSERT_TRUE(waiting_status.ok()) << waiting_status.error_message();
+  EXPECT_TRUE(waiting_answer.job_done());
+  EXPECT_EQ(trained.size(), 2u);
+}
+
+// With --min_workers=2 the job does not go on with the survivor alone: the rollback waits for a
+// replacement, which takes the lost worker's place once its lease runs out (it asked before,
+// and waited), and both train the redone epoch.
+TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
+  JobConfig config = Config();
+  config.set_epochs(2);
+  config.set_batch_size(4);
+  JobData job;
+  job.split.train = {0, 1, 2, 3, 4, 5, 6, 7};
+  RecoveryOptions recovery;
+  recovery.worker_lease = absl::Seconds(1);  // long enough for a busy machine to keep it
+  recovery.min_workers = 2;
+  FakeShards shards;
+  CoordinatorService service(config, {"ps0", "ps1"}, &job, recovery, &shards);
+  ASSERT_EQ(RegisterWorker(service, config), 0u);
+  ASSERT_EQ(RegisterWorker(service, config), 1u);
+  std::atomic<bool> took_work{false};
+  std::thread doomed([&] {  // takes its part of epoch 0 and is never heard from again
+    grpc::ServerContext context;
+    GetWorkRequest ask;
+    ask.set_worker_id(1);
+    WorkAssignment work;
+    while (work.kind() != WorkAssignment::TRAIN) {
+      ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());
+    }
+    took_work = true;
+  });
+  std::atomic<bool> stop{false};
+  std::vector<WorkAssignment> survivor_trained, replacement_trained;
+  std::thread survivor([&] { RunFakeWorker(service, 0, stop, &survivor_trained); });
+  std::thread replacement([&] {
+    while (!took_work) absl::SleepFor(absl::Milliseconds(1));
+    const uint32_t id = RegisterWorker(service, config, "replacement");  // waits for the place
+    EXPECT_EQ(id, 1u);
+    RunFakeWorker(service, id, stop, &replacement_trained);
+  });
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "");
+  stop = true;
+  doomed.join();
+  survivor.join();
+  replacement.join();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ(service.rollbacks(), 1u);
+  absl::MutexLock lock(&shards.mu);
+  ASSERT_EQ(shards.restored.size(), 2u);
+  EXPECT_EQ(shards.restored[1].generation, 2u);
+  EXPECT_FALSE(shards.restored[1].keep_rows);
+  EXPECT_THAT(shards.restored[1].workers, ElementsAre(0, 1));
+  // Both epochs of generation 2 are split between the two.
+  ASSERT_EQ(replacement_trained.size(), 2u);
+  for (const WorkAssignment& w : replacement_trained) {
+    EXPECT_EQ(w.generation(), 2u);
+    EXPECT_EQ(w.begin(), 4u);
+  }
+}
+
+// With the default --min_workers=1 the survivor carries on alone after the rollback; a
+// replacement that registers later joins at the next epoch boundary, rows kept. The survivor
+// holds its report of the rolled-back epoch until the replacement has asked for work, so that
+// there is a boundary left for it to join at.
+TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
+  JobConfig config = Config();
+  config.set_epochs(3);
+  config.set_batch_size(4);
+  JobData job;
+  job.split.train = {0, 1, 2, 3, 4, 5, 6, 7};
+  RecoveryOptions recovery;
+  recovery.worker_lease = absl::Seconds(1);  // long enough for a busy machine to keep it
+  FakeShards shards;
+  CoordinatorService service(config, {"ps0", "ps1"}, &job, recovery, &shards);
+  ASSERT_EQ(RegisterWorker(service, config), 0u);
+  ASSERT_EQ(RegisterWorker(service, config), 1u);
+  std::thread doomed([&] {
+    grpc::ServerContext context;
+    GetWorkRequest ask;
+    ask.set_worker_id(1);
+    WorkAssignment work;
+    while (work.kind() != WorkAssignment::TRAIN) {
+      ASSERT_TRUE(service.GetWork(&context, &ask, &work).ok());
+    }
+  });
+  absl::Notification replacement_asked;
+  std::atomic<bool> stop{false};
+  std::vector<WorkAssignment> survivor_trained, replacement_trained;
+  std::thread replacement;
+  std::thread survivor([&] {
+    RunFakeWorker(service, 0, stop, &survivor_trained, [&](const WorkAssignment& work) {
+      if (work.generation() != 2 || replacement.joinable()) return;
+      replacement = std::thread([&] {
+        const uint32_t id = RegisterWorker(service, config, "replacement");
+        grpc::ServerContext context;
+        GetWorkRequest ask;  // asks once (and is then ready), then works as any other
+        ask.set_worker_id(id);
+        WorkAssignment first;
+        ASSERT_TRUE(service.GetWork(&context, &ask, &first).ok());
+        replacement_asked.Notify();
+        if (first.kind() == WorkAssignment::TRAIN) replacement_trained.push_back(first);
+        RunFakeWorker(service, id, stop, &replacement_trained);
+      });
+      while (!replacement_asked.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
+        grpc::ServerContext context;  // keeps its lease while it holds its report
+        HeartbeatRequest beat;
+        beat.set_worker_id(0);
+        HeartbeatResponse alive;
+        ASSERT_TRUE(service.Heartbeat(&context, &beat, &alive).ok());
+      }
+    });
+  });
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "");
+  stop = true;
+  doomed.join();
+  survivor.join();
+  if (replacement.joinable()) replacement.join();
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_EQ(service.rollbacks(), 1u);
+  absl::MutexLock lock(&shards.mu);
+  ASSERT_EQ(shards.restored.size(), 3u);
+  EXPECT_THAT(shards.restored[1].workers, ElementsAre(0));
+  EXPECT_EQ(shards.restored[2].generation, 3u);
+  EXPECT_TRUE(shards.restored[2].keep_rows);
+  EXPECT_THAT(shards.restored[2].workers, ElementsAre(0, 1));
+  ASSERT_FALSE(replacement_trained.empty());
+  EXPECT_EQ(replacement_trained.back().generation(), 3u);
 }
 
 }  // namespace

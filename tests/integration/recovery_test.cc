@@ -61,13 +61,20 @@ struct Outcome {
 
 // Waits up to a minute for the coordinator to log epoch `at` of the job logging to DIR/stderr.txt.
 bool WaitForEpoch(const fs::path& dir, int at) {
-  const std::string mark = absl::StrCat("epoch ", at, "/", kEpochs, " train loss");
-  for (int i = 0; i < 6000; ++i) {
-    if (ReadFile(dir / "stderr.txt").find(mark) != std::string::npos) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return WaitForText(dir / "stderr.txt", absl::StrCat("epoch ", at, "/", kEpochs, " train loss"));
+}
+
+// The coordinator's address from `psrec train`'s OUT/cluster.json.
+std::string CoordinatorAddress(const fs::path& out_dir) {
+  std::smatch m;
+  const std::string cluster = ReadFile(out_dir / "cluster.json");
+  if (!std::regex_search(
+          cluster, m,
+          std::regex("\"role\": \"coordinator\", \"pid\": [0-9]+, \"address\": \"([^\"]+)\""))) {
+    ADD_FAILURE() << "no coordinator in " << cluster;
+    return "";
   }
-  ADD_FAILURE() << "no '" << mark << "' in\n" << ReadFile(dir / "stderr.txt");
-  return false;
+  return m[1].str();
 }
 
 // Runs the job and sends `signo` to `role` once the coordinator has logged epoch `at`.
@@ -78,7 +85,9 @@ Outcome RunAndSignal(const fs::path& dir, const std::string& role, int signo, in
   if (!WaitForEpoch(dir, at)) return outcome;
   const int pid = PidOf(dir / "out", role);
   EXPECT_GT(pid, 0);
-  if (pid > 0) EXPECT_EQ(kill(pid, signo), 0) << role;
+  if (pid > 0) {
+    EXPECT_EQ(kill(pid, signo), 0) << role;
+  }
   const absl::Time signalled = absl::Now();
   outcome.exit_code = job.Wait(timeout_s);
   outcome.seconds_after_signal = absl::ToDoubleSeconds(absl::Now() - signalled);
@@ -192,32 +201,66 @@ TEST(RecoveryTest, ANewJobRefusesADirectoryThatHoldsCheckpoints) {
   EXPECT_TRUE(fs::exists(dir / "ckpt" / "ckpt-000001" / "MANIFEST"));
 }
 
+// The job runs with --min_workers=2, so once worker1 is lost it cannot go on with worker0 alone:
+// the rollback waits for a replacement. Without that, the test would race the end of the job
+// (the remaining epochs take well under a second) against the replacement's start. The
+// replacement is started right after the kill. If its Register lands before the lease runs out,
+// it waits for the place; if after, it finds the place free. Either way it takes it, and both
+// workers redo the epoch from the last checkpoint. (The other way a replacement joins, between
+// epochs with the rows kept, is tested by
+// CoordinatorServiceTest.AReplacementJoinsBetweenEpochsWithTheRowsKept.)
 TEST(RecoveryTest, AReplacementWorkerTakesTheLostOnesPlaceBetweenEpochs) {
   const fs::path dir = FreshDir("replacement");
-  Background job(RecoveryFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+  std::vector<std::string> flags = RecoveryFlags(dir);
+  flags.push_back("--min_workers=2");
+  Background job(flags, dir / "stderr.txt", dir / "stdout.txt");
   ASSERT_TRUE(WaitForEpoch(dir, 4));
   const int pid = PidOf(dir / "out", "worker1");
   ASSERT_GT(pid, 0);
   ASSERT_EQ(kill(pid, SIGKILL), 0);
-  std::smatch m;
-  const std::string cluster = ReadFile(dir / "out" / "cluster.json");
-  ASSERT_TRUE(std::regex_search(
-      cluster, m,
-      std::regex("\"role\": \"coordinator\", \"pid\": [0-9]+, \"address\": \"([^\"]+)\"")));
-  // Started at once, it is refused until the lost worker's lease has run out, and keeps trying.
-  Background replacement({"worker", "--config=" + (dir / "out" / "job.textproto").string(),
-                          "--coordinator=" + m[1].str(), "--name=replacement", "--fail_after=3s"},
-                         dir / "replacement.txt");
+  Background replacement(
+      {"worker", "--config=" + (dir / "out" / "job.textproto").string(),
+       "--coordinator=" + CoordinatorAddress(dir / "out"), "--name=replacement", "--fail_after=3s"},
+      dir / "replacement.txt");
   EXPECT_EQ(job.Wait(120), 0) << ReadFile(dir / "stderr.txt");
   EXPECT_EQ(replacement.Wait(30), 0) << ReadFile(dir / "replacement.txt");
   const std::string log = ReadFile(dir / "stderr.txt");
   EXPECT_NE(log.find("lost: nothing from it for"), std::string::npos) << log;
+  EXPECT_NE(log.find("fewer than --min_workers=2"), std::string::npos) << log;
   EXPECT_NE(log.find("registered: replacement"), std::string::npos) << log;
-  // It joins between epochs: a new generation of both workers, rows kept.
-  EXPECT_TRUE(std::regex_search(log, std::regex("generation [0-9]+: workers \\[0,1\\], rows kept")))
+  // Both workers make the generation after the rollback.
+  EXPECT_TRUE(std::regex_search(
+      log, std::regex("generation [0-9]+: workers \\[0,1\\], rows from ckpt-0000[0-9][0-9]")))
       << log;
   EXPECT_NE(ReadFile(dir / "replacement.txt").find("the coordinator says the job is done"),
             std::string::npos);
+}
+
+// A worker that comes when the job is over is told so and exits 0, instead of failing on a
+// coordinator that is gone. To be sure it arrives before the end, the job's only worker is stopped
+// (SIGSTOP) once registered, and continued once the late worker waits for its place: the one-minute
+// lease leaves the late worker a minute to start, where it needs a fraction of a second.
+TEST(RecoveryTest, AWorkerThatComesWhenTheJobEndsIsToldItIsDoneAndExitsZero) {
+  const fs::path dir = FreshDir("late");
+  Background job({"train", "--ps_shards=1", "--workers=1", "--data=" + SyntheticData().string(),
+                  "--split=user_time", "--model=bias", "--dim=8", "--epochs=2",
+                  "--worker_lease=60s", "--out_dir=" + (dir / "out").string()},
+                 dir / "stderr.txt", dir / "stdout.txt");
+  ASSERT_TRUE(WaitForText(dir / "stderr.txt", "worker 0 registered"));
+  const int pid = PidOf(dir / "out", "worker0");
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  Background late({"worker", "--config=" + (dir / "out" / "job.textproto").string(),
+                   "--coordinator=" + CoordinatorAddress(dir / "out"), "--name=late"},
+                  dir / "late.txt");
+  const bool waited = WaitForText(dir / "stderr.txt", "worker late waits for a place");
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(waited);
+  EXPECT_EQ(job.Wait(120), 0) << ReadFile(dir / "stderr.txt");
+  EXPECT_EQ(late.Wait(30), 0) << ReadFile(dir / "late.txt");
+  EXPECT_NE(ReadFile(dir / "late.txt").find("is already done; nothing to do"), std::string::npos)
+      << ReadFile(dir / "late.txt");
+  EXPECT_NE(ReadFile(dir / "stderr.txt").find("came after the job ended"), std::string::npos);
 }
 
 }  // namespace
