@@ -27,7 +27,7 @@
 #include "ps/local_store.h"
 #include "ps/optimizer.h"
 #include "ps/server.h"
-#include "worker/ps_client.h"
+#include "worker/remote_store.h"
 
 ABSL_FLAG(std::string, psrec, "build/psrec", "The psrec binary to benchmark.");
 ABSL_FLAG(std::string, data, "", "Ratings directory; empty: psrec's own search.");

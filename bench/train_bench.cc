@@ -14,9 +14,9 @@
 #include "absl/flags/parse.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "app/local_job.h"
+#include "common/job_config.h"
 #include "common/model.h"
-#include "coordinator/job.h"
-#include "coordinator/job_config.h"
 #include "ps/local_store.h"
 #include "worker/trainer.h"
 

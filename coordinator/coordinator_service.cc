@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/job_config.h"
 #include "common/log.h"
-#include "coordinator/job_config.h"
 #include "ps/checkpoint.h"
 
 namespace psrec {

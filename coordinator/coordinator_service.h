@@ -24,11 +24,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "coordinator/job.h"
+#include "common/job_report.h"
+#include "coordinator/shard_control.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/config.pb.h"
 #include "proto/coordinator.grpc.pb.h"
-#include "worker/trainer.h"
 
 namespace psrec {
 
@@ -50,24 +50,6 @@ std::vector<Partition> PlanEpoch(uint64_t num_rows, uint32_t num_workers, uint32
 // and rating_offset are the coordinator's to fill in and are not compared, nor is num_shards when
 // `theirs` leaves it unset.
 std::vector<std::string> RegistrationDifferences(const JobConfig& mine, const JobConfig& theirs);
-
-// What the coordinator asks of the parameter servers. coordinator_main implements it over gRPC;
-// tests fake it.
-class ShardControl {
- public:
-  virtual ~ShardControl() = default;
-  // RestoreRequest to every shard, retried while a shard is unreachable, for up to fail_after.
-  // ABORTED when keep_rows finds a shard restarted since the last Restore.
-  virtual absl::Status Restore(uint64_t generation, const std::string& checkpoint, bool keep_rows,
-                               uint64_t clock, const std::vector<uint32_t>& workers) = 0;
-  // CheckpointRequest to every shard; their files, by shard.
-  virtual absl::StatusOr<std::vector<CheckpointFile>> Checkpoint(const std::string& name,
-                                                                 uint64_t generation) = 0;
-  // Looks at every shard once. Empty when all are the processes last restored; a description of
-  // the first that is not (it restarted) otherwise. An error when a shard has failed every check
-  // for fail_after: the job cannot go on.
-  virtual absl::StatusOr<std::string> Check() = 0;
-};
 
 // How the coordinator keeps the job alive (coordinator/recovery_flags.h fills it from flags).
 struct RecoveryOptions {

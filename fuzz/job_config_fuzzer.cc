@@ -19,7 +19,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
-#include "coordinator/job_config.h"
+#include "common/job_config.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/text_format.h"
 #include "proto/config.pb.h"

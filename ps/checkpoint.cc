@@ -24,12 +24,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
-#include "coordinator/job_config.h"
+#include "common/job_config.h"
+#include "common/sharding.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "ps/optimizer.h"
 #include "ps/sharded_table.h"
-#include "ps/sharding.h"
 
 namespace psrec {
 namespace {

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/param_store.h"
 #include "google/protobuf/repeated_field.h"
 #include "proto/config.pb.h"
-#include "ps/param_store.h"
 #include "ps/table.h"
 
 namespace psrec {

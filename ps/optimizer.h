@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "common/optimizer_config.h"  // ResolveOptimizerConfig, which every table needs first
 #include "proto/config.pb.h"
 
 namespace psrec {
@@ -23,14 +24,6 @@ int StateFloatsPerParam(OptimizerKind kind);
 
 // The state a fresh row starts with (adagrad's initial accumulator, zeros otherwise).
 void InitOptimizerState(const OptimizerConfig& config, absl::Span<float> state);
-
-// Fills unset fields with defaults (adam: b1 0.9, b2 0.999, eps 1e-8; adagrad: eps 1e-10,
-// initial_accumulator 0.1) and rejects an unknown kind, lr <= 0, or betas outside [0, 1).
-// A field set to 0 keeps it (the fields have presence). Also
-// rejects a non-finite lr, a negative or non-finite epsilon, and a negative initial_accumulator.
-// Only the fields the kind uses are filled and checked. Errors are InvalidArgument naming the
-// field and its value.
-absl::Status ResolveOptimizerConfig(OptimizerConfig* config);
 
 // Updates one row in place. `state` holds StateFloatsPerParam(kind) * row.size() floats; `step` is
 // the row's step count, incremented by this call. `grad` has row.size() floats.

@@ -11,12 +11,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/param_store.h"
 #include "common/rng.h"
+#include "common/rpc.h"
+#include "common/sharding.h"
 #include "ps/checkpoint.h"
 #include "ps/optimizer.h"
-#include "ps/param_store.h"
 #include "ps/sharded_table.h"
-#include "ps/sharding.h"
 #include "ps/table.h"
 
 namespace psrec {
@@ -34,10 +35,6 @@ absl::Status CheckTables(const JobConfig& config) {
     seen[spec.id()] = true;
   }
   return absl::OkStatus();
-}
-
-grpc::Status ToGrpc(const absl::Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 uint64_t NewIncarnation() {

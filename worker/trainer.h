@@ -11,19 +11,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/job_report.h"
 #include "common/model.h"
 #include "common/movielens.h"
+#include "common/param_store.h"
 #include "proto/config.pb.h"
-#include "ps/param_store.h"
 
 namespace psrec {
-
-struct TrainStats {
-  double loss_sum = 0;    // sum over batches of (batch mean loss * batch size)
-  uint64_t examples = 0;  // ratings trained on
-  uint64_t batches = 0;
-  double mean_loss() const { return examples == 0 ? 0 : loss_sum / static_cast<double>(examples); }
-};
 
 // Called after each batch with the totals so far in this call.
 using ProgressFn = std::function<void(const TrainStats& so_far)>;

@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/job_config.h"
 #include "common/log.h"
 #include "common/security.h"
-#include "coordinator/job_config.h"
 #include "grpcpp/grpcpp.h"
 #include "worker/progress.h"
 

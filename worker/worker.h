@@ -30,7 +30,7 @@
 #include "common/job_data.h"
 #include "proto/config.pb.h"
 #include "proto/coordinator.grpc.pb.h"
-#include "worker/ps_client.h"
+#include "worker/remote_store.h"
 #include "worker/trainer.h"
 
 namespace psrec {

@@ -17,12 +17,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/model.h"
 #include "common/rng.h"
+#include "common/sharding.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "ps/optimizer.h"
 #include "ps/sharded_table.h"
-#include "ps/sharding.h"
 
 namespace psrec {
 namespace {

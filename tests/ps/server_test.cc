@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rng.h"
+#include "common/sharding.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/empty.pb.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -27,7 +28,6 @@
 #include "gtest/gtest.h"
 #include "ps/checkpoint.h"
 #include "ps/local_store.h"
-#include "ps/sharding.h"
 #include "ps/table.h"
 #include "tests/test_util.h"
 

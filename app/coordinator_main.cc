@@ -1,0 +1,134 @@
+#include "app/coordinator_main.h"
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "app/metrics_flag.h"
+#include "app/recovery_flags.h"
+#include "common/job_config.h"
+#include "common/job_report.h"
+#include "common/log.h"
+#include "common/rpc.h"
+#include "common/security.h"
+#include "common/service_flags.h"
+#include "coordinator/coordinator_service.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/ps.grpc.pb.h"
+#include "worker/remote_store.h"
+#include "worker/trainer.h"
+
+ABSL_FLAG(std::string, ps, "",
+          "Comma-separated host:port of the parameter servers, shard 0 first.");
+ABSL_FLAG(absl::Duration, epoch_timeout, absl::Hours(2), "How long one epoch may take.");
+
+namespace psrec {
+namespace {
+
+int Fail(const absl::Status& status, int code = 1) {
+  PSREC_LOG(ERROR) << status.message();
+  std::fprintf(stderr, "psrec coordinator: %s\n", std::string(status.message()).c_str());
+  return code;
+}
+
+int RunCoordinator(const std::set<std::string>& specified) {
+  SetLogRole("coordinator");
+  absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
+  if (!config.ok()) return Fail(config.status(), 2);
+  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) return Fail(s, 2);
+  absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags(*config);
+  if (!recovery.ok()) return Fail(recovery.status(), 2);
+  const std::vector<std::string> ps =
+      absl::StrSplit(absl::GetFlag(FLAGS_ps), ',', absl::SkipWhitespace());
+  if (ps.empty()) return Fail(absl::InvalidArgumentError("--ps lists no parameter servers"), 2);
+  config->set_num_shards(static_cast<uint32_t>(ps.size()));
+  absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
+  if (!data_dir.ok()) return Fail(data_dir.status());
+  config->set_data_dir(*data_dir);
+  absl::StatusOr<JobData> job = PrepareData(&*config);
+  if (!job.ok()) return Fail(job.status());
+
+  GrpcShardControl shards(ps, RpcTimeoutFlag(), recovery->fail_after);
+  if (absl::Status s = shards.CheckServers(*config); !s.ok()) {
+    return Fail(s, absl::IsFailedPrecondition(s) ? 2 : 1);  // 2: a config the user must fix
+  }
+  // Evaluation pulls rows as a reader, not as any worker; it never pushes.
+  absl::StatusOr<std::unique_ptr<RemoteStore>> store =
+      RemoteStore::CreateReader(ps, *config, std::min(RpcTimeoutFlag(), recovery->fail_after));
+  if (!store.ok()) return Fail(store.status(), 2);
+  absl::StatusOr<std::unique_ptr<Trainer>> evaluator =
+      Trainer::Create(*config, &job->data, store->get());
+  if (!evaluator.ok()) return Fail(evaluator.status());
+
+  CoordinatorService service(*config, ps, &*job, *recovery, &shards);
+  absl::StatusOr<StartedServer> started = StartServer(HostFlag(), PortFlag(), {&service});
+  if (!started.ok()) return Fail(started.status());
+  grpc::Server* server = started->server.get();
+  const int port = started->port;
+  PSREC_LOG(INFO) << "listening on " << ListenAddress(HostFlag(), port) << ", " << ps.size()
+                  << " parameter servers, " << config->num_workers() << " workers, "
+                  << EnumFlagName(config->consistency());
+  if (absl::Status s = WritePortFileIfRequested(port); !s.ok()) return Fail(s);
+
+  std::vector<float> pred(job->split.test.size());
+  auto evaluate = [&](uint64_t generation) -> absl::StatusOr<TestMetrics> {
+    (*store)->set_generation(generation);
+    if (absl::Status s = (*evaluator)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
+      (*store)->Reset();
+      return s;
+    }
+    return Score(job->data, job->split.test, pred);
+  };
+  absl::StatusOr<std::vector<EpochRecord>> records = service.RunJob(
+      evaluate, RegisterTimeoutFlag(), absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
+  if (!records.ok()) {
+    PSREC_LOG(ERROR) << "the job failed: " << records.status().message();
+    // The servers' rows are of no further use: what is worth keeping is in the checkpoints.
+    // Stopping them first releases workers waiting in a pull, which then hear ABORTED.
+    shards.ShutdownServers();
+    service.WaitForWorkersToLeave(absl::Seconds(2));
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    return Fail(records.status());
+  }
+  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
+              EnumFlagName(config->model()).c_str(), EnumFlagName(config->split()).c_str(),
+              records->back().test.mae, records->back().test.rmse);
+  std::fflush(stdout);
+  service.WaitForWorkersToLeave(absl::Seconds(10));
+  shards.ShutdownServers();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
+
+}  // namespace
+
+Subcommand CoordinatorSubcommand() {
+  return Subcommand{
+      "coordinator",
+      "schedule a distributed job: admit workers, assign partitions, evaluate each epoch",
+      "Checks that every parameter server in --ps serves its shard with the same config, waits "
+      "for\n"
+      "--workers workers to register, hands each a partition of every epoch, evaluates the test "
+      "split\n"
+      "after each epoch by pulling rows from the servers, and at the end tells workers and servers "
+      "to\n"
+      "exit. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when done.\n\n"
+      "With --checkpoint_dir it has the servers checkpoint between epochs. When a worker's lease\n"
+      "runs out, a worker reports a failed server call, or a server restarts, it rolls every "
+      "shard\n"
+      "back to the last complete checkpoint and the workers still alive redo the work from there.\n"
+      "A server silent for --fail_after fails the job, naming it.",
+      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(),
+       SecurityFlagsFile(), __FILE__},
+      &RunCoordinator,
+  };
+}
+
+}  // namespace psrec

@@ -1,0 +1,204 @@
+#include "app/eval_main.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "app/metrics_flag.h"
+#include "common/files.h"
+#include "common/job_config.h"
+#include "common/job_data.h"
+#include "common/log.h"
+#include "google/protobuf/util/json_util.h"
+#include "ps/checkpoint.h"
+#include "ps/local_store.h"
+#include "worker/trainer.h"
+
+// --data belongs to the job flags (coordinator/job_config.cc); eval reads it alone of them.
+ABSL_DECLARE_FLAG(std::string, data);
+
+ABSL_FLAG(std::string, checkpoint, "",
+          "A checkpoint directory (holding a MANIFEST), or a --checkpoint_dir root, in which case "
+          "its latest complete checkpoint is used.");
+
+namespace psrec {
+namespace {
+
+// The exit codes of `psrec eval`.
+constexpr int kFailed = 1;
+constexpr int kUsage = 2;
+
+struct Evaluation {
+  std::string checkpoint;  // the directory read
+  CheckpointManifest manifest;
+  JobConfig config;  // the manifest's, with the data directory used
+  TestMetrics test;
+};
+
+// `flag` itself if it holds a MANIFEST, else the latest complete checkpoint under it.
+absl::StatusOr<std::string> ResolveCheckpoint(const std::string& flag) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(std::filesystem::path(flag) / "MANIFEST", ec)) return flag;
+  absl::StatusOr<std::string> latest = FindLatestCheckpoint(flag);
+  if (!latest.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("--checkpoint=", flag,
+                     " has no MANIFEST and is not a checkpoint root: ", latest.status().message()));
+  }
+  return latest;
+}
+
+// --data if given; else the manifest's data directory, or failing that psrec's usual search (the
+// checkpoint may come from another machine). The rating_offset check in LoadCheckpoint refuses
+// data that differs from the training run's.
+absl::StatusOr<std::string> ResolveDataDir(const std::string& recorded) {
+  const std::string flag = absl::GetFlag(FLAGS_data);
+  if (!flag.empty()) return FindDataDir(flag);
+  if (!recorded.empty()) {
+    absl::StatusOr<std::string> dir = FindDataDir(recorded);
+    if (dir.ok()) return dir;
+    PSREC_LOG(INFO) << "the checkpoint's data directory " << recorded
+                    << " has no ratings here; searching the usual places";
+  }
+  return FindDataDir("");
+}
+
+absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
+  Evaluation eval;
+  absl::StatusOr<std::string> checkpoint = ResolveCheckpoint(checkpoint_flag);
+  if (!checkpoint.ok()) return checkpoint.status();
+  eval.checkpoint = *checkpoint;
+  absl::StatusOr<CheckpointManifest> manifest = ReadManifest(eval.checkpoint);
+  if (!manifest.ok()) return manifest.status();
+  eval.manifest = *std::move(manifest);
+  eval.config = eval.manifest.config();
+  absl::StatusOr<std::string> data_dir = ResolveDataDir(eval.config.data_dir());
+  if (!data_dir.ok()) return data_dir.status();
+  eval.config.set_data_dir(*data_dir);
+  // PrepareData recomputes rating_offset from the data; LoadCheckpoint then compares it with the
+  // manifest's, so a different ratings file is refused rather than scored.
+  absl::StatusOr<JobData> job = PrepareData(&eval.config);
+  if (!job.ok()) return job.status();
+  absl::StatusOr<std::unique_ptr<LocalStore>> store =
+      LocalStore::Create(eval.config.tables(), eval.config.optimizer(), eval.config.seed());
+  if (!store.ok()) return store.status();
+  absl::Status insert = absl::OkStatus();
+  absl::Status loaded =
+      LoadCheckpoint(eval.checkpoint, eval.config, {},
+                     [&](uint32_t table, uint64_t key, uint32_t step,
+                         absl::Span<const float> values, absl::Span<const float> state) {
+                       if (insert.ok()) {
+                         insert = (*store)->InsertRow(table, key, step, values, state);
+                       }
+                     });
+  if (!loaded.ok()) return loaded;
+  if (!insert.ok()) return insert;
+  PSREC_LOG(INFO) << "loaded " << eval.checkpoint << " (" << eval.manifest.epochs_done()
+                  << " epochs); evaluating " << job->split.test.size() << " test ratings of "
+                  << job->data.path;
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
+      Trainer::Create(eval.config, &job->data, store->get());
+  if (!trainer.ok()) return trainer.status();
+  std::vector<float> pred(job->split.test.size());
+  if (absl::Status s = (*trainer)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
+    return s;
+  }
+  eval.test = Score(job->data, job->split.test, pred);
+  return eval;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+absl::Status WriteEvalJson(const std::string& path, const Evaluation& eval) {
+  std::string config_json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  if (auto s = google::protobuf::util::MessageToJsonString(eval.config, &config_json, options);
+      !s.ok()) {
+    return absl::InternalError(absl::StrCat("config to JSON: ", s.ToString()));
+  }
+  const std::string out = absl::StrFormat(
+      "{\n  \"checkpoint\": %s,\n  \"epochs_done\": %u,\n  \"config\": %s,\n"
+      "  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}\n}\n",
+      JsonString(eval.checkpoint), eval.manifest.epochs_done(), config_json, eval.test.mae,
+      eval.test.rmse);
+  return WriteFileAtomically(path, out);
+}
+
+int RunEval(const std::set<std::string>& specified) {
+  SetLogRole("eval");
+  // The job flags are registered for --data alone: the rest of the config is the checkpoint's.
+  for (const std::string& name : specified) {
+    if (name != "checkpoint" && name != "data" && name != "metrics_out") {
+      std::fprintf(stderr,
+                   "psrec eval: --%s does not apply: the job's config comes from the checkpoint's "
+                   "MANIFEST (flags: --checkpoint, --data, --metrics_out)\n",
+                   name.c_str());
+      return kUsage;
+    }
+  }
+  const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  if (checkpoint.empty()) {
+    std::fprintf(stderr, "psrec eval: --checkpoint=DIR is required; see psrec eval --help\n");
+    return kUsage;
+  }
+  absl::StatusOr<Evaluation> eval = Evaluate(checkpoint);
+  if (!eval.ok()) {
+    std::fprintf(stderr, "psrec eval: %s\n", std::string(eval.status().message()).c_str());
+    return kFailed;
+  }
+  std::printf("checkpoint=%s epochs_done=%u test_mae=%.17g test_rmse=%.17g\n",
+              eval->checkpoint.c_str(), eval->manifest.epochs_done(), eval->test.mae,
+              eval->test.rmse);
+  if (const std::string path = MetricsOutFlag(); !path.empty()) {
+    if (absl::Status s = WriteEvalJson(path, *eval); !s.ok()) {
+      std::fprintf(stderr, "psrec eval: %s\n", std::string(s.message()).c_str());
+      return kFailed;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+Subcommand EvalSubcommand() {
+  return Subcommand{
+      "eval",
+      "report the test MAE and RMSE of a saved checkpoint",
+      "psrec eval --checkpoint=DIR [--data=DIR] [--metrics_out=FILE]\n\n"
+      "Reads the checkpoint's MANIFEST (DIR, or the latest complete checkpoint under a\n"
+      "--checkpoint_dir root), takes the job's config from it, reads and splits the ratings\n"
+      "(--data, else the directory the manifest records, else the usual search), loads every\n"
+      "row after checking each file's size, crc32 and contents, and evaluates the test split.\n"
+      "stdout gets one line: 'checkpoint=... epochs_done=N test_mae=... test_rmse=...'.\n"
+      "--metrics_out also writes them as JSON. Of the job flags listed below only --data\n"
+      "applies. Exit 1: a missing, corrupt or mismatched checkpoint (the message names the\n"
+      "file); exit 2: bad flags.",
+      {JobFlagsFile(), MetricsFlagFile(), __FILE__},
+      &RunEval,
+  };
+}
+
+}  // namespace psrec

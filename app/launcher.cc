@@ -1,0 +1,209 @@
+#include "app/launcher.h"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "app/process_group.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "google/protobuf/text_format.h"
+
+namespace psrec {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(60);
+constexpr absl::Duration kExitGrace = absl::Seconds(15);
+
+// Waits for a child started with --port=0 to write the port it bound.
+absl::StatusOr<int> WaitForPort(ProcessGroup& cluster, size_t index, const std::string& path) {
+  const absl::Time deadline = absl::Now() + kStartTimeout;
+  while (absl::Now() < deadline) {
+    cluster.Pump(absl::Milliseconds(50));
+    const Child& child = cluster.children()[index];
+    std::ifstream in(path);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    if (child.exited) {
+      return absl::UnavailableError(absl::StrCat(DescribeExit(child), " while starting"));
+    }
+    if (cluster.stopped()) return absl::CancelledError("interrupted while starting the cluster");
+  }
+  return absl::DeadlineExceededError(absl::StrCat(cluster.children()[index].role,
+                                                  " did not report its port within ",
+                                                  absl::FormatDuration(kStartTimeout)));
+}
+
+std::string ClusterJson(const std::vector<Child>& children) {
+  std::string out = "{\n  \"processes\": [";
+  for (size_t i = 0; i < children.size(); ++i) {
+    absl::StrAppend(&out, i == 0 ? "" : ",", "\n    {\"role\": \"", children[i].role,
+                    "\", \"pid\": ", children[i].pid, ", \"address\": \"", children[i].address,
+                    "\"}");
+  }
+  return out + "\n  ]\n}\n";
+}
+
+absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,
+                          const ClusterOptions& options, const std::string& config_path) {
+  std::vector<std::string> ps_addresses;
+  for (uint32_t shard = 0; shard < config.num_shards(); ++shard) {
+    const std::string port_file = absl::StrCat(options.out_dir, "/ps", shard, ".port");
+    std::remove(port_file.c_str());
+    std::vector<std::string> args = {"ps",
+                                     "--config=" + config_path,
+                                     absl::StrCat("--shard=", shard),
+                                     absl::StrCat("--num_shards=", config.num_shards()),
+                                     "--host=127.0.0.1",
+                                     "--port=0",
+                                     "--port_file=" + port_file};
+    args.insert(args.end(), options.ps_flags.begin(), options.ps_flags.end());
+    if (absl::Status s = cluster.Start(absl::StrCat("ps", shard), std::move(args)); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<int> port = WaitForPort(cluster, cluster.children().size() - 1, port_file);
+    if (!port.ok()) return port.status();
+    cluster.children().back().address = absl::StrCat("127.0.0.1:", *port);
+    ps_addresses.push_back(cluster.children().back().address);
+  }
+  const std::string port_file = options.out_dir + "/coordinator.port";
+  std::remove(port_file.c_str());
+  std::vector<std::string> args = {"coordinator",
+                                   "--config=" + config_path,
+                                   "--ps=" + absl::StrJoin(ps_addresses, ","),
+                                   "--host=127.0.0.1",
+                                   "--port=0",
+                                   "--port_file=" + port_file};
+  if (!options.metrics_out.empty()) args.push_back("--metrics_out=" + options.metrics_out);
+  args.insert(args.end(), options.coordinator_flags.begin(), options.coordinator_flags.end());
+  if (absl::Status s = cluster.Start("coordinator", args); !s.ok()) return s;
+  absl::StatusOr<int> port = WaitForPort(cluster, cluster.children().size() - 1, port_file);
+  if (!port.ok()) return port.status();
+  cluster.children().back().address = absl::StrCat("127.0.0.1:", *port);
+  return absl::OkStatus();
+}
+
+bool IsServer(const Child& c) { return c.role.rfind("ps", 0) == 0; }
+bool IsWorker(const Child& c) { return c.role.rfind("worker", 0) == 0; }
+
+// Runs until the coordinator is done (then gives the others kExitGrace to leave), a child fails, or
+// a signal arrives. While the job runs, a parameter server that dies is started again on its port
+// (the coordinator then restores it from the last checkpoint), up to options.max_restarts times
+// in all, and a worker killed by a signal is left dead (the coordinator redoes its work with the
+// others); a worker that exits with an error, having found something wrong, fails the job.
+absl::Status Supervise(ProcessGroup& cluster, size_t coordinator, const ClusterOptions& options,
+                       const std::string& cluster_json) {
+  uint32_t restarts = 0;
+  while (true) {
+    cluster.Pump(absl::Milliseconds(200));
+    if (cluster.stopped()) {
+      return absl::CancelledError(absl::StrCat("stopped by signal ", cluster.stop_signal()));
+    }
+    for (size_t i = 0; i < cluster.children().size(); ++i) {
+      Child& c = cluster.children()[i];
+      if (!Failed(c) || cluster.children()[coordinator].exited) continue;
+      const std::string what = DescribeExit(c);
+      if (IsWorker(c) && WIFSIGNALED(c.status)) {
+        PSREC_LOG(WARNING) << what << "; the coordinator redoes its work with the other workers";
+        c.status = 0;  // reported once
+        continue;
+      }
+      if (IsWorker(c)) {
+        // Workers exit with an error when the coordinator says the job failed; the coordinator's
+        // own exit, a moment later, is the one that names the cause.
+        const Child& coord = cluster.children()[coordinator];
+        const absl::Time wait_until = absl::Now() + absl::Seconds(10);
+        while (!coord.exited && absl::Now() < wait_until) cluster.Pump(absl::Milliseconds(50));
+        if (Failed(coord)) {
+          return absl::AbortedError(DescribeExit(coord));
+        }
+        return absl::AbortedError(what);
+      }
+      if (!IsServer(c) || restarts >= options.max_restarts) {
+        return absl::AbortedError(
+            IsServer(c) ? absl::StrCat(what, " after ", restarts, " restarts (--max_restarts)")
+                        : what);
+      }
+      ++restarts;
+      std::vector<std::string> args = c.args;
+      const std::string port = c.address.substr(c.address.rfind(':') + 1);
+      for (std::string& a : args) {
+        if (a == "--port=0") a = "--port=" + port;
+      }
+      PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << restarts
+                         << " of " << options.max_restarts << ")";
+      if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
+      if (absl::Status s = WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (cluster.children()[coordinator].exited) break;
+  }
+  // A failed job needs no grace: its coordinator has stopped what can be stopped politely.
+  if (const Child& c = cluster.children()[coordinator]; Failed(c)) {
+    return absl::AbortedError(DescribeExit(c));
+  }
+  const absl::Time deadline = absl::Now() + kExitGrace;
+  while (!cluster.AllExited() && absl::Now() < deadline) cluster.Pump(absl::Milliseconds(100));
+  for (const Child& c : cluster.children()) {
+    if (Failed(c)) {
+      return absl::AbortedError(DescribeExit(c));
+    }
+    if (!c.exited) {
+      PSREC_LOG(WARNING) << c.role << " (pid " << c.pid << ") still running "
+                         << absl::FormatDuration(kExitGrace) << " after the job ended; stopping it";
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& options) {
+  std::error_code error;
+  std::filesystem::create_directories(options.out_dir, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", options.out_dir, ": ", error.message()));
+  }
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  const std::string config_path = options.out_dir + "/job.textproto";
+  if (absl::Status s = WriteFileAtomically(config_path, text); !s.ok()) return s;
+
+  StopSignal stop;
+  if (absl::Status s = stop.Install(); !s.ok()) return s;
+  absl::Status status;
+  {
+    ProcessGroup cluster(&stop);
+    status = StartServers(cluster, config, options, config_path);
+    const size_t coordinator = cluster.children().size() - 1;
+    const std::string coordinator_address =
+        status.ok() ? cluster.children()[coordinator].address : "";
+    for (uint32_t w = 0; status.ok() && w < config.num_workers(); ++w) {
+      std::vector<std::string> args = {"worker", "--config=" + config_path,
+                                       "--coordinator=" + coordinator_address,
+                                       absl::StrCat("--name=worker", w)};
+      args.insert(args.end(), options.worker_flags.begin(), options.worker_flags.end());
+      status = cluster.Start(absl::StrCat("worker", w), std::move(args));
+    }
+    const std::string cluster_json = options.out_dir + "/cluster.json";
+    if (status.ok()) status = WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+    if (status.ok()) status = Supervise(cluster, coordinator, options, cluster_json);
+    if (!status.ok()) PSREC_LOG(ERROR) << status.message() << "; stopping the cluster";
+    cluster.StopAll();
+  }
+  return status;
+}
+
+}  // namespace psrec

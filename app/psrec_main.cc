@@ -1,0 +1,27 @@
+// psrec: one binary, one subcommand per role.
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "app/coordinator_main.h"
+#include "app/eval_main.h"
+#include "app/ps_main.h"
+#include "app/train_main.h"
+#include "app/worker_main.h"
+#include "common/cli.h"
+
+int main(int argc, char** argv) {
+  const std::vector<psrec::Subcommand> subs = {
+      psrec::TrainSubcommand(), psrec::PsSubcommand(), psrec::WorkerSubcommand(),
+      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand()};
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    psrec::PrintTopLevelHelp(subs);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const psrec::Subcommand& sub : subs) {
+    if (std::strcmp(argv[1], sub.name) == 0) return psrec::RunSubcommand(sub, argc, argv);
+  }
+  std::fprintf(stderr, "psrec: unknown subcommand '%s'; see psrec --help\n", argv[1]);
+  return 2;
+}

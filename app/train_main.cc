@@ -1,0 +1,147 @@
+#include "app/train_main.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "app/launcher.h"
+#include "app/local_job.h"
+#include "app/metrics_flag.h"
+#include "app/recovery_flags.h"
+#include "common/job_config.h"
+#include "common/log.h"
+#include "common/security.h"
+#include "common/service_flags.h"
+
+ABSL_FLAG(int32_t, ps_shards, 0,
+          "Parameter-server processes to start on this machine (with --workers workers and a "
+          "coordinator). 0 trains in this process.");
+ABSL_FLAG(std::string, out_dir, "out/cluster",
+          "With --ps_shards: where job.textproto, cluster.json and the port files go, and the "
+          "checkpoints (OUT/checkpoints/run-TIME) when --checkpoint_dir is not given.");
+ABSL_FLAG(int32_t, max_restarts, 3,
+          "With --ps_shards: how many times in all a parameter server that died is started "
+          "again (each time the job rolls back to its last checkpoint).");
+
+namespace psrec {
+namespace {
+
+int RunTrain(const std::set<std::string>& specified) {
+  SetLogRole("train");
+  absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
+  if (!config.ok()) {
+    std::fprintf(stderr, "psrec train: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
+  if (!data_dir.ok()) {
+    std::fprintf(stderr, "psrec train: %s\n", std::string(data_dir.status().message()).c_str());
+    return 1;
+  }
+  config->set_data_dir(*data_dir);
+  const int32_t ps_shards = absl::GetFlag(FLAGS_ps_shards);
+  if (ps_shards < 0) {
+    std::fprintf(stderr, "psrec train: --ps_shards=%d is negative\n", ps_shards);
+    return 2;
+  }
+  absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags(*config);
+  if (!recovery.ok()) {
+    std::fprintf(stderr, "psrec train: %s\n", std::string(recovery.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
+    std::fprintf(stderr, "psrec train: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  const int32_t max_restarts = absl::GetFlag(FLAGS_max_restarts);
+  if (max_restarts < 0) {
+    std::fprintf(stderr, "psrec train: --max_restarts=%d is negative\n", max_restarts);
+    return 2;
+  }
+  if (ps_shards == 0) {
+    for (const char* flag : {"checkpoint_dir", "resume"}) {
+      if (specified.count(flag) > 0) {
+        std::fprintf(stderr,
+                     "psrec train: --%s needs --ps_shards: the in-process trainer keeps no "
+                     "checkpoints\n",
+                     flag);
+        return 2;
+      }
+    }
+  }
+  if (ps_shards > 0) {
+    config->set_num_shards(static_cast<uint32_t>(ps_shards));
+    ClusterOptions options;
+    options.out_dir = absl::GetFlag(FLAGS_out_dir);
+    options.metrics_out = MetricsOutFlag();
+    options.max_restarts = static_cast<uint32_t>(max_restarts);
+    if (recovery->checkpoint_dir.empty()) {
+      // A directory of this run's own, so that it never mixes with another run's checkpoints.
+      recovery->checkpoint_dir = absl::StrCat(
+          options.out_dir, "/checkpoints/run-",
+          absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), "-", ::getpid());
+    }
+    const std::vector<std::string> timeouts = {
+        absl::StrCat("--rpc_timeout=", absl::FormatDuration(RpcTimeoutFlag())),
+        absl::StrCat("--register_timeout=", absl::FormatDuration(RegisterTimeoutFlag())),
+        absl::StrCat("--fail_after=", absl::FormatDuration(recovery->fail_after))};
+    const std::vector<std::string> security = SecurityFlagsForChildren();
+    options.ps_flags = {"--checkpoint_dir=" + recovery->checkpoint_dir};
+    options.coordinator_flags = RecoveryFlagsForChild(*recovery);
+    options.coordinator_flags.insert(options.coordinator_flags.end(), timeouts.begin(),
+                                     timeouts.end());
+    options.worker_flags = timeouts;
+    for (auto* flags : {&options.ps_flags, &options.coordinator_flags, &options.worker_flags}) {
+      flags->insert(flags->end(), security.begin(), security.end());
+    }
+    const absl::Status status = RunLocalCluster(*config, options);
+    if (!status.ok()) {
+      std::fprintf(stderr, "psrec train: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+    return 0;
+  }
+  absl::StatusOr<std::vector<EpochRecord>> records = RunLocalJob(*config, MetricsOutFlag());
+  if (!records.ok()) {
+    std::fprintf(stderr, "psrec train: %s\n", std::string(records.status().message()).c_str());
+    return 1;
+  }
+  const EpochRecord& last = records->back();
+  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
+              EnumFlagName(config->model()).c_str(), EnumFlagName(config->split()).c_str(),
+              last.test.mae, last.test.rmse);
+  return 0;
+}
+
+}  // namespace
+
+Subcommand TrainSubcommand() {
+  return Subcommand{
+      "train",
+      "train a model on MovieLens and report test MAE and RMSE after every epoch",
+      "Reads the ratings, splits them, trains with the parameter tables in this process and\n"
+      "evaluates on the test split after every epoch. Progress goes to stderr; the final line on\n"
+      "stdout is 'model=... split=... test_mae=... test_rmse=...'.\n\n"
+      "With --ps_shards=N (N >= 1) the same job runs as separate processes on this machine: N\n"
+      "parameter servers, --workers workers and a coordinator, on 127.0.0.1 with free ports. "
+      "Their\n"
+      "log lines are prefixed with their role, OUT/cluster.json lists them, and all of them are\n"
+      "stopped when the job ends, when one fails, or on Ctrl-C. The job survives a parameter "
+      "server\n"
+      "that dies (it is restarted and the job rolls back to the last checkpoint) and a worker "
+      "that\n"
+      "is killed (the others redo its work from the last checkpoint).",
+      {JobFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(),
+       __FILE__},
+      &RunTrain,
+  };
+}
+
+}  // namespace psrec

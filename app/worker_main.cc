@@ -1,0 +1,96 @@
+#include "app/worker_main.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/job_config.h"
+#include "common/log.h"
+#include "common/security.h"
+#include "common/service_flags.h"
+#include "worker/worker.h"
+
+ABSL_FLAG(std::string, coordinator, "", "The coordinator's HOST:PORT. Required.");
+ABSL_FLAG(std::string, name, "", "This worker's name in the coordinator's logs. Empty: HOST:PID.");
+
+namespace psrec {
+namespace {
+
+std::string DefaultName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host, ":", getpid());
+}
+
+int RunWorker(const std::set<std::string>& specified) {
+  SetLogRole("worker");
+  WorkerOptions options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.rpc_timeout = RpcTimeoutFlag();  // common/service_flags.h
+  options.register_timeout = RegisterTimeoutFlag();
+  options.fail_after = FailAfterFlag();
+  options.name = absl::GetFlag(FLAGS_name);
+  options.name_given = !options.name.empty();
+  if (!options.name_given) options.name = DefaultName();
+  if (options.coordinator.empty()) {
+    std::fprintf(stderr, "psrec worker: --coordinator=HOST:PORT is required\n");
+    return 2;
+  }
+  if (options.rpc_timeout <= absl::ZeroDuration()) {
+    std::fprintf(stderr, "psrec worker: --rpc_timeout must be positive\n");
+    return 2;
+  }
+  absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
+  if (!config.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  Worker worker(*std::move(config), options);
+  absl::StatusOr<Worker::Admission> admission = worker.Register();
+  if (!admission.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(admission.status().message()).c_str());
+    return absl::IsFailedPrecondition(admission.status()) ? 2 : 1;
+  }
+  if (*admission == Worker::Admission::kJobIsDone) {
+    std::fprintf(stderr, "psrec worker: the job at %s is already done; nothing to do\n",
+                 options.coordinator.c_str());
+    return 0;
+  }
+  if (absl::Status s = worker.Run(); !s.ok()) {
+    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Subcommand WorkerSubcommand() {
+  return Subcommand{
+      "worker",
+      "train the partitions a coordinator hands out, against the parameter-server shards",
+      "Registers with the coordinator (--coordinator=HOST:PORT) with the job config built from\n"
+      "the flags below, which must match the coordinator's; reads and splits the same data; then\n"
+      "trains each epoch partition it is given, pulling rows from and pushing gradients to every\n"
+      "ps shard, until the coordinator says the job is done. Every RPC has a deadline\n"
+      "(--rpc_timeout). It heartbeats to keep its lease; when a server call fails it gives its\n"
+      "partition up and trains what the coordinator hands out after rolling back. It gives up\n"
+      "when the coordinator has been unreachable for --fail_after. While every place is held by\n"
+      "a live worker, it waits to replace one whose lease runs out.\n\n"
+      "Exit status: 0 when done, or when the job had already finished; 2 for bad flags or a\n"
+      "config that differs from the coordinator's; 1 for any other failure (the message names\n"
+      "the RPC and its peer).",
+      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
+      &RunWorker,
+  };
+}
+
+}  // namespace psrec

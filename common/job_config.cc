@@ -1,0 +1,222 @@
+#include "common/job_config.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/model.h"
+#include "common/optimizer_config.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/message_differencer.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Text-format JobConfig file (see proto/config.proto). Flags given on the command line "
+          "override its fields.");
+ABSL_FLAG(std::string, data, "",
+          "Directory holding ratings.csv, ratings.dat or u.data. Empty: $MOVIELENS_DIR, then "
+          "data/ml-latest-small, then ../shared/data/ml-latest-small.");
+ABSL_FLAG(std::string, split, "seed_time",
+          "seed_time (train before the 80th percentile timestamp), user_time (each user's latest "
+          "20% test) or random (seeded 80/20).");
+ABSL_FLAG(double, test_fraction, 0.2, "Fraction of ratings held out for test.");
+ABSL_FLAG(std::string, model, "bias", "dot, bias or mlp.");
+ABSL_FLAG(int32_t, dim, 30, "Embedding dimension.");
+ABSL_FLAG(int32_t, hidden, 10, "Hidden units of the mlp model.");
+ABSL_FLAG(double, dropout, 0.6, "Dropout rate on user (.) item, in every model.");
+ABSL_FLAG(std::string, loss, "mae", "Training loss: mae, mse or huber (delta 1).");
+ABSL_FLAG(std::string, optimizer, "adam", "sgd, adagrad or adam (sparse: a step count per row).");
+ABSL_FLAG(double, lr, 0.002, "Learning rate.");
+ABSL_FLAG(double, l2, 3e-4,
+          "L2 regularization of embedding and bias rows, applied when a row is updated.");
+ABSL_FLAG(double, l2_dense, 0, "L2 regularization of the dense layers.");
+ABSL_FLAG(double, init_scale, 0.01, "Embedding rows start uniform in [-init_scale, init_scale].");
+ABSL_FLAG(int32_t, batch_size, 512, "Ratings per mini-batch.");
+ABSL_FLAG(int32_t, epochs, 20, "Passes over the training ratings.");
+ABSL_FLAG(int32_t, workers, 1, "Worker processes (distributed runs).");
+ABSL_FLAG(std::string, consistency, "sync",
+          "sync (every step's gradients from all workers combined, then applied), async, or ssp.");
+ABSL_FLAG(int32_t, staleness, 2, "ssp: how many clocks a worker may run ahead of the slowest.");
+ABSL_FLAG(uint64_t, seed, 1, "Seed for the split, the initial rows, the shuffles and dropout.");
+
+namespace psrec {
+namespace {
+
+template <typename Enum>
+absl::StatusOr<Enum> ParseEnumFlag(const char* flag, const std::string& text) {
+  const auto* descriptor = google::protobuf::GetEnumDescriptor<Enum>();
+  const auto* value = descriptor->FindValueByName(absl::AsciiStrToUpper(text));
+  if (value == nullptr || value->number() == 0) {
+    std::vector<std::string> names;
+    for (int i = 1; i < descriptor->value_count(); ++i) {
+      names.push_back(absl::AsciiStrToLower(descriptor->value(i)->name()));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", text, " is not one of ", absl::StrJoin(names, ", ")));
+  }
+  return static_cast<Enum>(value->number());
+}
+
+absl::Status ReadTextConfig(const std::string& path, JobConfig* config) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  JobConfig parsed;
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &parsed)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a text-format psrec.JobConfig (see proto/config.proto)"));
+  }
+  config->MergeFrom(parsed);
+  return absl::OkStatus();
+}
+
+// Sets one field from its flag if the flag was named on the command line or `all` is set.
+absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobConfig* config) {
+  auto use = [&](const char* name) { return all || specified.count(name) > 0; };
+  if (use("data")) config->set_data_dir(absl::GetFlag(FLAGS_data));
+  if (use("split")) {
+    auto v = ParseEnumFlag<Split>("split", absl::GetFlag(FLAGS_split));
+    if (!v.ok()) return v.status();
+    config->set_split(*v);
+  }
+  if (use("test_fraction")) config->set_test_fraction(absl::GetFlag(FLAGS_test_fraction));
+  if (use("model")) {
+    auto v = ParseEnumFlag<ModelKind>("model", absl::GetFlag(FLAGS_model));
+    if (!v.ok()) return v.status();
+    config->set_model(*v);
+  }
+  if (use("loss")) {
+    auto v = ParseEnumFlag<Loss>("loss", absl::GetFlag(FLAGS_loss));
+    if (!v.ok()) return v.status();
+    config->set_loss(*v);
+  }
+  if (use("optimizer")) {
+    auto v = ParseEnumFlag<OptimizerKind>("optimizer", absl::GetFlag(FLAGS_optimizer));
+    if (!v.ok()) return v.status();
+    config->mutable_optimizer()->set_kind(*v);
+  }
+  // Negative integers are caught here, before they wrap in the proto's unsigned fields.
+  for (auto [name, value] : {std::pair{"dim", absl::GetFlag(FLAGS_dim)},
+                             std::pair{"hidden", absl::GetFlag(FLAGS_hidden)},
+                             std::pair{"batch_size", absl::GetFlag(FLAGS_batch_size)},
+                             std::pair{"epochs", absl::GetFlag(FLAGS_epochs)}}) {
+    if (use(name) && value < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, "=", value, " must be at least 1"));
+    }
+  }
+  if (use("dim")) config->set_dim(absl::GetFlag(FLAGS_dim));
+  if (use("hidden")) config->set_hidden(absl::GetFlag(FLAGS_hidden));
+  if (use("batch_size")) config->set_batch_size(absl::GetFlag(FLAGS_batch_size));
+  if (use("epochs")) config->set_epochs(absl::GetFlag(FLAGS_epochs));
+  if (use("dropout")) config->set_dropout(absl::GetFlag(FLAGS_dropout));
+  if (use("lr")) config->mutable_optimizer()->set_lr(absl::GetFlag(FLAGS_lr));
+  if (use("l2")) config->set_l2(absl::GetFlag(FLAGS_l2));
+  if (use("l2_dense")) config->set_l2_dense(absl::GetFlag(FLAGS_l2_dense));
+  if (use("init_scale")) config->set_init_scale(absl::GetFlag(FLAGS_init_scale));
+  if (use("seed")) config->set_seed(absl::GetFlag(FLAGS_seed));
+  if (use("consistency")) {
+    auto v = ParseEnumFlag<Consistency>("consistency", absl::GetFlag(FLAGS_consistency));
+    if (!v.ok()) return v.status();
+    config->set_consistency(*v);
+  }
+  if (use("workers")) {
+    const int32_t workers = absl::GetFlag(FLAGS_workers);
+    if (workers < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--workers=", workers, " must be at least 1"));
+    }
+    config->set_num_workers(workers);
+  }
+  if (use("staleness")) {
+    const int32_t staleness = absl::GetFlag(FLAGS_staleness);
+    if (staleness < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--staleness=", staleness, " is negative"));
+    }
+    config->set_staleness(staleness);
+  }
+  return absl::OkStatus();
+}
+
+bool Exists(const std::string& dir) {
+  for (const char* name : {"/ratings.csv", "/ratings.dat", "/u.data"}) {
+    std::ifstream in(dir + name);
+    if (in) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* JobFlagsFile() { return __FILE__; }
+
+absl::StatusOr<JobConfig> JobConfigFromFlags(const std::set<std::string>& specified) {
+  JobConfig config;
+  if (absl::Status s = ApplyFlags(specified, /*all=*/true, &config); !s.ok()) return s;
+  const std::string config_file = absl::GetFlag(FLAGS_config);
+  if (!config_file.empty()) {
+    if (absl::Status s = ReadTextConfig(config_file, &config); !s.ok()) return s;
+    if (absl::Status s = ApplyFlags(specified, /*all=*/false, &config); !s.ok()) return s;
+  }
+  if (absl::Status s = ResolveOptimizerConfig(config.mutable_optimizer()); !s.ok()) return s;
+  FillTableSpecs(&config);
+  if (absl::Status s = ValidateJobConfig(config); !s.ok()) return s;
+  return config;
+}
+
+absl::Status ValidateJobConfig(const JobConfig& config) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError(what); };
+  if (config.split() == SPLIT_UNSPECIFIED) return bad("split is not set");
+  if (!(config.test_fraction() > 0 && config.test_fraction() < 1)) {
+    return bad(absl::StrCat("test_fraction ", config.test_fraction(), " is not in (0, 1)"));
+  }
+  if (config.dim() < 1 || config.dim() > 4096) {
+    return bad(absl::StrCat("dim ", config.dim(), " is not in [1, 4096]"));
+  }
+  if (config.model() == MLP && (config.hidden() < 1 || config.hidden() > 4096)) {
+    return bad(absl::StrCat("hidden ", config.hidden(), " is not in [1, 4096]"));
+  }
+  if (!(config.dropout() >= 0 && config.dropout() < 1)) {
+    return bad(absl::StrCat("dropout ", config.dropout(), " is not in [0, 1)"));
+  }
+  if (config.batch_size() < 1 || config.batch_size() > (1u << 20)) {
+    return bad(absl::StrCat("batch_size ", config.batch_size(), " is not in [1, 1048576]"));
+  }
+  if (config.epochs() < 1) return bad("epochs must be at least 1");
+  for (auto [name, value] : {std::pair{"l2", config.l2()}, std::pair{"l2_dense", config.l2_dense()},
+                             std::pair{"init_scale", config.init_scale()}}) {
+    if (!(value >= 0 && std::isfinite(value))) {
+      return bad(absl::StrCat(name, " ", value, " must be finite and not negative"));
+    }
+  }
+  if (config.tables_size() == 0) return bad("tables are not filled in");
+  if (config.consistency() == CONSISTENCY_UNSPECIFIED) return bad("consistency is not set");
+  if (config.num_workers() < 1) return bad("num_workers must be at least 1");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FindDataDir(const std::string& flag) {
+  if (!flag.empty()) {
+    if (Exists(flag)) return flag;
+    return absl::NotFoundError(
+        absl::StrCat("--data=", flag, " holds none of ratings.csv, ratings.dat or u.data"));
+  }
+  std::vector<std::string> tried;
+  if (const char* env = std::getenv("MOVIELENS_DIR"); env != nullptr && *env != '\0') {
+    if (Exists(env)) return std::string(env);
+    tried.push_back(absl::StrCat("$MOVIELENS_DIR=", env));
+  }
+  for (const char* dir : {"data/ml-latest-small", "../shared/data/ml-latest-small"}) {
+    if (Exists(dir)) return std::string(dir);
+    tried.push_back(dir);
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no MovieLens ratings found (tried --data, ", absl::StrJoin(tried, ", "),
+                   "); pass --data=DIR or run scripts/fetch_data.sh to download ml-latest-small"));
+}
+
+}  // namespace psrec

@@ -1,0 +1,57 @@
+#include "common/job_report.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace psrec {
+
+absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs) {
+  const std::string line =
+      absl::StrFormat("epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs",
+                      record.epoch, epochs, record.train_loss, record.test.mae, record.test.rmse,
+                      static_cast<double>(record.examples) / record.train_seconds, record.seconds);
+  PSREC_LOG(INFO) << line;
+  if (!std::isfinite(record.train_loss) || !std::isfinite(record.test.mae) ||
+      !std::isfinite(record.test.rmse)) {
+    return absl::OutOfRangeError(
+        absl::StrCat("training diverged at ", line, "; try a smaller --lr"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
+                              absl::Span<const EpochRecord> epochs) {
+  std::string config_json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  options.add_whitespace = true;
+  if (auto s = google::protobuf::util::MessageToJsonString(config, &config_json, options);
+      !s.ok()) {
+    return absl::InternalError(absl::StrCat("config to JSON: ", s.ToString()));
+  }
+  std::string out = absl::StrCat("{\n  \"config\": ", config_json, ",\n  \"epochs\": [");
+  for (size_t k = 0; k < epochs.size(); ++k) {
+    const EpochRecord& e = epochs[k];
+    absl::StrAppendFormat(&out,
+                          "%s\n    {\"epoch\": %u, \"train_loss\": %.17g, \"test_mae\": %.17g, "
+                          "\"test_rmse\": %.17g, \"seconds\": %.3f, \"train_seconds\": %.3f, "
+                          "\"examples\": %u}",
+                          k == 0 ? "" : ",", e.epoch, e.train_loss, e.test.mae, e.test.rmse,
+                          e.seconds, e.train_seconds, e.examples);
+  }
+  out += "\n  ]";
+  if (!epochs.empty()) {
+    absl::StrAppendFormat(&out, ",\n  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}",
+                          epochs.back().test.mae, epochs.back().test.rmse);
+  }
+  out += "\n}\n";
+  return WriteFileAtomically(path, out);
+}
+
+}  // namespace psrec

@@ -1,0 +1,45 @@
+// What a job reports: the training statistics of a run of batches, one record per epoch, the log
+// line that ends an epoch, and the metrics file. The in-process job and the coordinator report the
+// same way.
+#ifndef PSREC_COMMON_JOB_REPORT_H_
+#define PSREC_COMMON_JOB_REPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/job_data.h"
+#include "proto/config.pb.h"
+
+namespace psrec {
+
+struct TrainStats {
+  double loss_sum = 0;    // sum over batches of (batch mean loss * batch size)
+  uint64_t examples = 0;  // ratings trained on
+  uint64_t batches = 0;
+  double mean_loss() const { return examples == 0 ? 0 : loss_sum / static_cast<double>(examples); }
+};
+
+struct EpochRecord {
+  uint32_t epoch = 0;  // 1-based
+  double train_loss = 0;
+  TestMetrics test;
+  double seconds = 0;        // the whole epoch, evaluation included
+  double train_seconds = 0;  // training alone
+  uint64_t examples = 0;     // ratings trained on
+};
+
+// Logs one line with the epoch's loss, test metrics and training speed. Fails, naming the epoch, if
+// the loss or a metric is not finite: the run diverged, and its numbers must not be reported.
+absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs);
+
+// Writes {"config": ..., "epochs": [...], "final": {"test_mae", "test_rmse"}} to `path` through a
+// temporary file and a rename, so a reader never sees half a file.
+absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
+                              absl::Span<const EpochRecord> epochs);
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_JOB_REPORT_H_

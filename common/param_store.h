@@ -1,0 +1,62 @@
+// The trainer's whole view of its parameters: pull rows for keys, push gradients for keys. The
+// in-process store and the gRPC client to the sharded servers implement it, and nothing else in the
+// trainer changes.
+#ifndef PSREC_COMMON_PARAM_STORE_H_
+#define PSREC_COMMON_PARAM_STORE_H_
+
+#include <cstdint>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+
+namespace psrec {
+
+// Table ids are below this in every store and on the wire: stores find a table by indexing an
+// array.
+constexpr uint32_t kMaxTableId = 1024;
+
+// One table's part of a pull: the values of rows `keys` are written to `values`
+// (keys.size() * width floats, row after row).
+struct PullBlock {
+  uint32_t table;
+  absl::Span<const uint64_t> keys;
+  absl::Span<float> values;
+};
+
+// One table's part of a push: `grads` holds keys.size() * width floats. Keys within a block are
+// unique.
+struct PushBlock {
+  uint32_t table;
+  absl::Span<const uint64_t> keys;
+  absl::Span<const float> grads;
+};
+
+class ParamStore {
+ public:
+  virtual ~ParamStore() = default;
+
+  // Fills every block's values. An error (unknown table, wrong size, unreachable server) leaves the
+  // values unspecified and changes no row.
+  virtual absl::Status Pull(absl::Span<const PullBlock> blocks) = 0;
+
+  // Applies every block's gradients with the server-side optimizer.
+  virtual absl::Status Push(absl::Span<const PushBlock> blocks) = 0;
+
+  // A pull in two halves, so that the caller can compute while it travels (ps-lite's Pull and
+  // Wait): StartPull sends it, Wait returns its status once the values are written. The blocks'
+  // keys and values must stay valid until Wait; a Push may come in between, and the pull may then
+  // read rows from before or after that push. The default does the whole Pull in StartPull.
+  virtual absl::Status StartPull(absl::Span<const PullBlock> blocks) {
+    started_ = Pull(blocks);
+    return absl::OkStatus();
+  }
+  virtual absl::Status Wait() { return std::exchange(started_, absl::OkStatus()); }
+
+ private:
+  absl::Status started_;
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_PARAM_STORE_H_

@@ -1,0 +1,74 @@
+#include "common/rpc.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/security.h"
+#include "common/service_flags.h"
+#include "grpcpp/health_check_service_interface.h"
+
+namespace psrec {
+
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what) {
+  if (status.ok()) return absl::OkStatus();
+  // gRPC and absl share the canonical codes and their numbers (OK = 0 .. UNAUTHENTICATED = 16).
+  const int number = static_cast<int>(status.error_code());
+  const absl::StatusCode code = number > 0 && number <= 16 ? static_cast<absl::StatusCode>(number)
+                                                           : absl::StatusCode::kUnknown;
+  return absl::Status(code, absl::StrCat(what, " failed: ", absl::StatusCodeToString(code), ": ",
+                                         status.error_message()));
+}
+
+grpc::ChannelArguments QuickReconnect() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return args;
+}
+
+absl::Status RetryWhileUnreachable(absl::Duration fail_after,
+                                   const std::function<absl::Status(absl::Time give_up)>& attempt) {
+  const absl::Time give_up = absl::Now() + fail_after;
+  for (bool logged = false;;) {
+    absl::Status s = attempt(give_up);
+    if (!(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s))) return s;
+    if (absl::Now() >= give_up) {
+      return absl::Status(
+          s.code(), absl::StrCat(s.message(), "; gave up after ", absl::FormatDuration(fail_after),
+                                 " (--fail_after)"));
+    }
+    if (!logged) {
+      PSREC_LOG(WARNING) << s.message() << "; retrying for up to "
+                         << absl::FormatDuration(fail_after);
+    }
+    logged = true;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+}
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::StatusOr<StartedServer> StartServer(const std::string& host, int port,
+                                          const std::vector<grpc::Service*>& services,
+                                          int max_message_bytes) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  const std::string address = ListenAddress(host, port);
+  StartedServer started;
+  builder.AddListeningPort(address, ServerCredentials(), &started.port);
+  AddAuthCheck(&builder);
+  if (max_message_bytes > 0) builder.SetMaxReceiveMessageSize(max_message_bytes);
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  started.server = builder.BuildAndStart();
+  if (started.server == nullptr || started.port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  started.server->GetHealthCheckService()->SetServingStatus(true);
+  return started;
+}
+
+}  // namespace psrec

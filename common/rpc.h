@@ -1,0 +1,55 @@
+// What every role that serves or calls RPCs shares: status conversion both ways, channel settings
+// for peers that restart, the retry loop for an unreachable peer, and starting a server with the
+// job's credentials, token check and health service.
+#ifndef PSREC_COMMON_RPC_H_
+#define PSREC_COMMON_RPC_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace psrec {
+
+// OK for an OK `status`; otherwise an absl::Status with the same canonical code and the message
+// "<what> failed: <CODE>: <grpc message>", where `what` names the RPC and the peer.
+absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what);
+
+// Channel arguments for a peer that may not be up yet, or may restart: gRPC's reconnect backoff
+// (by default growing from 1 s to 2 min, during which calls fail at once) is held to 100 ms .. 1 s,
+// so a retry or a wait_for_ready call notices a peer within a second of its coming up.
+grpc::ChannelArguments QuickReconnect();
+
+// Calls `attempt(give_up)` until it returns anything but UNAVAILABLE or DEADLINE_EXCEEDED (a peer
+// not up yet, restarting, or silent), every 200 ms for up to `fail_after`; an attempt should not
+// let its call outlive `give_up`. The first failure is logged. A peer still unreachable at the end
+// gives the last error, with "; gave up after <fail_after> (--fail_after)" added.
+absl::Status RetryWhileUnreachable(absl::Duration fail_after,
+                                   const std::function<absl::Status(absl::Time give_up)>& attempt);
+
+// The same code and message as a grpc::Status, for a handler's answer.
+grpc::Status ToGrpc(const absl::Status& status);
+
+// A started gRPC server and the port it listens on.
+struct StartedServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+// Builds and starts a server on `host`:`port` (0: a free port) for `services`, with the job's
+// credentials and token check (common/security.h) and gRPC's health service, serving. Messages up
+// to `max_message_bytes` are received (0: gRPC's default of 4 MiB). UNAVAILABLE naming the address
+// when it cannot listen.
+absl::StatusOr<StartedServer> StartServer(const std::string& host, int port,
+                                          const std::vector<grpc::Service*>& services,
+                                          int max_message_bytes = 0);
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_RPC_H_
