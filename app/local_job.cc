@@ -36,8 +36,9 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
     const absl::Time start = absl::Now();
     const std::vector<uint32_t> order = EpochOrder(job->split.train, config.seed(), epoch);
     ProgressLog progress(epoch + 1, config.epochs(), order.size(), absl::Seconds(1));
-    absl::StatusOr<TrainStats> stats =
-        (*trainer)->Train(order, step, [&](const TrainStats& so_far) { progress.Update(so_far); });
+    TrainHooks hooks;
+    hooks.progress = [&](const TrainStats& so_far) { progress.Update(so_far); };
+    absl::StatusOr<TrainStats> stats = (*trainer)->Train(order, step, hooks);
     if (!stats.ok()) return stats.status();
     step += stats->batches;
     EpochRecord record;

@@ -1,6 +1,6 @@
-// The trainer's whole view of its parameters: pull rows for keys, push gradients for keys. The
-// in-process store and the gRPC client to the sharded servers implement it, and nothing else in the
-// trainer changes.
+// The trainer's whole view of its parameters: pull rows for keys, push gradients for keys, flush
+// what is pushed. The in-process store and the gRPC client to the sharded servers implement it, and
+// nothing else in the trainer changes.
 #ifndef PSREC_COMMON_PARAM_STORE_H_
 #define PSREC_COMMON_PARAM_STORE_H_
 
@@ -32,16 +32,27 @@ struct PushBlock {
   absl::Span<const float> grads;
 };
 
+// Implementations: LocalStore (ps/local_store.h), rows in this process; RemoteStore
+// (worker/remote_store.h), rows on the parameter servers.
 class ParamStore {
  public:
   virtual ~ParamStore() = default;
 
-  // Fills every block's values. An error (unknown table, wrong size, unreachable server) leaves the
-  // values unspecified and changes no row.
+  // Fills every block's values. The rows read include every push made through this store before
+  // the call (a SYNC server also waits for the other workers' pushes of the earlier clocks). An
+  // error (unknown table, wrong size, unreachable server) leaves the values unspecified and
+  // changes no row.
   virtual absl::Status Pull(absl::Span<const PullBlock> blocks) = 0;
 
-  // Applies every block's gradients with the server-side optimizer.
+  // Hands the gradients to the store, whose optimizer applies them. A store may apply them before
+  // returning (LocalStore) or defer them: RemoteStore holds a push until the next pull carries it,
+  // or sends it and collects the answer later. A deferred push's failure is reported by the call
+  // that collects it (the next Pull, Wait, Push or Flush). The blocks need not outlive the call.
   virtual absl::Status Push(absl::Span<const PushBlock> blocks) = 0;
+
+  // Returns once every push made so far is applied, or has failed: the first failure not yet
+  // reported. A store that never defers has nothing to do.
+  virtual absl::Status Flush() { return absl::OkStatus(); }
 
   // A pull in two halves, so that the caller can compute while it travels (ps-lite's Pull and
   // Wait): StartPull sends it, Wait returns its status once the values are written. The blocks'

@@ -66,14 +66,13 @@ class RemoteStore : public ParamStore {
   absl::Status Push(absl::Span<const PushBlock> blocks) override;
 
   // Sends a held push, waits for any push in flight, and returns its status.
-  absl::Status Flush();
+  absl::Status Flush() override;
 
   // With false, Push waits for its answers before returning.
   void set_pipeline(bool pipeline) { pipeline_ = pipeline; }
 
   // The clock sent with every following Pull and Push (PullRequest.clock, PushRequest.clock).
   void set_clock(uint64_t clock) { clock_ = clock; }
-  uint64_t clock() const { return clock_; }
 
   // The generation sent with every following Pull and Push (PullRequest.generation).
   void set_generation(uint64_t generation) { generation_ = generation; }

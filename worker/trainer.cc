@@ -109,55 +109,43 @@ absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
   return loss;
 }
 
-absl::StatusOr<float> Trainer::Step(absl::Span<const uint32_t> rows, uint64_t step) {
-  Batch& batch = batches_[0];
-  Gather(rows, &batch);
-  if (absl::Status s = store_->Pull(batch.blocks); !s.ok()) return s;
-  return ComputeAndPush(batch, step);
-}
-
 absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint64_t first_step,
-                                          const ProgressFn& progress) {
-  if (prefetch_) return TrainPrefetching(rows, first_step, progress);
-  TrainStats stats;
+                                          const TrainHooks& hooks) {
   const size_t size = config_.batch_size();
-  for (size_t begin = 0; begin < rows.size(); begin += size) {
-    const absl::Span<const uint32_t> part = rows.subspan(begin, size);
-    absl::StatusOr<float> loss = Step(part, first_step + stats.batches);
-    if (!loss.ok()) return loss.status();
-    stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(part.size());
-    stats.examples += part.size();
-    ++stats.batches;
-    if (progress) progress(stats);
-  }
-  return stats;
-}
-
-absl::StatusOr<TrainStats> Trainer::TrainPrefetching(absl::Span<const uint32_t> rows,
-                                                     uint64_t first_step,
-                                                     const ProgressFn& progress) {
-  TrainStats stats;
-  const size_t size = config_.batch_size();
-  if (rows.empty()) return stats;
-  Gather(rows.subspan(0, size), &batches_[0]);
-  if (absl::Status s = store_->StartPull(batches_[0].blocks); !s.ok()) return s;
-  for (size_t begin = 0; begin < rows.size(); begin += size) {
-    Batch& batch = batches_[stats.batches % 2];
-    if (absl::Status s = store_->Wait(); !s.ok()) return s;
-    if (begin + size < rows.size()) {
-      Batch& next = batches_[(stats.batches + 1) % 2];
-      Gather(rows.subspan(begin + size, size), &next);
-      if (absl::Status s = store_->StartPull(next.blocks); !s.ok()) return s;
+  const size_t num_batches = (rows.size() + size - 1) / size;
+  // The hook, then batch b's keys gathered into its buffer and its pull sent (and, without
+  // prefetch, answered).
+  auto start = [&](size_t b) -> absl::Status {
+    if (hooks.before_batch) {
+      if (absl::Status s = hooks.before_batch(b); !s.ok()) return s;
     }
-    absl::StatusOr<float> loss = ComputeAndPush(batch, first_step + stats.batches);
+    Batch& batch = batches_[b % 2];
+    Gather(rows.subspan(b * size, size), &batch);
+    return prefetch_ ? store_->StartPull(batch.blocks) : store_->Pull(batch.blocks);
+  };
+  TrainStats stats;
+  if (prefetch_ && num_batches > 0) {
+    if (absl::Status s = start(0); !s.ok()) return s;
+  }
+  for (size_t b = 0; b < num_batches; ++b) {
+    if (prefetch_) {
+      if (absl::Status s = store_->Wait(); !s.ok()) return s;
+      if (b + 1 < num_batches) {
+        if (absl::Status s = start(b + 1); !s.ok()) return s;
+      }
+    } else if (absl::Status s = start(b); !s.ok()) {
+      return s;
+    }
+    Batch& batch = batches_[b % 2];
+    absl::StatusOr<float> loss = ComputeAndPush(batch, first_step + b);
     if (!loss.ok()) {
-      (void)store_->Wait();  // let the next batch's pull land before its buffers go away
+      if (prefetch_) (void)store_->Wait();  // the next batch's pull lands before its buffers go
       return loss.status();
     }
     stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(batch.rating.size());
     stats.examples += batch.rating.size();
     ++stats.batches;
-    if (progress) progress(stats);
+    if (hooks.progress) hooks.progress(stats);
   }
   return stats;
 }

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "common/job_report.h"
+#include "common/job_report.h"  // TrainStats
 #include "common/model.h"
 #include "common/movielens.h"
 #include "common/param_store.h"
@@ -19,8 +19,15 @@
 
 namespace psrec {
 
-// Called after each batch with the totals so far in this call.
-using ProgressFn = std::function<void(const TrainStats& so_far)>;
+// What differs between the ways a run of batches is trained: the worker's clocks, progress.
+struct TrainHooks {
+  // Runs before batch b of the call (0-based) pulls its rows; an error stops training with it.
+  // SYNC and SSP workers set the store's clock here, and SSP waits for the coordinator's leave.
+  // With prefetch on, it runs for batch b + 1 before batch b pushes.
+  std::function<absl::Status(uint64_t b)> before_batch;
+  // Runs after each batch with the totals so far in this call.
+  std::function<void(const TrainStats& so_far)> progress;
+};
 
 // Not thread-safe. `data` and `store` must outlive the trainer.
 class Trainer {
@@ -28,14 +35,12 @@ class Trainer {
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const JobConfig& config,
                                                          const Dataset* data, ParamStore* store);
 
-  // Trains on `rows` (indices into data->ratings) in order, config.batch_size at a time; the last
-  // batch may be short. Batch b is step first_step + b, which seeds its dropout mask. Stops at the
-  // first store error.
+  // The one batch loop. Trains on `rows` (indices into data->ratings) in order, config.batch_size
+  // at a time; the last batch may be short. For each batch: the hook, gather and deduplicate its
+  // keys, pull their rows, forward and backward, push the gradients. Batch b is step
+  // first_step + b, which seeds its dropout mask. Stops at the first error of a hook or the store.
   absl::StatusOr<TrainStats> Train(absl::Span<const uint32_t> rows, uint64_t first_step,
-                                   const ProgressFn& progress);
-
-  // One mini-batch. Returns its mean loss.
-  absl::StatusOr<float> Step(absl::Span<const uint32_t> rows, uint64_t step);
+                                   const TrainHooks& hooks = {});
 
   // Lets Train pull the next batch while computing this one. Batch b+1 then reads rows from before
   // batch b's push: right for ASYNC, wrong for SYNC (where it would also wait on a clock that the
@@ -62,8 +67,6 @@ class Trainer {
   void Gather(absl::Span<const uint32_t> rows, Batch* batch);
   // Forward, backward and push for a batch whose rows have arrived; returns its mean loss.
   absl::StatusOr<float> ComputeAndPush(Batch& batch, uint64_t step);
-  absl::StatusOr<TrainStats> TrainPrefetching(absl::Span<const uint32_t> rows, uint64_t first_step,
-                                              const ProgressFn& progress);
   ExampleBatch Examples(const Batch& batch) const;
   static ParamView Params(const Batch& batch);
 

@@ -249,9 +249,9 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
       absl::MakeConstSpan(order_).subspan(work.begin(), work.end() - work.begin());
   store_->set_generation(work.generation());
   const absl::Time start = absl::Now();
-  TrainStats stats;
-  if (absl::Status s = TrainBatches(work, rows, &stats); !s.ok()) return s;
-  if (absl::Status s = FinishClocks(work, stats.batches); !s.ok()) return s;
+  absl::StatusOr<TrainStats> stats = TrainBatches(work, rows);
+  if (!stats.ok()) return stats.status();
+  if (absl::Status s = FinishClocks(work, stats->batches); !s.ok()) return s;
   // The coordinator evaluates once every worker has reported, so the last push must have landed.
   if (absl::Status s = store_->Flush(); !s.ok()) {
     return Annotate(s, absl::StrCat("epoch ", work.epoch() + 1, " last push: "));
@@ -259,9 +259,9 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
   ReportRequest report;
   report.set_worker_id(worker_id_);
   report.set_epoch(work.epoch());
-  report.set_loss_sum(stats.loss_sum);
-  report.set_examples(stats.examples);
-  report.set_batches(stats.batches);
+  report.set_loss_sum(stats->loss_sum);
+  report.set_examples(stats->examples);
+  report.set_batches(stats->batches);
   report.set_generation(work.generation());
   ReportResponse reported;
   if (absl::Status s = CallWithRetry("Report", &Coordinator::Stub::Report, report, &reported);
@@ -271,51 +271,41 @@ absl::Status Worker::TrainPartition(const WorkAssignment& work) {
   const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-9);
   PSREC_LOG(INFO) << absl::StrFormat(
       "epoch %u/%u: %u ratings in %u batches, train loss %.4f, %.0f ratings/s", work.epoch() + 1,
-      config_.epochs(), stats.examples, stats.batches, stats.mean_loss(),
-      static_cast<double>(stats.examples) / secs);
+      config_.epochs(), stats->examples, stats->batches, stats->mean_loss(),
+      static_cast<double>(stats->examples) / secs);
   return absl::OkStatus();
 }
 
-absl::Status Worker::TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
-                                  TrainStats* stats) {
+absl::StatusOr<TrainStats> Worker::TrainBatches(const WorkAssignment& work,
+                                                absl::Span<const uint32_t> rows) {
   ProgressLog progress(work.epoch() + 1, config_.epochs(), rows.size(), absl::Seconds(2));
-  if (config_.consistency() == ASYNC) {
-    // No clocks to keep: the trainer pulls each next batch while it computes this one.
-    trainer_->set_prefetch(true);
-    absl::StatusOr<TrainStats> trained = trainer_->Train(
-        rows, work.first_step(), [&](const TrainStats& so_far) { progress.Update(so_far); });
-    if (!trained.ok()) {
-      return Annotate(trained.status(), absl::StrCat("epoch ", work.epoch() + 1, ": "));
-    }
-    *stats = *trained;
-    return absl::OkStatus();
-  }
-  const size_t batch = config_.batch_size();
+  const bool clocked = config_.consistency() != ASYNC;
+  // No clocks to keep in ASYNC: the trainer pulls each next batch while it computes this one.
+  trainer_->set_prefetch(!clocked);
+  uint64_t clock = work.first_clock();
   ClockRequest clock_request;
   clock_request.set_worker_id(worker_id_);
   clock_request.set_generation(work.generation());
-  ClockResponse clock_response;
-  for (size_t begin = 0; begin < rows.size(); begin += batch) {
-    const uint64_t clock = work.first_clock() + stats->batches;
-    auto where = [&] { return absl::StrCat("epoch ", work.epoch() + 1, " clock ", clock, ": "); };
-    if (config_.consistency() == SSP) {
+  TrainHooks hooks;
+  hooks.progress = [&](const TrainStats& so_far) { progress.Update(so_far); };
+  if (clocked) {
+    hooks.before_batch = [&](uint64_t b) -> absl::Status {
+      clock = work.first_clock() + b;
+      store_->set_clock(clock);
+      if (config_.consistency() != SSP) return absl::OkStatus();
       clock_request.set_clock(clock);
-      if (absl::Status s = Call("Clock", &Coordinator::Stub::Clock, clock_request, &clock_response,
-                                options_.rpc_timeout);
-          !s.ok()) {
-        return Annotate(s, where());
-      }
-    }
-    store_->set_clock(clock);
-    const absl::Span<const uint32_t> part = rows.subspan(begin, batch);
-    absl::StatusOr<float> loss = trainer_->Step(part, work.first_step() + stats->batches);
-    if (!loss.ok()) return Annotate(loss.status(), where());
-    stats->loss_sum += static_cast<double>(*loss) * static_cast<double>(part.size());
-    stats->examples += part.size();
-    ++stats->batches;
-    progress.Update(*stats);
+      ClockResponse clock_response;
+      return Call("Clock", &Coordinator::Stub::Clock, clock_request, &clock_response,
+                  options_.rpc_timeout);
+    };
   }
-  return absl::OkStatus();
+  absl::StatusOr<TrainStats> trained = trainer_->Train(rows, work.first_step(), hooks);
+  if (!trained.ok()) {
+    return Annotate(trained.status(),
+                    clocked ? absl::StrCat("epoch ", work.epoch() + 1, " clock ", clock, ": ")
+                            : absl::StrCat("epoch ", work.epoch() + 1, ": "));
+  }
+  return trained;
 }
 
 // SYNC servers apply a clock once every worker has pushed it, so a worker whose partition is short

@@ -76,8 +76,9 @@ class Worker {
   void StartHeartbeats(absl::Duration every);
   void HeartbeatLoop(absl::Duration every);
   absl::Status TrainPartition(const WorkAssignment& work);
-  absl::Status TrainBatches(const WorkAssignment& work, absl::Span<const uint32_t> rows,
-                            TrainStats* stats);
+  // The assignment's rows through the trainer's batch loop, with the clock hooks of SYNC and SSP.
+  absl::StatusOr<TrainStats> TrainBatches(const WorkAssignment& work,
+                                          absl::Span<const uint32_t> rows);
   absl::Status FinishClocks(const WorkAssignment& work, uint64_t batches);
   // Calls `method` on the coordinator with rpc_timeout as its deadline.
   template <typename Request, typename Response>

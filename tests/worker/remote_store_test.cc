@@ -432,8 +432,8 @@ TEST(RemoteStoreTest, TrainerOverRemoteStoreMatchesLocalStoreBitwise) {
       auto local = LocalStore::Create(config.tables(), config.optimizer(), config.seed()).value();
       auto remote_trainer = Trainer::Create(config, &data, remote.get()).value();
       auto local_trainer = Trainer::Create(config, &data, local.get()).value();
-      auto remote_stats = remote_trainer->Train(rows, 10, nullptr);
-      auto local_stats = local_trainer->Train(rows, 10, nullptr);
+      auto remote_stats = remote_trainer->Train(rows, 10);
+      auto local_stats = local_trainer->Train(rows, 10);
       ASSERT_TRUE(remote_stats.ok()) << remote_stats.status();
       ASSERT_TRUE(local_stats.ok()) << local_stats.status();
       EXPECT_EQ(remote_stats->batches, 16u);
