@@ -34,8 +34,7 @@ namespace {
 
 int Fail(const absl::Status& status, int code = 1) {
   PSREC_LOG(ERROR) << status.message();
-  std::fprintf(stderr, "psrec coordinator: %s\n", std::string(status.message()).c_str());
-  return code;
+  return Exit("coordinator", code, status);
 }
 
 int RunCoordinator(const std::set<std::string>& specified) {
@@ -115,16 +114,16 @@ Subcommand CoordinatorSubcommand() {
       "schedule a distributed job: admit workers, assign partitions, evaluate each epoch",
       "Checks that every parameter server in --ps serves its shard with the same config, waits "
       "for\n"
-      "--workers workers to register, hands each a partition of every epoch, evaluates the test "
-      "split\n"
-      "after each epoch by pulling rows from the servers, and at the end tells workers and servers "
-      "to\n"
-      "exit. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when done.\n\n"
+      "--workers workers to register, hands each a partition of every epoch, evaluates the test\n"
+      "split after each epoch by pulling rows from the servers, and at the end tells workers and\n"
+      "servers to exit. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when\n"
+      "done.\n\n"
       "With --checkpoint_dir it has the servers checkpoint between epochs. When a worker's lease\n"
       "runs out, a worker reports a failed server call, or a server restarts, it rolls every "
       "shard\n"
-      "back to the last complete checkpoint and the workers still alive redo the work from there.\n"
-      "A server silent for --fail_after fails the job, naming it.",
+      "back to the last complete checkpoint and the workers still alive redo the work from there. "
+      "A\n"
+      "server silent for --fail_after fails the job, naming it.",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(),
        SecurityFlagsFile(), __FILE__},
       &RunCoordinator,

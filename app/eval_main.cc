@@ -31,10 +31,6 @@ ABSL_FLAG(std::string, checkpoint, "",
 namespace psrec {
 namespace {
 
-// The exit codes of `psrec eval`.
-constexpr int kFailed = 1;
-constexpr int kUsage = 2;
-
 struct Evaluation {
   std::string checkpoint;  // the directory read
   CheckpointManifest manifest;
@@ -152,30 +148,26 @@ int RunEval(const std::set<std::string>& specified) {
   // The job flags are registered for --data alone: the rest of the config is the checkpoint's.
   for (const std::string& name : specified) {
     if (name != "checkpoint" && name != "data" && name != "metrics_out") {
-      std::fprintf(stderr,
-                   "psrec eval: --%s does not apply: the job's config comes from the checkpoint's "
-                   "MANIFEST (flags: --checkpoint, --data, --metrics_out)\n",
-                   name.c_str());
-      return kUsage;
+      return Exit("eval", kExitUsage,
+                  absl::StrCat("--", name,
+                               " does not apply: the job's config comes from the checkpoint's "
+                               "MANIFEST (flags: --checkpoint, --data, --metrics_out)"));
     }
   }
   const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
   if (checkpoint.empty()) {
-    std::fprintf(stderr, "psrec eval: --checkpoint=DIR is required; see psrec eval --help\n");
-    return kUsage;
+    return Exit("eval", kExitUsage, "--checkpoint=DIR is required; see psrec eval --help");
   }
   absl::StatusOr<Evaluation> eval = Evaluate(checkpoint);
   if (!eval.ok()) {
-    std::fprintf(stderr, "psrec eval: %s\n", std::string(eval.status().message()).c_str());
-    return kFailed;
+    return Exit("eval", kExitFailed, eval.status());
   }
   std::printf("checkpoint=%s epochs_done=%u test_mae=%.17g test_rmse=%.17g\n",
               eval->checkpoint.c_str(), eval->manifest.epochs_done(), eval->test.mae,
               eval->test.rmse);
   if (const std::string path = MetricsOutFlag(); !path.empty()) {
     if (absl::Status s = WriteEvalJson(path, *eval); !s.ok()) {
-      std::fprintf(stderr, "psrec eval: %s\n", std::string(s.message()).c_str());
-      return kFailed;
+      return Exit("eval", kExitFailed, s);
     }
   }
   return 0;

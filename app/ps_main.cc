@@ -67,35 +67,30 @@ int RunPs(const std::set<std::string>& specified) {
   const int port = PortFlag();
   SetLogRole(absl::StrCat("ps", shard));
   if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
-    std::fprintf(stderr, "psrec ps: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return Exit("ps", kExitUsage, s);
   }
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) {
-    std::fprintf(stderr, "psrec ps: %s\n", std::string(config.status().message()).c_str());
-    return 2;
+    return Exit("ps", kExitUsage, config.status());
   }
   if (num_shards < 1) {
-    std::fprintf(stderr, "psrec ps: --num_shards=%d must be at least 1\n", num_shards);
-    return 2;
+    return Exit("ps", kExitUsage, absl::StrCat("--num_shards=", num_shards, " must be at least 1"));
   }
   if (specified.count("num_shards") > 0 || config->num_shards() == 0) {
     config->set_num_shards(num_shards);
   }
   if (config->num_shards() < 1 || shard < 0 ||
       static_cast<uint32_t>(shard) >= config->num_shards()) {
-    std::fprintf(stderr, "psrec ps: --shard=%d is not in [0, num_shards=%d)\n", shard,
-                 static_cast<int>(config->num_shards()));
-    return 2;
+    return Exit(
+        "ps", kExitUsage,
+        absl::StrCat("--shard=", shard, " is not in [0, num_shards=", config->num_shards(), ")"));
   }
   if (port < 0 || port > 65535) {
-    std::fprintf(stderr, "psrec ps: --port=%d is not in [0, 65535]\n", port);
-    return 2;
+    return Exit("ps", kExitUsage, absl::StrCat("--port=", port, " is not in [0, 65535]"));
   }
   absl::Status status = Serve(*config, static_cast<uint32_t>(shard), HostFlag(), port);
   if (!status.ok()) {
-    std::fprintf(stderr, "psrec ps: %s\n", std::string(status.message()).c_str());
-    return 1;
+    return Exit("ps", kExitFailed, status);
   }
   return 0;
 }
@@ -106,13 +101,13 @@ Subcommand PsSubcommand() {
   return Subcommand{
       "ps",
       "serve one shard of the parameter tables over gRPC",
-      "Owns the rows whose ShardOf(table, key, num_shards) is --shard, creating them lazily from "
-      "the\n"
-      "job's seed, and applies pushed gradients with the job's optimizer (SYNC: the mean over all\n"
-      "workers of each clock). Every role must be given the same job flags or --config. Writes\n"
+      "Owns the rows whose ShardOf(table, key, num_shards) is --shard, creating them lazily from\n"
+      "the job's seed, and applies pushed gradients with the job's optimizer (SYNC: the mean over\n"
+      "all workers of each clock). Every role must be given the same job flags or --config. "
+      "Writes\n"
       "and restores checkpoints under --checkpoint_dir when the coordinator asks, and refuses\n"
-      "requests of a generation the coordinator has ended. Prints 'port=PORT' on stdout once\n"
-      "listening; exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
+      "requests of a generation the coordinator has ended. Writes the port it listens on to\n"
+      "--port_file (useful with --port=0); exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunPs,
   };

@@ -37,42 +37,35 @@ int RunTrain(const std::set<std::string>& specified) {
   SetLogRole("train");
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) {
-    std::fprintf(stderr, "psrec train: %s\n", std::string(config.status().message()).c_str());
-    return 2;
+    return Exit("train", kExitUsage, config.status());
   }
   absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
   if (!data_dir.ok()) {
-    std::fprintf(stderr, "psrec train: %s\n", std::string(data_dir.status().message()).c_str());
-    return 1;
+    return Exit("train", kExitFailed, data_dir.status());
   }
   config->set_data_dir(*data_dir);
   const int32_t ps_shards = absl::GetFlag(FLAGS_ps_shards);
   if (ps_shards < 0) {
-    std::fprintf(stderr, "psrec train: --ps_shards=%d is negative\n", ps_shards);
-    return 2;
+    return Exit("train", kExitUsage, absl::StrCat("--ps_shards=", ps_shards, " is negative"));
   }
   absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags(*config);
   if (!recovery.ok()) {
-    std::fprintf(stderr, "psrec train: %s\n", std::string(recovery.status().message()).c_str());
-    return 2;
+    return Exit("train", kExitUsage, recovery.status());
   }
   if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
-    std::fprintf(stderr, "psrec train: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return Exit("train", kExitUsage, s);
   }
   const int32_t max_restarts = absl::GetFlag(FLAGS_max_restarts);
   if (max_restarts < 0) {
-    std::fprintf(stderr, "psrec train: --max_restarts=%d is negative\n", max_restarts);
-    return 2;
+    return Exit("train", kExitUsage, absl::StrCat("--max_restarts=", max_restarts, " is negative"));
   }
   if (ps_shards == 0) {
     for (const char* flag : {"checkpoint_dir", "resume"}) {
       if (specified.count(flag) > 0) {
-        std::fprintf(stderr,
-                     "psrec train: --%s needs --ps_shards: the in-process trainer keeps no "
-                     "checkpoints\n",
-                     flag);
-        return 2;
+        return Exit(
+            "train", kExitUsage,
+            absl::StrCat("--", flag,
+                         " needs --ps_shards: the in-process trainer keeps no checkpoints"));
       }
     }
   }
@@ -103,15 +96,13 @@ int RunTrain(const std::set<std::string>& specified) {
     }
     const absl::Status status = RunLocalCluster(*config, options);
     if (!status.ok()) {
-      std::fprintf(stderr, "psrec train: %s\n", std::string(status.message()).c_str());
-      return 1;
+      return Exit("train", kExitFailed, status);
     }
     return 0;
   }
   absl::StatusOr<std::vector<EpochRecord>> records = RunLocalJob(*config, MetricsOutFlag());
   if (!records.ok()) {
-    std::fprintf(stderr, "psrec train: %s\n", std::string(records.status().message()).c_str());
-    return 1;
+    return Exit("train", kExitFailed, records.status());
   }
   const EpochRecord& last = records->back();
   std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",

@@ -37,36 +37,31 @@ int RunWorker(const std::set<std::string>& specified) {
   options.name_given = !options.name.empty();
   if (!options.name_given) options.name = DefaultName();
   if (options.coordinator.empty()) {
-    std::fprintf(stderr, "psrec worker: --coordinator=HOST:PORT is required\n");
-    return 2;
+    return Exit("worker", kExitUsage, "--coordinator=HOST:PORT is required");
   }
   if (options.rpc_timeout <= absl::ZeroDuration()) {
-    std::fprintf(stderr, "psrec worker: --rpc_timeout must be positive\n");
-    return 2;
+    return Exit("worker", kExitUsage, "--rpc_timeout must be positive");
   }
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) {
-    std::fprintf(stderr, "psrec worker: %s\n", std::string(config.status().message()).c_str());
-    return 2;
+    return Exit("worker", kExitUsage, config.status());
   }
   if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
-    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return Exit("worker", kExitUsage, s);
   }
   Worker worker(*std::move(config), options);
   absl::StatusOr<Worker::Admission> admission = worker.Register();
   if (!admission.ok()) {
-    std::fprintf(stderr, "psrec worker: %s\n", std::string(admission.status().message()).c_str());
-    return absl::IsFailedPrecondition(admission.status()) ? 2 : 1;
+    return Exit("worker", absl::IsFailedPrecondition(admission.status()) ? 2 : 1,
+                admission.status());
   }
   if (*admission == Worker::Admission::kJobIsDone) {
-    std::fprintf(stderr, "psrec worker: the job at %s is already done; nothing to do\n",
-                 options.coordinator.c_str());
-    return 0;
+    return Exit(
+        "worker", 0,
+        absl::StrCat("the job at ", options.coordinator, " is already done; nothing to do"));
   }
   if (absl::Status s = worker.Run(); !s.ok()) {
-    std::fprintf(stderr, "psrec worker: %s\n", std::string(s.message()).c_str());
-    return 1;
+    return Exit("worker", kExitFailed, s);
   }
   return 0;
 }
@@ -88,7 +83,7 @@ Subcommand WorkerSubcommand() {
       "Exit status: 0 when done, or when the job had already finished; 2 for bad flags or a\n"
       "config that differs from the coordinator's; 1 for any other failure (the message names\n"
       "the RPC and its peer).",
-      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
+      {JobFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
       &RunWorker,
   };
 }

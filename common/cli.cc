@@ -105,18 +105,20 @@ int RunSubcommand(const Subcommand& sub, int argc, char** argv) {
     args.push_back(argv[i]);
   }
   const absl::StatusOr<std::set<std::string>> named = CheckFlags(sub, args);
-  if (!named.ok()) {
-    std::fprintf(stderr, "psrec %s: %s\n", sub.name, std::string(named.status().message()).c_str());
-    return 2;
-  }
+  if (!named.ok()) return Exit(sub.name, kExitUsage, named.status());
   absl::SetProgramUsageMessage(absl::StrCat("psrec ", sub.name, " [flags]; see --help"));
   std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (rest.size() > 1) {
-    std::fprintf(stderr, "psrec %s: unexpected argument '%s'; see psrec %s --help\n", sub.name,
-                 rest[1], sub.name);
-    return 2;
+    return Exit(
+        sub.name, kExitUsage,
+        absl::StrCat("unexpected argument '", rest[1], "'; see psrec ", sub.name, " --help"));
   }
   return sub.run(*named);
+}
+
+int Exit(const char* sub, int code, absl::string_view message) {
+  std::fprintf(stderr, "psrec %s: %.*s\n", sub, static_cast<int>(message.size()), message.data());
+  return code;
 }
 
 void PrintTopLevelHelp(const std::vector<Subcommand>& subs) {

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/generated_enum_reflection.h"
 
 namespace psrec {
@@ -24,6 +26,17 @@ struct Subcommand {
 // their defaults and help), rejects flags that belong to other subcommands and positional
 // arguments, and returns the exit code.
 int RunSubcommand(const Subcommand& sub, int argc, char** argv);
+
+// Every subcommand's exit status: 0 done, kExitFailed for a failure of input, I/O or a peer,
+// kExitUsage for a bad flag or a config the user must fix.
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+// How a subcommand gives up: prints "psrec SUB: <message>" on stderr and returns `code`.
+int Exit(const char* sub, int code, absl::string_view message);
+inline int Exit(const char* sub, int code, const absl::Status& status) {
+  return Exit(sub, code, status.message());
+}
 
 // Prints `psrec`'s own help: the subcommands and their summaries.
 void PrintTopLevelHelp(const std::vector<Subcommand>& subs);

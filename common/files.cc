@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -40,6 +41,51 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   if (::close(fd) != 0) return fail("write", errno);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename", errno);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: not a regular file"));
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    ::close(fd);
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", size, " bytes, more than the ", max_bytes, " expected"));
+  }
+  std::string text;
+  text.reserve(size);
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": cannot read: ", std::strerror(error)));
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > max_bytes) {
+      ::close(fd);
+      return absl::DataLossError(
+          absl::StrCat(path, ": grew past ", max_bytes, " bytes while read"));
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
+std::string JoinPath(const std::string& dir, absl::string_view file) {
+  if (!dir.empty() && dir.back() == '/') return absl::StrCat(dir, file);
+  return absl::StrCat(dir, "/", file);
 }
 
 }  // namespace psrec

@@ -1,10 +1,13 @@
-// Writing a file so that a reader sees the old contents or the new, never half of either.
+// Files as every role uses them: reading one whole, writing one so that a reader sees the old
+// contents or the new (never half of either), and joining paths.
 #ifndef PSREC_COMMON_FILES_H_
 #define PSREC_COMMON_FILES_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace psrec {
@@ -12,6 +15,15 @@ namespace psrec {
 // Writes `contents` to PATH.tmp, flushes it to disk (fsync), and renames it over `path`. On failure
 // `path` is untouched, PATH.tmp is removed, and the error names the file and the system's reason.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
+
+// The whole of the regular file `path`. Errors start with the path: NOT_FOUND when it does not
+// exist or is not a regular file ("PATH: cannot open: REASON"), DATA_LOSS when it holds more than
+// `max_bytes`, INVALID_ARGUMENT for a read that fails ("PATH: cannot read: REASON").
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             uint64_t max_bytes = UINT64_MAX);
+
+// "dir/file", with one slash between them however `dir` ends.
+std::string JoinPath(const std::string& dir, absl::string_view file);
 
 }  // namespace psrec
 

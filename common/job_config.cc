@@ -5,10 +5,17 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/files.h"
+#include "common/log.h"
 #include "common/model.h"
 #include "common/optimizer_config.h"
 #include "google/protobuf/text_format.h"
@@ -46,28 +53,50 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed for the split, the initial rows, the shuffles
 namespace psrec {
 namespace {
 
-template <typename Enum>
-absl::StatusOr<Enum> ParseEnumFlag(const char* flag, const std::string& text) {
-  const auto* descriptor = google::protobuf::GetEnumDescriptor<Enum>();
-  const auto* value = descriptor->FindValueByName(absl::AsciiStrToUpper(text));
+// The flags that name an enum value, and the config field each sets (a path through messages).
+constexpr std::pair<const char*, const char*> kEnumFlags[] = {
+    {"split", "split"},
+    {"model", "model"},
+    {"loss", "loss"},
+    {"optimizer", "optimizer.kind"},
+    {"consistency", "consistency"},
+};
+
+// Sets the enum field at `path` of `config` from the current value of the string flag `flag`, by
+// the enum's value names in lower case (--model=mlp sets MLP). The zero value (unspecified) is not
+// a choice.
+absl::Status SetEnumFromFlag(const char* flag, absl::string_view path, JobConfig* config) {
+  google::protobuf::Message* message = config;
+  const std::vector<absl::string_view> parts = absl::StrSplit(path, '.');
+  const google::protobuf::FieldDescriptor* field = nullptr;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    field = message->GetDescriptor()->FindFieldByName(std::string(parts[i]));
+    PSREC_CHECK(field != nullptr) << "no field " << path << " in JobConfig";
+    if (i + 1 < parts.size()) message = message->GetReflection()->MutableMessage(message, field);
+  }
+  const std::string text = absl::FindCommandLineFlag(flag)->CurrentValue();
+  const google::protobuf::EnumDescriptor* type = field->enum_type();
+  const google::protobuf::EnumValueDescriptor* value =
+      type->FindValueByName(absl::AsciiStrToUpper(text));
   if (value == nullptr || value->number() == 0) {
     std::vector<std::string> names;
-    for (int i = 1; i < descriptor->value_count(); ++i) {
-      names.push_back(absl::AsciiStrToLower(descriptor->value(i)->name()));
+    for (int i = 1; i < type->value_count(); ++i) {
+      names.push_back(absl::AsciiStrToLower(type->value(i)->name()));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, "=", text, " is not one of ", absl::StrJoin(names, ", ")));
   }
-  return static_cast<Enum>(value->number());
+  message->GetReflection()->SetEnum(message, field, value);
+  return absl::OkStatus();
 }
 
 absl::Status ReadTextConfig(const std::string& path, JobConfig* config) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open config file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file ", text.status().message()));
+  }
   JobConfig parsed;
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &parsed)) {
+  if (!google::protobuf::TextFormat::ParseFromString(*text, &parsed)) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a text-format psrec.JobConfig (see proto/config.proto)"));
   }
@@ -79,26 +108,10 @@ absl::Status ReadTextConfig(const std::string& path, JobConfig* config) {
 absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobConfig* config) {
   auto use = [&](const char* name) { return all || specified.count(name) > 0; };
   if (use("data")) config->set_data_dir(absl::GetFlag(FLAGS_data));
-  if (use("split")) {
-    auto v = ParseEnumFlag<Split>("split", absl::GetFlag(FLAGS_split));
-    if (!v.ok()) return v.status();
-    config->set_split(*v);
-  }
   if (use("test_fraction")) config->set_test_fraction(absl::GetFlag(FLAGS_test_fraction));
-  if (use("model")) {
-    auto v = ParseEnumFlag<ModelKind>("model", absl::GetFlag(FLAGS_model));
-    if (!v.ok()) return v.status();
-    config->set_model(*v);
-  }
-  if (use("loss")) {
-    auto v = ParseEnumFlag<Loss>("loss", absl::GetFlag(FLAGS_loss));
-    if (!v.ok()) return v.status();
-    config->set_loss(*v);
-  }
-  if (use("optimizer")) {
-    auto v = ParseEnumFlag<OptimizerKind>("optimizer", absl::GetFlag(FLAGS_optimizer));
-    if (!v.ok()) return v.status();
-    config->mutable_optimizer()->set_kind(*v);
+  for (const auto& [flag, path] : kEnumFlags) {
+    if (!use(flag)) continue;
+    if (absl::Status s = SetEnumFromFlag(flag, path, config); !s.ok()) return s;
   }
   // Negative integers are caught here, before they wrap in the proto's unsigned fields.
   for (auto [name, value] : {std::pair{"dim", absl::GetFlag(FLAGS_dim)},
@@ -120,11 +133,6 @@ absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobCon
   if (use("l2_dense")) config->set_l2_dense(absl::GetFlag(FLAGS_l2_dense));
   if (use("init_scale")) config->set_init_scale(absl::GetFlag(FLAGS_init_scale));
   if (use("seed")) config->set_seed(absl::GetFlag(FLAGS_seed));
-  if (use("consistency")) {
-    auto v = ParseEnumFlag<Consistency>("consistency", absl::GetFlag(FLAGS_consistency));
-    if (!v.ok()) return v.status();
-    config->set_consistency(*v);
-  }
   if (use("workers")) {
     const int32_t workers = absl::GetFlag(FLAGS_workers);
     if (workers < 1) {

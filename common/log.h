@@ -34,6 +34,12 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
+// Makes a stream expression void, so that PSREC_CHECK is one expression with two void arms (glog's
+// way): `if (a) PSREC_CHECK(b); else f();` then means what it says.
+struct Voidify {
+  void operator&(std::ostream&) {}
+};
+
 }  // namespace log_internal
 }  // namespace psrec
 
@@ -46,6 +52,7 @@ class LogMessage {
 
 // Aborts with a message when an invariant is broken. Never for bad input: that is a Status.
 #define PSREC_CHECK(cond) \
-  if (!(cond)) PSREC_LOG(FATAL) << "check failed: " #cond " "
+  (cond) ? (void)0        \
+         : ::psrec::log_internal::Voidify() & PSREC_LOG(FATAL) << "check failed: " #cond " "
 
 #endif  // PSREC_COMMON_LOG_H_

@@ -1,9 +1,10 @@
 // MovieLens rating files in every published layout, read into one in-memory table.
 //
 // Layouts, detected from the files in a directory:
-//   ratings.csv  userId,movieId,rating,timestamp with a header line (ml-latest*, ml-20m, ml-25m,
-//   ml-32m) ratings.dat  userId::movieId::rating::timestamp, no header (ml-1m, ml-10m) u.data
-//   user<TAB>item<TAB>rating<TAB>timestamp, no header (ml-100k)
+//   ratings.csv  userId,movieId,rating,timestamp with a header line
+//                (ml-latest*, ml-20m, ml-25m, ml-32m)
+//   ratings.dat  userId::movieId::rating::timestamp, no header (ml-1m, ml-10m)
+//   u.data       user<TAB>item<TAB>rating<TAB>timestamp, no header (ml-100k)
 //
 // Every failure is a Status naming the file and the 1-based line: a missing file, an unknown
 // layout, a malformed line, a non-numeric field, or a rating outside [0.5, 5]. Nothing here aborts

@@ -2,8 +2,7 @@
 //   --host, --port, --port_file: where a server listens, and where it reports a port it picked.
 //   --rpc_timeout: the deadline of every RPC, and how long a peer may take to come up.
 //   --register_timeout: how long registration may take (a coordinator and its workers start
-//   together
-//     but load their data at their own pace).
+//     together but load their data at their own pace).
 //   --fail_after: how long a peer may stay unreachable before the job fails, naming it.
 //   --checkpoint_dir: where checkpoints live (ps and coordinator).
 #ifndef PSREC_COMMON_SERVICE_FLAGS_H_

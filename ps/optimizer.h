@@ -3,8 +3,8 @@
 // All three add L2 regularization to the gradient first (g += l2 * w), so an untouched row never
 // decays: regularization is as lazy as the updates.
 //   SGD:      w -= lr * g
-//   ADAGRAD:  a += g^2;  w -= lr * g / (sqrt(a) + eps)                 (a starts at
-//   initial_accumulator) ADAM:     t += 1; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+//   ADAGRAD:  a += g^2;  w -= lr * g / (sqrt(a) + eps);  a starts at initial_accumulator
+//   ADAM:     t += 1;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
 //             w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //             t is the row's own step count (sparse, "lazy" Adam).
 #ifndef PSREC_PS_OPTIMIZER_H_
