@@ -136,7 +136,6 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
   response->set_worker_id(id);
   for (const std::string& address : ps_addresses_) response->add_ps_addresses(address);
   *response->mutable_config() = config_;
-  response->set_lease_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(recovery_.worker_lease)));
   response->set_heartbeat_ms(
       static_cast<uint32_t>(absl::ToInt64Milliseconds(recovery_.worker_lease / 4)));
   PSREC_LOG(INFO) << "worker " << id << " registered: " << request->name() << " at "
@@ -245,12 +244,9 @@ grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportReques
 }
 
 grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*, const HeartbeatRequest* request,
-                                           HeartbeatResponse* response) {
+                                           HeartbeatResponse*) {
   absl::MutexLock lock(&mu_);
-  const uint32_t id = request->worker_id();
-  if (grpc::Status s = Known(id); !s.ok()) return s;
-  response->set_generation(generation_);
-  return grpc::Status::OK;
+  return Known(request->worker_id());
 }
 
 uint64_t CoordinatorService::MinClock() const {
@@ -260,7 +256,7 @@ uint64_t CoordinatorService::MinClock() const {
 }
 
 grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const ClockRequest* request,
-                                       ClockResponse* response) {
+                                       ClockResponse*) {
   absl::MutexLock lock(&mu_);
   const uint32_t id = request->worker_id();
   if (grpc::Status s = Known(id); !s.ok()) return s;
@@ -283,7 +279,6 @@ grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const Clock
                         absl::StrCat("worker ", id, " waited too long at clock ", request->clock(),
                                      " for the slowest worker (clock ", MinClock(), ")"));
   }
-  response->set_min_clock(MinClock());
   return grpc::Status::OK;
 }
 
