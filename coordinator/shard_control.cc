@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "common/rpc.h"
 #include "common/security.h"
-#include "coordinator/coordinator_service.h"  // RegistrationDifferences
+#include "coordinator/membership.h"  // RegistrationDifferences
 #include "grpcpp/grpcpp.h"
 
 namespace psrec {
