@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "coordinator/coordinator_service.h"
+#include "coordinator/recovery.h"
 
 namespace psrec {
 
