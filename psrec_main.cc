@@ -6,14 +6,15 @@
 #include "common/cli.h"
 #include "coordinator/coordinator_main.h"
 #include "coordinator/eval_main.h"
+#include "coordinator/synth_main.h"
 #include "coordinator/train_main.h"
 #include "ps/ps_main.h"
 #include "worker/worker_main.h"
 
 int main(int argc, char** argv) {
   const std::vector<psrec::Subcommand> subs = {
-      psrec::TrainSubcommand(), psrec::PsSubcommand(), psrec::WorkerSubcommand(),
-      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand()};
+      psrec::TrainSubcommand(),       psrec::PsSubcommand(),   psrec::WorkerSubcommand(),
+      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(), psrec::SynthSubcommand()};
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     psrec::PrintTopLevelHelp(subs);
