@@ -1,0 +1,62 @@
+// The MovieLens reader's fast paths (common/movielens.cc): a rating line in its common form parsed
+// in one pass, and original ids turned into dense indices without hashing the usual ones. Internal
+// to the reader; exposed for its tests. Nothing here allocates per rating.
+#ifndef PSREC_COMMON_MOVIELENS_SCAN_H_
+#define PSREC_COMMON_MOVIELENS_SCAN_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/movielens.h"
+
+namespace psrec {
+
+struct ScannedRating {
+  int64_t user_id;
+  int64_t item_id;
+  float rating;
+  int64_t timestamp;
+};
+
+// Parses the line that starts at `p` (the text ends at `end`) when it has the common form
+// "ID SEP ID SEP RATING SEP TIMESTAMP" and ends in '\n', "\r\n" or the end of the text: ids of 1 to
+// 18 digits, a timestamp of 1 to 18 digits after an optional '-', and a rating in [0.5, 5] of 1 to
+// 7 digits with an optional '.' between digits. Fills `out` and returns where the next line starts.
+// Returns nullptr for anything else, valid or not ("5e0", ".5", a blank line, a bad field): the
+// caller then takes the general parser, which accepts it too or names the error. The rating is
+// the same float the general parser gives.
+const char* ScanRatingLine(const char* p, const char* end, Layout layout, ScannedRating* out);
+
+// Original id -> dense index, in order of first appearance. Ids below 2^22 (every MovieLens
+// release's) are looked up in an array; larger ones in a hash map. Not thread-safe.
+class IdIndex {
+ public:
+  // The index of `id` (>= 0), appending `id` to `ids` when it is new.
+  uint32_t Get(int64_t id, std::vector<int64_t>* ids) {
+    if (id < kDenseLimit) {
+      if (static_cast<size_t>(id) >= dense_.size()) Grow(id);
+      uint32_t& slot = dense_[static_cast<size_t>(id)];
+      if (slot == kAbsent) {
+        slot = static_cast<uint32_t>(ids->size());
+        ids->push_back(id);
+      }
+      return slot;
+    }
+    auto [it, inserted] = sparse_.try_emplace(id, static_cast<uint32_t>(ids->size()));
+    if (inserted) ids->push_back(id);
+    return it->second;
+  }
+
+ private:
+  static constexpr int64_t kDenseLimit = int64_t{1} << 22;
+  static constexpr uint32_t kAbsent = 0xffffffffu;
+  void Grow(int64_t id);
+
+  std::vector<uint32_t> dense_;
+  absl::flat_hash_map<int64_t, uint32_t> sparse_;
+};
+
+}  // namespace psrec
+
+#endif  // PSREC_COMMON_MOVIELENS_SCAN_H_
