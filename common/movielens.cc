@@ -1,8 +1,6 @@
 #include "common/movielens.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -200,31 +198,6 @@ std::string JoinPath(const std::string& dir, absl::string_view file) {
   return absl::StrCat(dir, "/", file);
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::string message = absl::StrCat(path, ": cannot open: ", std::strerror(errno));
-    return errno == ENOENT ? absl::NotFoundError(message) : absl::InvalidArgumentError(message);
-  }
-  std::string text;
-  struct stat st;
-  if (fstat(fd, &st) == 0 && st.st_size > 0) text.reserve(static_cast<size_t>(st.st_size));
-  char buffer[1 << 16];
-  while (true) {
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string message = absl::StrCat(path, ": read failed: ", std::strerror(errno));
-      close(fd);
-      return absl::InvalidArgumentError(message);
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return text;
-}
-
 }  // namespace
 
 absl::string_view LayoutName(Layout layout) {
@@ -248,6 +221,7 @@ absl::StatusOr<Dataset> ParseRatings(absl::string_view text, Layout layout,
   constexpr absl::string_view kBom = "\xEF\xBB\xBF";
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   data.ratings.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  AdviseHugePages(data.ratings.data(), data.ratings.capacity() * sizeof(Rating));
   LineParser parser(layout, name, &data);
   size_t pos = 0;
   int64_t line_no = 0;
@@ -296,9 +270,9 @@ absl::StatusOr<Dataset> ReadMovieLens(const std::string& dir) {
   for (Layout layout : kLayouts) {
     std::string path = JoinPath(dir, LayoutName(layout));
     if (stat(path.c_str(), &st) != 0) continue;
-    absl::StatusOr<std::string> text = ReadFile(path);
-    if (!text.ok()) return text.status();
-    return ParseRatings(*text, layout, path);
+    absl::StatusOr<FileText> file = FileText::Read(path);
+    if (!file.ok()) return file.status();
+    return ParseRatings(file->text(), layout, path);
   }
   return absl::NotFoundError(
       absl::StrCat("no MovieLens rating file in '", dir, "': looked for ", looked_for));

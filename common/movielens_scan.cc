@@ -1,6 +1,16 @@
 #include "common/movielens_scan.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 
 namespace psrec {
 namespace {
@@ -88,6 +98,51 @@ const char* ScanRatingLine(const char* p, const char* end, Layout layout, Scanne
   if (*p == '\n') return p + 1;
   if (*p == '\r' && end - p >= 2 && p[1] == '\n') return p + 2;
   return nullptr;
+}
+
+void AdviseHugePages(void* data, size_t bytes) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t misaligned = reinterpret_cast<uintptr_t>(data) % kHugePage;
+  const size_t skip = misaligned == 0 ? 0 : kHugePage - misaligned;
+  if (bytes < skip + kHugePage) return;
+  const size_t whole = (bytes - skip) / kHugePage * kHugePage;
+  madvise(static_cast<char*>(data) + skip, whole, MADV_HUGEPAGE);  // a hint: errors are ignored
+}
+
+absl::StatusOr<FileText> FileText::Read(const std::string& path) {
+  auto fail = [&path](const char* what, int error) {
+    const std::string message = absl::StrCat(path, ": ", what, ": ", std::strerror(error));
+    return error == ENOENT ? absl::NotFoundError(message) : absl::InvalidArgumentError(message);
+  };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail("cannot open", errno);
+  struct stat st;
+  // One byte more than fstat's size, so that the read that finds the end needs no more room; a
+  // file that grew meanwhile doubles the buffer.
+  size_t capacity = 1 + (fstat(fd, &st) == 0 && st.st_size > 0 ? size_t(st.st_size) : 0);
+  FileText file;
+  file.data_.reset(static_cast<char*>(std::malloc(capacity)));
+  AdviseHugePages(file.data_.get(), capacity);
+  while (file.data_ != nullptr) {
+    if (file.size_ == capacity) {
+      capacity *= 2;
+      char* grown = static_cast<char*>(std::realloc(file.data_.get(), capacity));
+      if (grown == nullptr) break;
+      static_cast<void>(file.data_.release());  // realloc has taken it
+      file.data_.reset(grown);
+    }
+    const ssize_t n = read(fd, file.data_.get() + file.size_, capacity - file.size_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = errno;
+      close(fd);
+      if (n < 0) return fail("read failed", error);
+      return file;
+    }
+    file.size_ += static_cast<size_t>(n);
+  }
+  close(fd);
+  return fail("read failed", ENOMEM);
 }
 
 void IdIndex::Grow(int64_t id) {

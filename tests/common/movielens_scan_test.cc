@@ -1,7 +1,11 @@
 #include "common/movielens_scan.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -126,6 +130,26 @@ TEST(IdIndexTest, FirstAppearanceOrderForSmallAndLargeIds) {
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(index.Get(seen[i], &ids), want[i]) << i;
   EXPECT_EQ(ids, (std::vector<int64_t>{5, 0, (int64_t{1} << 22) - 1, int64_t{1} << 22, 7,
                                        9223372036854775807, 3000000}));
+}
+
+TEST(FileTextTest, ReadsEveryByte) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("psrec_scan_test_", ::getpid());
+  std::filesystem::create_directories(dir);
+  std::string bytes;
+  for (uint32_t i = 0; i < 300000; ++i) bytes += static_cast<char>(i * 7919u % 256);
+  for (const std::string& contents : {std::string(), std::string("x"), bytes}) {
+    std::ofstream(dir / "f", std::ios::binary) << contents;
+    absl::StatusOr<FileText> file = FileText::Read((dir / "f").string());
+    ASSERT_TRUE(file.ok()) << file.status();
+    EXPECT_EQ(file->text(), contents);
+  }
+  absl::StatusOr<FileText> missing = FileText::Read((dir / "missing").string());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("missing: cannot open"), absl::string_view::npos);
+  absl::StatusOr<FileText> directory = FileText::Read(dir.string());
+  EXPECT_EQ(directory.status().code(), absl::StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
