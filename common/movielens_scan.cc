@@ -20,15 +20,16 @@ constexpr int kMaxRatingDigits = 7;
 
 inline bool IsDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
 
-// Reads 1 to kMaxIntDigits digits at *p; false otherwise.
+// Reads 1 to kMaxIntDigits digits at *p; false otherwise. Looks at one digit more, to refuse a
+// longer number, which fits the unsigned sum.
 inline bool ScanDigits(const char** p, const char* end, int64_t* value) {
   const char* s = *p;
-  const char* limit = std::min(end, s + kMaxIntDigits + 1);
-  int64_t v = 0;
+  const char* limit = end - s > kMaxIntDigits ? s + kMaxIntDigits + 1 : end;
+  uint64_t v = 0;
   const char* q = s;
-  while (q < limit && IsDigit(*q)) v = v * 10 + (*q++ - '0');
+  while (q < limit && IsDigit(*q)) v = v * 10 + static_cast<uint64_t>(*q++ - '0');
   if (q == s || q - s > kMaxIntDigits) return false;
-  *value = v;
+  *value = static_cast<int64_t>(v);
   *p = q;
   return true;
 }

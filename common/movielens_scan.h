@@ -62,9 +62,9 @@ class FileText {
 // release's) are looked up in an array; larger ones in a hash map. Not thread-safe.
 class IdIndex {
  public:
-  // The index of `id` (>= 0), appending `id` to `ids` when it is new.
+  // The index of `id`, appending `id` to `ids` when it is new.
   uint32_t Get(int64_t id, std::vector<int64_t>* ids) {
-    if (id < kDenseLimit) {
+    if (id >= 0 && id < kDenseLimit) {
       if (static_cast<size_t>(id) >= dense_.size()) Grow(id);
       uint32_t& slot = dense_[static_cast<size_t>(id)];
       if (slot == kAbsent) {
