@@ -19,6 +19,10 @@ namespace {
 // absl reports a flag's file with leading slashes stripped, so compare without them.
 bool Owns(const Subcommand& sub, const absl::CommandLineFlag& flag) {
   const std::string file = flag.Filename();
+  if (std::find(sub.shared_flags.begin(), sub.shared_flags.end(), flag.Name()) !=
+      sub.shared_flags.end()) {
+    return true;
+  }
   return std::any_of(sub.flag_files.begin(), sub.flag_files.end(), [&](absl::string_view f) {
     return absl::StripPrefix(f.substr(f.find_first_not_of('/')), "./") == file;
   });

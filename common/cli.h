@@ -20,6 +20,9 @@ struct Subcommand {
   // Source files whose ABSL_FLAGs belong to this subcommand (as __FILE__ gives them).
   std::vector<std::string> flag_files;
   int (*run)(const std::set<std::string>& specified_flags);
+  // Flags defined in other files that this subcommand takes too, by name (`psrec synth` takes the
+  // job's --seed).
+  std::vector<std::string> shared_flags = {};
 };
 
 // Parses argv[2..] as the flags of `sub` and runs it. Handles --help (this subcommand's flags with

@@ -1,8 +1,6 @@
 #include "common/movielens.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -13,10 +11,10 @@
 #include <limits>
 #include <system_error>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/movielens_scan.h"
 
 namespace psrec {
 namespace {
@@ -88,12 +86,14 @@ bool ParseRating(absl::string_view field, float* value) {
 class LineParser {
  public:
   LineParser(Layout layout, const std::string& name, Dataset* out)
-      : separator_(Separator(layout)), name_(name), out_(out) {
-    // Users and movies are far fewer than ratings; this covers every published release without a
-    // rehash.
-    size_t expected = std::min<size_t>(out->ratings.capacity(), size_t{1} << 16);
-    users_.reserve(expected);
-    items_.reserve(expected);
+      : layout_(layout), separator_(Separator(layout)), name_(name), out_(out) {}
+
+  // The fast path: the line at p in its common form, added; nullptr if it is not in that form.
+  const char* Scan(const char* p, const char* end) {
+    ScannedRating s;
+    const char* next = ScanRatingLine(p, end, layout_, &s);
+    if (next != nullptr) Add(s);
+    return next;
   }
 
   absl::Status Parse(absl::string_view line, int64_t line_no) {
@@ -111,7 +111,7 @@ class LineParser {
       }
       if (ids[i] < 0) return Error(line_no, kFieldNames[i], " ", ids[i], " is negative");
     }
-    Rating r;
+    ScannedRating r{ids[0], ids[1], 0, 0};
     if (!ParseRating(fields[2], &r.rating)) {
       return Error(line_no, "rating ", Quote(fields[2]), " is not a number");
     }
@@ -127,9 +127,7 @@ class LineParser {
       return Error(line_no, "timestamp ", Quote(fields[3]),
                    overflow ? " is out of range" : " is not an integer");
     }
-    r.user = Index(ids[0], &users_, &out_->user_ids, &last_user_);
-    r.item = Index(ids[1], &items_, &out_->item_ids, nullptr);
-    out_->ratings.push_back(r);
+    Add(r);
     return absl::OkStatus();
   }
 
@@ -139,7 +137,15 @@ class LineParser {
   }
 
  private:
-  using IdMap = absl::flat_hash_map<int64_t, uint32_t>;
+  void Add(const ScannedRating& s) {
+    // Rating files are usually grouped by user, so the previous user answers most lookups.
+    if (s.user_id != last_user_id_) {
+      last_user_id_ = s.user_id;
+      last_user_ = users_.Get(s.user_id, &out_->user_ids);
+    }
+    out_->ratings.push_back(
+        {last_user_, items_.Get(s.item_id, &out_->item_ids), s.rating, s.timestamp});
+  }
 
   // string_view::find of a one-byte string is a general substring search; find(char) is memchr.
   size_t Find(absl::string_view line, size_t start) const {
@@ -167,27 +173,14 @@ class LineParser {
     return count;
   }
 
-  // Rating files are usually grouped by user, so the previous user answers most lookups without
-  // hashing.
-  struct LastSeen {
-    int64_t id = -1;
-    uint32_t index = 0;
-  };
-
-  static uint32_t Index(int64_t id, IdMap* map, std::vector<int64_t>* ids, LastSeen* last) {
-    if (last != nullptr && last->id == id) return last->index;
-    auto [it, inserted] = map->try_emplace(id, static_cast<uint32_t>(ids->size()));
-    if (inserted) ids->push_back(id);
-    if (last != nullptr) *last = {id, it->second};
-    return it->second;
-  }
-
+  Layout layout_;
   absl::string_view separator_;
   const std::string& name_;
   Dataset* out_;
-  IdMap users_;
-  IdMap items_;
-  LastSeen last_user_;
+  IdIndex users_;
+  IdIndex items_;
+  int64_t last_user_id_ = -1;
+  uint32_t last_user_ = 0;
 };
 
 // Returns the line starting at *pos without its "\n" or "\r\n", and moves *pos past it.
@@ -203,31 +196,6 @@ absl::string_view NextLine(absl::string_view text, size_t* pos) {
 std::string JoinPath(const std::string& dir, absl::string_view file) {
   if (!dir.empty() && dir.back() == '/') return absl::StrCat(dir, file);
   return absl::StrCat(dir, "/", file);
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::string message = absl::StrCat(path, ": cannot open: ", std::strerror(errno));
-    return errno == ENOENT ? absl::NotFoundError(message) : absl::InvalidArgumentError(message);
-  }
-  std::string text;
-  struct stat st;
-  if (fstat(fd, &st) == 0 && st.st_size > 0) text.reserve(static_cast<size_t>(st.st_size));
-  char buffer[1 << 16];
-  while (true) {
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string message = absl::StrCat(path, ": read failed: ", std::strerror(errno));
-      close(fd);
-      return absl::InvalidArgumentError(message);
-    }
-    if (n == 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return text;
 }
 
 }  // namespace
@@ -253,6 +221,7 @@ absl::StatusOr<Dataset> ParseRatings(absl::string_view text, Layout layout,
   constexpr absl::string_view kBom = "\xEF\xBB\xBF";
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   data.ratings.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  AdviseHugePages(data.ratings.data(), data.ratings.capacity() * sizeof(Rating));
   LineParser parser(layout, name, &data);
   size_t pos = 0;
   int64_t line_no = 0;
@@ -264,8 +233,14 @@ absl::StatusOr<Dataset> ParseRatings(absl::string_view text, Layout layout,
                           Quote(header));
     }
   }
+  const char* const end = text.data() + text.size();
   while (pos < text.size()) {
     ++line_no;
+    if (const char* next = parser.Scan(text.data() + pos, end)) {
+      pos = static_cast<size_t>(next - text.data());
+      continue;
+    }
+    // Not the common form: the general parser takes it, or names what is wrong.
     absl::string_view line = NextLine(text, &pos);
     if (line.empty()) continue;
     absl::Status status = parser.Parse(line, line_no);
@@ -295,9 +270,9 @@ absl::StatusOr<Dataset> ReadMovieLens(const std::string& dir) {
   for (Layout layout : kLayouts) {
     std::string path = JoinPath(dir, LayoutName(layout));
     if (stat(path.c_str(), &st) != 0) continue;
-    absl::StatusOr<std::string> text = ReadFile(path);
-    if (!text.ok()) return text.status();
-    return ParseRatings(*text, layout, path);
+    absl::StatusOr<FileText> file = FileText::Read(path);
+    if (!file.ok()) return file.status();
+    return ParseRatings(file->text(), layout, path);
   }
   return absl::NotFoundError(
       absl::StrCat("no MovieLens rating file in '", dir, "': looked for ", looked_for));

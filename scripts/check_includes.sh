@@ -8,16 +8,18 @@ set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root"
 
-# What each folder may not include. app/, tests/, bench/ and fuzz/ may include anything.
+# What each folder may not include. app/, tests/, bench/ and fuzz/ may include anything; no role
+# includes synth/ (its one user is app/).
 declare -A forbidden=(
   [common]="ps worker coordinator app"
   [ps]="worker coordinator app"
   [worker]="ps coordinator app"
   [coordinator]="app"
+  [synth]="ps worker coordinator app"
 )
 
 status=0
-for dir in common ps worker coordinator; do
+for dir in common ps worker coordinator synth; do
   [ -d "$dir" ] || continue
   alternatives=${forbidden[$dir]// /|}
   while IFS= read -r hit; do

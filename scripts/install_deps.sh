@@ -6,7 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libeigen3-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev
-  curl unzip ca-certificates openssl
+  curl unzip ca-certificates openssl python3
 )
 missing=()
 for p in "${packages[@]}"; do
