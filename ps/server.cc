@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cmath>
 #include <random>
 #include <utility>
 
@@ -43,16 +42,6 @@ uint64_t NewIncarnation() {
                      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
 }
 
-// A checkpoint name from the coordinator becomes a directory under --checkpoint_dir: one plain path
-// component.
-absl::Status CheckCheckpointName(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint name '", name, "' is not a plain directory name"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ParameterServerImpl>> ParameterServerImpl::Create(
@@ -87,7 +76,8 @@ ParameterServerImpl::ParameterServerImpl(const JobConfig& config, uint32_t shard
       shard_(shard),
       num_shards_(std::max(config.num_shards(), 1u)),
       checkpoint_dir_(std::move(checkpoint_dir)),
-      incarnation_(NewIncarnation()) {}
+      incarnation_(NewIncarnation()),
+      checks_(config, shard) {}
 
 ParameterServerImpl::~ParameterServerImpl() = default;
 
@@ -143,81 +133,6 @@ const ShardedTable* ParameterServerImpl::table(uint32_t id) const {
   return id < tables_.size() ? tables_[id].get() : nullptr;
 }
 
-absl::Status ParameterServerImpl::CheckBlock(const char* op, int index, const RowBlock& block,
-                                             size_t num_values) const {
-  const ShardedTable* t = table(block.table());
-  if (t == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, " block ", index, ": unknown table id ", block.table()));
-  }
-  const size_t want = static_cast<size_t>(block.keys_size()) * t->width();
-  if (num_values != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        op, " block ", index, ": table ", block.table(), " (", t->spec().name(), ") has width ",
-        t->width(), ", so ", block.keys_size(), " keys need ", want, " values, got ", num_values));
-  }
-  if (num_shards_ > 1) {
-    for (uint64_t key : block.keys()) {
-      const uint32_t owner = ShardOf(block.table(), key, num_shards_);
-      if (owner != shard_) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(op, " block ", index, ": key ", key, " of table ", block.table(),
-                         " belongs to shard ", owner, ", not ", shard_));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParameterServerImpl::ValidatePull(const PullRequest& request) const {
-  uint64_t floats = 0;
-  for (int i = 0; i < request.blocks_size(); ++i) {
-    const RowBlock& block = request.blocks(i);
-    if (block.values_size() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pull block ", i, ": a pull request carries no values, got ", block.values_size()));
-    }
-    // Checked as if the values were there: the response will hold them.
-    const ShardedTable* t = table(block.table());
-    const size_t width = t == nullptr ? 0 : t->width();
-    if (absl::Status s = CheckBlock("pull", i, block, block.keys_size() * width); !s.ok()) return s;
-    floats += block.keys_size() * width;
-  }
-  if (floats > max_request_floats_) {
-    return absl::InvalidArgumentError(absl::StrCat("pull of ", floats,
-                                                   " floats is over the limit of ",
-                                                   max_request_floats_, "; split the request"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParameterServerImpl::ValidatePush(const PushRequest& request) const {
-  if (request.worker_id() >= config_.num_workers()) {
-    return absl::InvalidArgumentError(absl::StrCat("push from worker ", request.worker_id(),
-                                                   ", but num_workers is ", config_.num_workers()));
-  }
-  uint64_t floats = 0;
-  for (const RowBlock& block : request.blocks()) floats += block.values_size();
-  if (floats > max_request_floats_) {
-    return absl::InvalidArgumentError(absl::StrCat("push of ", floats,
-                                                   " floats is over the limit of ",
-                                                   max_request_floats_, "; split the request"));
-  }
-  for (int i = 0; i < request.blocks_size(); ++i) {
-    const RowBlock& block = request.blocks(i);
-    if (absl::Status s = CheckBlock("push", i, block, block.values_size()); !s.ok()) return s;
-    for (int j = 0; j < block.values_size(); ++j) {
-      if (!std::isfinite(block.values(j))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("push block ", i, ": table ", block.table(), " key ",
-                         block.keys(j / static_cast<int>(table(block.table())->width())),
-                         " has gradient ", block.values(j)));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 grpc::Status ParameterServerImpl::Reject(grpc::ServerContext* context, const char* op,
                                          const absl::Status& status) {
   PSREC_LOG(WARNING) << "rejected " << op << " from " << context->peer() << ": " << status;
@@ -232,7 +147,7 @@ grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullR
     if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
       return Reject(context, "pull", s);
     }
-    if (absl::Status s = ValidatePull(*request); !s.ok()) return Reject(context, "pull", s);
+    if (absl::Status s = checks_.CheckPull(*request); !s.ok()) return Reject(context, "pull", s);
     if (request->has_push()) {
       push_requests_.fetch_add(1, std::memory_order_relaxed);
       if (grpc::Status s = PushLocked(context, request->push()); !s.ok()) return s;
@@ -304,7 +219,7 @@ grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushR
 
 grpc::Status ParameterServerImpl::PushLocked(grpc::ServerContext* context,
                                              const PushRequest& request) {
-  if (absl::Status s = ValidatePush(request); !s.ok()) return Reject(context, "push", s);
+  if (absl::Status s = checks_.CheckPush(request); !s.ok()) return Reject(context, "push", s);
   if (absl::Status s = CheckGeneration(request.generation(), request.worker_id()); !s.ok()) {
     return Reject(context, "push", s);
   }
@@ -465,18 +380,11 @@ grpc::Status ParameterServerImpl::Restore(grpc::ServerContext* context,
     }
   }
   if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+  if (absl::Status s = CheckRestoreWorkers(*request, config_.num_workers()); !s.ok()) {
+    return Reject(context, "restore", s);
+  }
   std::vector<bool> member(config_.num_workers(), false);
-  for (uint32_t w : request->workers()) {
-    if (w >= member.size() || member[w]) {
-      return Reject(context, "restore",
-                    absl::InvalidArgumentError(absl::StrCat(
-                        "worker ", w, " is repeated or not below num_workers ", member.size())));
-    }
-    member[w] = true;
-  }
-  if (request->workers().empty()) {
-    return Reject(context, "restore", absl::InvalidArgumentError("no workers"));
-  }
+  for (uint32_t w : request->workers()) member[w] = true;
   Tables fresh;
   std::string source = "kept rows";
   if (!request->keep_rows()) {

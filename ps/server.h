@@ -3,9 +3,9 @@
 //
 // Rows live in one store per table, split into kSubShards sub-shards by a hash of the key that is
 // independent of ShardOf's; each sub-shard is a Table behind its own mutex, so pulls and pushes of
-// different rows proceed in parallel and no lock covers the whole store. In SYNC mode pushes are
-// buffered per clock under one more mutex and applied, as the per-key mean over all workers, once
-// every worker has pushed that clock.
+// different rows proceed in parallel and no lock covers the whole store. Each request is checked
+// first (ps/request_checks.h). In SYNC mode pushes are buffered per clock under one more mutex and
+// applied, as the per-key mean over all workers, once every worker has pushed that clock.
 //
 // Recovery: the coordinator numbers the job's generations. Restore starts a new one (fresh rows, a
 // checkpoint's rows or the same rows, and a new set of workers and clock); requests of any other
@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "proto/config.pb.h"
 #include "proto/ps.grpc.pb.h"
+#include "ps/request_checks.h"
 
 namespace psrec {
 
@@ -46,7 +47,7 @@ class ParameterServerImpl final : public ParameterServer::Service {
  public:
   // The most floats one pull may ask for or one push may carry: 256 MiB. (gRPC refuses a message
   // over the server's receive limit, 512 MiB, with RESOURCE_EXHAUSTED before it reaches here.)
-  static constexpr uint64_t kMaxRequestFloats = 1ull << 26;
+  static constexpr uint64_t kMaxRequestFloats = RequestChecks::kMaxRequestFloats;
   static constexpr uint64_t kMaxClockLead = 64;  // SYNC clocks buffered ahead
   // A SYNC pull waits at most this long even when its RPC has no deadline.
   static constexpr absl::Duration kMaxSyncWait = absl::Minutes(5);
@@ -87,7 +88,7 @@ class ParameterServerImpl final : public ParameterServer::Service {
   }
 
   // Lowers the request limit (tests). Set before the server starts.
-  void set_max_request_floats(uint64_t floats) { max_request_floats_ = floats; }
+  void set_max_request_floats(uint64_t floats) { checks_.set_max_request_floats(floats); }
 
  private:
   ParameterServerImpl(const JobConfig& config, uint32_t shard, std::string checkpoint_dir);
@@ -100,10 +101,6 @@ class ParameterServerImpl final : public ParameterServer::Service {
   absl::Status CheckGeneration(uint64_t generation, int64_t worker = -1) const;
 
   const ShardedTable* table(uint32_t id) const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  absl::Status ValidatePull(const PullRequest& request) const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  absl::Status ValidatePush(const PushRequest& request) const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  absl::Status CheckBlock(const char* op, int index, const RowBlock& block, size_t num_values) const
-      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   // Push's work, with state_mu_ held.
   grpc::Status PushLocked(grpc::ServerContext* context, const PushRequest& request)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
@@ -121,7 +118,7 @@ class ParameterServerImpl final : public ParameterServer::Service {
   const uint64_t incarnation_;
   OptimizerConfig optimizer_;  // resolved
   std::function<void()> shutdown_callback_;
-  uint64_t max_request_floats_ = kMaxRequestFloats;
+  RequestChecks checks_;
 
   // Held shared by every request while it reads or writes rows, exclusively by Restore and
   // Checkpoint. Lock order: state_mu_, sync_mu_, a sub-shard's mutex.
