@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 
@@ -51,7 +53,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t m
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: not a regular file"));
+    return absl::NotFoundError(absl::StrCat(path, ": cannot read: not a regular file"));
   }
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes) {
@@ -84,8 +86,31 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t m
 }
 
 std::string JoinPath(const std::string& dir, absl::string_view file) {
-  if (!dir.empty() && dir.back() == '/') return absl::StrCat(dir, file);
-  return absl::StrCat(dir, "/", file);
+  if (dir.empty()) return std::string(file);
+  return dir.back() == '/' ? absl::StrCat(dir, file) : absl::StrCat(dir, "/", file);
+}
+
+absl::Status FsyncDir(const std::string& dir) {
+  const std::string path = dir.empty() ? "." : dir;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("cannot fsync directory ", path, ": ", std::strerror(error)));
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+absl::Status MakeDurableDir(const std::string& dir) {
+  std::error_code ec;
+  const bool created = std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  if (!created) return absl::OkStatus();
+  std::filesystem::path path = std::filesystem::path(dir).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // "a/b/" names b, whose parent is a
+  return FsyncDir(path.parent_path().string());
 }
 
 }  // namespace psrec

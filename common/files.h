@@ -16,14 +16,24 @@ namespace psrec {
 // `path` is untouched, PATH.tmp is removed, and the error names the file and the system's reason.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
-// The whole of the regular file `path`. Errors start with the path: NOT_FOUND when it does not
-// exist or is not a regular file ("PATH: cannot open: REASON"), DATA_LOSS when it holds more than
-// `max_bytes`, INVALID_ARGUMENT for a read that fails ("PATH: cannot read: REASON").
+// The whole of the regular file `path`. Errors start with the path: NOT_FOUND when it cannot be
+// opened ("PATH: cannot open: REASON") or is not a regular file ("PATH: cannot read: not a regular
+// file"), DATA_LOSS when it holds more than `max_bytes` or a read fails ("PATH: cannot read:
+// REASON").
 absl::StatusOr<std::string> ReadFileToString(const std::string& path,
                                              uint64_t max_bytes = UINT64_MAX);
 
-// "dir/file", with one slash between them however `dir` ends.
+// "dir/file", with one slash between them however `dir` ends; `file` alone when `dir` is empty.
 std::string JoinPath(const std::string& dir, absl::string_view file);
+
+// fsyncs directory `dir` ("" is the current one), so that a rename into it survives a crash
+// (WriteFileAtomically fsyncs the file but not its directory). UNAVAILABLE with the system's
+// reason.
+absl::Status FsyncDir(const std::string& dir);
+
+// Creates `dir` and its parents if needed; a new directory's own entry is made durable in its
+// parent. UNAVAILABLE naming the directory.
+absl::Status MakeDurableDir(const std::string& dir);
 
 }  // namespace psrec
 

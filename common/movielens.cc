@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/movielens_scan.h"
 
 namespace psrec {
@@ -191,11 +192,6 @@ absl::string_view NextLine(absl::string_view text, size_t* pos) {
   *pos = end + 1;
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return line;
-}
-
-std::string JoinPath(const std::string& dir, absl::string_view file) {
-  if (!dir.empty() && dir.back() == '/') return absl::StrCat(dir, file);
-  return absl::StrCat(dir, "/", file);
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ for seed in seeds/server_fuzzer/*.textproto; do
 done
 # checkpoint_fuzzer: byte 0 even, a MANIFEST's text; odd, then the manifest's row count (one byte)
 # and a rows file for the fuzzer's fixed config (dot, dim 1, adagrad: tables 0-3 of width 1 and
-# table 4 of width 2, one optimizer state float per value). Little-endian, ps/checkpoint.cc's layout.
+# table 4 of width 2, one optimizer state float per value). Little-endian, ps/checkpoint_codec.h's layout.
 out=corpus/checkpoint_fuzzer
 rm -rf "$out" && mkdir -p "$out"
 u32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"; }

@@ -8,28 +8,27 @@
 // depends only on the seed. Every file is written to a temporary name, fsynced and renamed. Loading
 // checks the manifest, each file's size and crc32 and the tables against the job's config before it
 // hands out any row, so a corrupt, truncated or mismatched checkpoint is refused whole.
+//
+// This is the face the other roles include: it writes and loads shards, and brings the manifest's
+// functions (ps/checkpoint_manifest.h) and the row sink (ps/checkpoint_codec.h) with it.
 #ifndef PSREC_PS_CHECKPOINT_H_
 #define PSREC_PS_CHECKPOINT_H_
 
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/config.pb.h"
+#include "ps/checkpoint_codec.h"     // IWYU pragma: export
+#include "ps/checkpoint_manifest.h"  // IWYU pragma: export
 
 namespace psrec {
 
 class ShardedTable;  // ps/sharded_table.h
-
-constexpr uint32_t kCheckpointFormatVersion = 1;
-
-// "ckpt-000003" for the checkpoint taken after 3 epochs.
-std::string CheckpointName(uint32_t epochs_done);
 
 // Writes shard `shard`'s rows of `tables` (null entries skipped) to
 // <checkpoint>/shard-SSSSS-of-NNNNN.rows atomically, creating the directory `checkpoint` if
@@ -37,31 +36,6 @@ std::string CheckpointName(uint32_t epochs_done);
 absl::StatusOr<CheckpointFile> WriteShardCheckpoint(const std::string& checkpoint, uint32_t shard,
                                                     uint32_t num_shards,
                                                     absl::Span<const ShardedTable* const> tables);
-
-// Writes <checkpoint>/MANIFEST atomically (text format); the checkpoint is complete from then on.
-// A manifest that ReadManifest would refuse (wrong format_version, a file list that is not one
-// plain-named file per shard) is not written: InvalidArgument.
-absl::Status WriteManifest(const std::string& checkpoint, const CheckpointManifest& manifest);
-
-// Reads and checks <checkpoint>/MANIFEST: parse errors, an unknown format version, or a file list
-// that is not one file per shard 0..num_shards-1 (in order, each a plain file name: no '/' or
-// "..") are refused with the path in the message: NotFound when it cannot be read, DataLoss
-// otherwise.
-absl::StatusOr<CheckpointManifest> ReadManifest(const std::string& checkpoint);
-
-// The path of the complete checkpoint (one with a MANIFEST) with the most epochs under `root`.
-// NOT_FOUND when there is none (the message names `root`).
-absl::StatusOr<std::string> FindLatestCheckpoint(const std::string& root);
-
-// The config fields a checkpoint and the job restoring it must agree on, as "field: a vs b";
-// empty when they agree. Cluster shape (num_shards, num_workers, consistency, staleness), epochs
-// and data_dir may differ.
-std::vector<std::string> CheckpointConfigDifferences(const JobConfig& checkpoint,
-                                                     const JobConfig& job);
-
-// One restored row: `values` has the table's width floats, `state` its optimizer state.
-using RowSink = std::function<void(uint32_t table, uint64_t key, uint32_t step,
-                                   absl::Span<const float> values, absl::Span<const float> state)>;
 
 // Loads checkpoint `checkpoint` for a job with `config`: checks the manifest against the config
 // (CheckpointConfigDifferences), reads every shard's file and checks its size, crc32 and contents,

@@ -1,13 +1,10 @@
 #include "ps/server.h"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
-#include <cmath>
 #include <random>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -18,7 +15,6 @@
 #include "ps/checkpoint.h"
 #include "ps/optimizer.h"
 #include "ps/sharded_table.h"
-#include "ps/table.h"
 
 namespace psrec {
 
@@ -43,14 +39,13 @@ uint64_t NewIncarnation() {
                      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
 }
 
-// A checkpoint name from the coordinator becomes a directory under --checkpoint_dir: one plain path
-// component.
-absl::Status CheckCheckpointName(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint name '", name, "' is not a plain directory name"));
-  }
-  return absl::OkStatus();
+// When a SYNC pull stops waiting: at its RPC's deadline, but after kMaxSyncWait at most.
+absl::Time SyncWaitDeadline(const grpc::ServerContext& context) {
+  const auto left = context.deadline() - std::chrono::system_clock::now();
+  return absl::Now() +
+         std::min(absl::FromChrono(std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::max(left, left.zero()))),
+                  ParameterServerImpl::kMaxSyncWait);
 }
 
 }  // namespace
@@ -70,24 +65,24 @@ absl::StatusOr<std::unique_ptr<ParameterServerImpl>> ParameterServerImpl::Create
   OptimizerConfig optimizer = config.optimizer();
   if (absl::Status s = ResolveOptimizerConfig(&optimizer); !s.ok()) return s;
   std::unique_ptr<ParameterServerImpl> server(
-      new ParameterServerImpl(config, shard, std::move(checkpoint_dir)));
-  server->optimizer_ = optimizer;
+      new ParameterServerImpl(config, shard, std::move(checkpoint_dir), optimizer));
   Tables tables = server->NewTables();
   absl::MutexLock state(&server->state_mu_);
   server->tables_ = std::move(tables);
-  absl::MutexLock sync(&server->sync_mu_);
-  server->member_.assign(config.num_workers(), true);
-  server->num_members_ = config.num_workers();
   return server;
 }
 
 ParameterServerImpl::ParameterServerImpl(const JobConfig& config, uint32_t shard,
-                                         std::string checkpoint_dir)
+                                         std::string checkpoint_dir,
+                                         const OptimizerConfig& optimizer)
     : config_(config),
       shard_(shard),
       num_shards_(std::max(config.num_shards(), 1u)),
       checkpoint_dir_(std::move(checkpoint_dir)),
-      incarnation_(NewIncarnation()) {}
+      incarnation_(NewIncarnation()),
+      optimizer_(optimizer),
+      checks_(config, shard),
+      barrier_(config.num_workers()) {}
 
 ParameterServerImpl::~ParameterServerImpl() = default;
 
@@ -126,98 +121,6 @@ absl::StatusOr<ParameterServerImpl::Tables> ParameterServerImpl::LoadTables(
   return tables;
 }
 
-absl::Status ParameterServerImpl::CheckGeneration(uint64_t generation, int64_t worker) const {
-  absl::MutexLock lock(&sync_mu_);
-  if (generation != generation_) {
-    return absl::AbortedError(absl::StrCat("request of generation ", generation,
-                                           ", but the server is at generation ", generation_));
-  }
-  if (worker >= 0 && (static_cast<size_t>(worker) >= member_.size() || !member_[worker])) {
-    return absl::AbortedError(
-        absl::StrCat("worker ", worker, " is not one of generation ", generation_, "'s workers"));
-  }
-  return absl::OkStatus();
-}
-
-const ShardedTable* ParameterServerImpl::table(uint32_t id) const {
-  return id < tables_.size() ? tables_[id].get() : nullptr;
-}
-
-absl::Status ParameterServerImpl::CheckBlock(const char* op, int index, const RowBlock& block,
-                                             size_t num_values) const {
-  const ShardedTable* t = table(block.table());
-  if (t == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, " block ", index, ": unknown table id ", block.table()));
-  }
-  const size_t want = static_cast<size_t>(block.keys_size()) * t->width();
-  if (num_values != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        op, " block ", index, ": table ", block.table(), " (", t->spec().name(), ") has width ",
-        t->width(), ", so ", block.keys_size(), " keys need ", want, " values, got ", num_values));
-  }
-  if (num_shards_ > 1) {
-    for (uint64_t key : block.keys()) {
-      const uint32_t owner = ShardOf(block.table(), key, num_shards_);
-      if (owner != shard_) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(op, " block ", index, ": key ", key, " of table ", block.table(),
-                         " belongs to shard ", owner, ", not ", shard_));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParameterServerImpl::ValidatePull(const PullRequest& request) const {
-  uint64_t floats = 0;
-  for (int i = 0; i < request.blocks_size(); ++i) {
-    const RowBlock& block = request.blocks(i);
-    if (block.values_size() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pull block ", i, ": a pull request carries no values, got ", block.values_size()));
-    }
-    // Checked as if the values were there: the response will hold them.
-    const ShardedTable* t = table(block.table());
-    const size_t width = t == nullptr ? 0 : t->width();
-    if (absl::Status s = CheckBlock("pull", i, block, block.keys_size() * width); !s.ok()) return s;
-    floats += block.keys_size() * width;
-  }
-  if (floats > max_request_floats_) {
-    return absl::InvalidArgumentError(absl::StrCat("pull of ", floats,
-                                                   " floats is over the limit of ",
-                                                   max_request_floats_, "; split the request"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParameterServerImpl::ValidatePush(const PushRequest& request) const {
-  if (request.worker_id() >= config_.num_workers()) {
-    return absl::InvalidArgumentError(absl::StrCat("push from worker ", request.worker_id(),
-                                                   ", but num_workers is ", config_.num_workers()));
-  }
-  uint64_t floats = 0;
-  for (const RowBlock& block : request.blocks()) floats += block.values_size();
-  if (floats > max_request_floats_) {
-    return absl::InvalidArgumentError(absl::StrCat("push of ", floats,
-                                                   " floats is over the limit of ",
-                                                   max_request_floats_, "; split the request"));
-  }
-  for (int i = 0; i < request.blocks_size(); ++i) {
-    const RowBlock& block = request.blocks(i);
-    if (absl::Status s = CheckBlock("push", i, block, block.values_size()); !s.ok()) return s;
-    for (int j = 0; j < block.values_size(); ++j) {
-      if (!std::isfinite(block.values(j))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("push block ", i, ": table ", block.table(), " key ",
-                         block.keys(j / static_cast<int>(table(block.table())->width())),
-                         " has gradient ", block.values(j)));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 grpc::Status ParameterServerImpl::Reject(grpc::ServerContext* context, const char* op,
                                          const absl::Status& status) {
   PSREC_LOG(WARNING) << "rejected " << op << " from " << context->peer() << ": " << status;
@@ -229,10 +132,10 @@ grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullR
   pull_requests_.fetch_add(1, std::memory_order_relaxed);
   {
     absl::ReaderMutexLock state(&state_mu_);
-    if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
+    if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
       return Reject(context, "pull", s);
     }
-    if (absl::Status s = ValidatePull(*request); !s.ok()) return Reject(context, "pull", s);
+    if (absl::Status s = checks_.CheckPull(*request); !s.ok()) return Reject(context, "pull", s);
     if (request->has_push()) {
       push_requests_.fetch_add(1, std::memory_order_relaxed);
       if (grpc::Status s = PushLocked(context, request->push()); !s.ok()) return s;
@@ -240,16 +143,23 @@ grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullR
   }
   // Not under state_mu_, so that a Restore can wake the wait.
   if (config_.consistency() == SYNC && request->clock() > 0) {
-    grpc::Status s = WaitForClock(context, request->clock(), request->generation());
-    if (!s.ok()) return s;
+    absl::Status s =
+        barrier_.WaitForClock(request->clock(), request->generation(), SyncWaitDeadline(*context),
+                              [context] { return context->IsCancelled(); });
+    if (!s.ok()) return ToGrpc(s);
   }
   absl::ReaderMutexLock state(&state_mu_);
-  if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
+  if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
     return Reject(context, "pull", s);
   }
+  ReadRows(*request, response);
+  return grpc::Status::OK;
+}
+
+void ParameterServerImpl::ReadRows(const PullRequest& request, PullResponse* response) {
   uint64_t rows = 0;
-  for (const RowBlock& block : request->blocks()) {
-    const ShardedTable* t = table(block.table());
+  for (const RowBlock& block : request.blocks()) {
+    const ShardedTable* t = tables_[block.table()].get();
     RowBlock* out = response->add_blocks();
     out->set_table(block.table());
     out->mutable_values()->Resize(block.keys_size() * static_cast<int>(t->width()), 0.0f);
@@ -258,41 +168,6 @@ grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullR
     rows += block.keys_size();
   }
   rows_pulled_.fetch_add(rows, std::memory_order_relaxed);
-  return grpc::Status::OK;
-}
-
-// Waits in slices so that a cancelled RPC is noticed even when nothing signals the condition.
-grpc::Status ParameterServerImpl::WaitForClock(grpc::ServerContext* context, uint64_t clock,
-                                               uint64_t generation) {
-  const auto left = context->deadline() - std::chrono::system_clock::now();
-  const absl::Time deadline =
-      absl::Now() + std::min(absl::FromChrono(std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::max(left, left.zero()))),
-                             kMaxSyncWait);
-  absl::MutexLock lock(&sync_mu_);
-  while (applied_clock_ < clock) {
-    if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
-    if (generation_ != generation) {
-      return grpc::Status(grpc::StatusCode::ABORTED,
-                          absl::StrCat("pull at clock ", clock, " of generation ", generation,
-                                       ": the server moved to generation ", generation_));
-    }
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    if (absl::Now() >= deadline) {
-      std::vector<uint32_t> pushed;
-      auto it = pending_.find(applied_clock_);
-      for (uint32_t w = 0; it != pending_.end() && w < it->second.size(); ++w) {
-        if (it->second[w] != nullptr) pushed.push_back(w);
-      }
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                          absl::StrCat("pull at clock ", clock, " timed out: clock ",
-                                       applied_clock_, " has pushes from workers [",
-                                       absl::StrJoin(pushed, ","), "] of ", num_members_));
-    }
-    clock_applied_.WaitWithDeadline(&sync_mu_,
-                                    std::min(deadline, absl::Now() + absl::Milliseconds(100)));
-  }
-  return grpc::Status::OK;
 }
 
 grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushRequest* request,
@@ -304,13 +179,17 @@ grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushR
 
 grpc::Status ParameterServerImpl::PushLocked(grpc::ServerContext* context,
                                              const PushRequest& request) {
-  if (absl::Status s = ValidatePush(request); !s.ok()) return Reject(context, "push", s);
-  if (absl::Status s = CheckGeneration(request.generation(), request.worker_id()); !s.ok()) {
-    return Reject(context, "push", s);
-  }
+  if (absl::Status s = checks_.CheckPush(request); !s.ok()) return Reject(context, "push", s);
   if (config_.consistency() == SYNC) {
-    if (absl::Status s = BufferSyncPush(request); !s.ok()) return Reject(context, "push", s);
+    // The barrier checks the generation and buffers the push under one lock; a clock it
+    // completes is applied on this thread, within this call's hold of state_mu_.
+    absl::Status s = barrier_.Push(request, [this](const RowBlock& mean) { ApplyBlock(mean); });
+    if (!s.ok()) return Reject(context, "push", s);
     return grpc::Status::OK;
+  }
+  if (absl::Status s = barrier_.CheckGeneration(request.generation(), request.worker_id());
+      !s.ok()) {
+    return Reject(context, "push", s);
   }
   for (const RowBlock& block : request.blocks()) ApplyBlock(block);
   return grpc::Status::OK;
@@ -321,71 +200,15 @@ void ParameterServerImpl::ApplyBlock(const RowBlock& block) {
   rows_updated_.fetch_add(block.keys_size(), std::memory_order_relaxed);
 }
 
-absl::Status ParameterServerImpl::BufferSyncPush(const PushRequest& request) {
-  const uint64_t clock = request.clock();
-  const uint32_t worker = request.worker_id();
-  absl::MutexLock lock(&sync_mu_);
-  if (clock < applied_clock_ || clock >= applied_clock_ + kMaxClockLead) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "push of clock ", clock, " by worker ", worker, ": applied clock is ", applied_clock_,
-        ", so a push must be in [", applied_clock_, ", ", applied_clock_ + kMaxClockLead, ")"));
+uint64_t ParameterServerImpl::CountRows() const {
+  uint64_t rows = 0;
+  for (const auto& t : tables_) {
+    if (t == nullptr) continue;
+    uint64_t n, bytes;
+    t->Sizes(&n, &bytes);
+    rows += n;
   }
-  std::vector<std::unique_ptr<PushRequest>>& pushes = pending_[clock];
-  pushes.resize(config_.num_workers());
-  if (pushes[worker] != nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("worker ", worker, " already pushed clock ", clock));
-  }
-  pushes[worker] = std::make_unique<PushRequest>(request);
-  bool advanced = false;
-  for (auto it = pending_.begin(); it != pending_.end() && it->first == applied_clock_;
-       it = pending_.erase(it)) {
-    bool complete = true;
-    for (size_t w = 0; w < it->second.size(); ++w) {
-      complete &= !member_[w] || it->second[w] != nullptr;
-    }
-    if (!complete) break;
-    ApplyClock(it->second);
-    ++applied_clock_;
-    advanced = true;
-  }
-  if (advanced) clock_applied_.SignalAll();
-  return absl::OkStatus();
-}
-
-// For each (table, key): the sum of the workers' gradients in worker-id order, starting from the
-// first one (not from zero, so one worker's gradient passes through bitwise), divided by the
-// number of the generation's workers. Rows are independent, so the order of keys does not matter.
-void ParameterServerImpl::ApplyClock(const std::vector<std::unique_ptr<PushRequest>>& pushes) {
-  struct Sum {
-    absl::flat_hash_map<uint64_t, uint32_t> index;  // key -> position in keys
-    RowBlock block;
-  };
-  std::map<uint32_t, Sum> sums;  // by table id
-  for (const auto& push : pushes) {
-    if (push == nullptr) continue;  // not one of this generation's workers
-    for (const RowBlock& block : push->blocks()) {
-      Sum& sum = sums[block.table()];
-      sum.block.set_table(block.table());
-      const size_t width = tables_[block.table()]->width();
-      for (int i = 0; i < block.keys_size(); ++i) {
-        const float* g = block.values().data() + i * width;
-        auto [it, inserted] = sum.index.try_emplace(block.keys(i), sum.block.keys_size());
-        if (inserted) {
-          sum.block.add_keys(block.keys(i));
-          sum.block.mutable_values()->Add(g, g + width);
-        } else {
-          float* acc = sum.block.mutable_values()->mutable_data() + size_t{it->second} * width;
-          for (size_t k = 0; k < width; ++k) acc[k] += g[k];
-        }
-      }
-    }
-  }
-  const float n = static_cast<float>(num_members_);
-  for (auto& [id, sum] : sums) {
-    for (float& g : *sum.block.mutable_values()) g /= n;
-    ApplyBlock(sum.block);
-  }
+  return rows;
 }
 
 grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest*,
@@ -406,8 +229,7 @@ grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest
   response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
   response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
   response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
-  absl::MutexLock lock(&sync_mu_);
-  response->set_applied_clock(applied_clock_);
+  response->set_applied_clock(barrier_.applied_clock());
   return grpc::Status::OK;
 }
 
@@ -416,8 +238,7 @@ grpc::Status ParameterServerImpl::GetConfig(grpc::ServerContext*, const GetConfi
   *response->mutable_config() = config_;
   response->set_shard(shard_);
   response->set_incarnation(incarnation_);
-  absl::MutexLock lock(&sync_mu_);
-  response->set_generation(generation_);
+  response->set_generation(barrier_.generation());
   return grpc::Status::OK;
 }
 
@@ -435,7 +256,7 @@ grpc::Status ParameterServerImpl::Checkpoint(grpc::ServerContext* context,
   }
   // Exclusive: the rows written are those of one moment.
   absl::MutexLock state(&state_mu_);
-  if (absl::Status s = CheckGeneration(request->generation()); !s.ok()) {
+  if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
     return Reject(context, "checkpoint", s);
   }
   std::vector<const ShardedTable*> tables;
@@ -452,72 +273,50 @@ grpc::Status ParameterServerImpl::Checkpoint(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+absl::StatusOr<ParameterServerImpl::Tables> ParameterServerImpl::RestoreTables(
+    const RestoreRequest& request, std::string* source) const {
+  if (request.checkpoint().empty()) {
+    *source = "fresh rows";
+    return NewTables();
+  }
+  if (absl::Status s = CheckCheckpointName(request.checkpoint()); !s.ok()) return s;
+  if (checkpoint_dir_.empty()) {
+    return absl::FailedPreconditionError(
+        "cannot restore a checkpoint: started without --checkpoint_dir");
+  }
+  *source = absl::StrCat(checkpoint_dir_, "/", request.checkpoint());
+  return LoadTables(*source);
+}
+
 grpc::Status ParameterServerImpl::Restore(grpc::ServerContext* context,
                                           const RestoreRequest* request,
                                           RestoreResponse* response) {
   absl::MutexLock one_at_a_time(&restore_mu_);
-  {
-    // A coordinator that retried a Restore whose answer it lost finds it done.
-    absl::MutexLock sync(&sync_mu_);
-    if (generation_ != 0 && request->generation() == generation_) {
-      response->set_incarnation(incarnation_);
-      return grpc::Status::OK;
-    }
+  // A coordinator that retried a Restore whose answer it lost finds it done.
+  if (const uint64_t current = barrier_.generation();
+      current != 0 && request->generation() == current) {
+    response->set_incarnation(incarnation_);
+    return grpc::Status::OK;
   }
   if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  std::vector<bool> member(config_.num_workers(), false);
-  for (uint32_t w : request->workers()) {
-    if (w >= member.size() || member[w]) {
-      return Reject(context, "restore",
-                    absl::InvalidArgumentError(absl::StrCat(
-                        "worker ", w, " is repeated or not below num_workers ", member.size())));
-    }
-    member[w] = true;
-  }
-  if (request->workers().empty()) {
-    return Reject(context, "restore", absl::InvalidArgumentError("no workers"));
+  if (absl::Status s = CheckRestoreWorkers(*request, config_.num_workers()); !s.ok()) {
+    return Reject(context, "restore", s);
   }
   Tables fresh;
   std::string source = "kept rows";
   if (!request->keep_rows()) {
-    if (request->checkpoint().empty()) {
-      fresh = NewTables();
-      source = "fresh rows";
-    } else {
-      if (absl::Status s = CheckCheckpointName(request->checkpoint()); !s.ok()) {
-        return Reject(context, "restore", s);
-      }
-      if (checkpoint_dir_.empty()) {
-        return Reject(context, "restore",
-                      absl::FailedPreconditionError(
-                          "cannot restore a checkpoint: started without --checkpoint_dir"));
-      }
-      source = absl::StrCat(checkpoint_dir_, "/", request->checkpoint());
-      absl::StatusOr<Tables> loaded = LoadTables(source);
-      if (!loaded.ok()) return Reject(context, "restore", loaded.status());
-      fresh = *std::move(loaded);
-    }
+    absl::StatusOr<Tables> tables = RestoreTables(*request, &source);
+    if (!tables.ok()) return Reject(context, "restore", tables.status());
+    fresh = *std::move(tables);
   }
   absl::MutexLock state(&state_mu_);
   if (!request->keep_rows()) tables_.swap(fresh);
-  uint64_t rows = 0;
-  for (const auto& t : tables_) {
-    if (t == nullptr) continue;
-    uint64_t n, bytes;
-    t->Sizes(&n, &bytes);
-    rows += n;
-  }
+  const uint64_t rows = CountRows();
   response->set_rows(rows);
   response->set_incarnation(incarnation_);
-  absl::MutexLock sync(&sync_mu_);
-  generation_ = request->generation();
-  applied_clock_ = request->clock();
-  pending_.clear();
-  member_ = member;
-  num_members_ = request->workers_size();
-  clock_applied_.SignalAll();
-  PSREC_LOG(INFO) << "generation " << generation_ << ": " << source << ", " << rows
-                  << " rows, clock " << applied_clock_ << ", workers ["
+  barrier_.Reset(request->generation(), request->clock(), request->workers());
+  PSREC_LOG(INFO) << "generation " << request->generation() << ": " << source << ", " << rows
+                  << " rows, clock " << request->clock() << ", workers ["
                   << absl::StrJoin(request->workers(), ",") << "]";
   return grpc::Status::OK;
 }
@@ -530,10 +329,6 @@ grpc::Status ParameterServerImpl::Shutdown(grpc::ServerContext* context, const S
   return grpc::Status::OK;
 }
 
-void ParameterServerImpl::BeginShutdown() {
-  absl::MutexLock lock(&sync_mu_);
-  shutting_down_ = true;
-  clock_applied_.SignalAll();
-}
+void ParameterServerImpl::BeginShutdown() { barrier_.BeginShutdown(); }
 
 }  // namespace psrec

@@ -3,9 +3,10 @@
 //
 // Rows live in one store per table, split into kSubShards sub-shards by a hash of the key that is
 // independent of ShardOf's; each sub-shard is a Table behind its own mutex, so pulls and pushes of
-// different rows proceed in parallel and no lock covers the whole store. In SYNC mode pushes are
-// buffered per clock under one more mutex and applied, as the per-key mean over all workers, once
-// every worker has pushed that clock.
+// different rows proceed in parallel and no lock covers the whole store. Each request is checked
+// first (ps/request_checks.h). In SYNC mode pushes are buffered per clock by the SyncBarrier
+// (ps/sync_barrier.h) and applied, as the per-key mean over the generation's workers, once every
+// one of them has pushed that clock. The handlers here only tie those together.
 //
 // Recovery: the coordinator numbers the job's generations. Restore starts a new one (fresh rows, a
 // checkpoint's rows or the same rows, and a new set of workers and clock); requests of any other
@@ -18,7 +19,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -31,6 +31,8 @@
 #include "absl/time/time.h"
 #include "proto/config.pb.h"
 #include "proto/ps.grpc.pb.h"
+#include "ps/request_checks.h"
+#include "ps/sync_barrier.h"
 
 namespace psrec {
 
@@ -46,8 +48,9 @@ class ParameterServerImpl final : public ParameterServer::Service {
  public:
   // The most floats one pull may ask for or one push may carry: 256 MiB. (gRPC refuses a message
   // over the server's receive limit, 512 MiB, with RESOURCE_EXHAUSTED before it reaches here.)
-  static constexpr uint64_t kMaxRequestFloats = 1ull << 26;
-  static constexpr uint64_t kMaxClockLead = 64;  // SYNC clocks buffered ahead
+  static constexpr uint64_t kMaxRequestFloats = RequestChecks::kMaxRequestFloats;
+  // SYNC clocks buffered ahead of the applied one.
+  static constexpr uint64_t kMaxClockLead = SyncBarrier::kMaxClockLead;
   // A SYNC pull waits at most this long even when its RPC has no deadline.
   static constexpr absl::Duration kMaxSyncWait = absl::Minutes(5);
 
@@ -87,31 +90,27 @@ class ParameterServerImpl final : public ParameterServer::Service {
   }
 
   // Lowers the request limit (tests). Set before the server starts.
-  void set_max_request_floats(uint64_t floats) { max_request_floats_ = floats; }
+  void set_max_request_floats(uint64_t floats) { checks_.set_max_request_floats(floats); }
 
  private:
-  ParameterServerImpl(const JobConfig& config, uint32_t shard, std::string checkpoint_dir);
+  ParameterServerImpl(const JobConfig& config, uint32_t shard, std::string checkpoint_dir,
+                      const OptimizerConfig& optimizer);
 
   using Tables = std::vector<std::unique_ptr<ShardedTable>>;  // indexed by table id
   Tables NewTables() const;
   absl::StatusOr<Tables> LoadTables(const std::string& checkpoint) const;
-  // ABORTED unless `generation` is the current one (and, when `worker` is given, it is one of the
-  // generation's workers).
-  absl::Status CheckGeneration(uint64_t generation, int64_t worker = -1) const;
+  // The rows a Restore that does not keep them starts from: fresh ones, or the named checkpoint's.
+  // Sets *source to what they are, for the log.
+  absl::StatusOr<Tables> RestoreTables(const RestoreRequest& request, std::string* source) const;
 
-  const ShardedTable* table(uint32_t id) const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  absl::Status ValidatePull(const PullRequest& request) const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  absl::Status ValidatePush(const PushRequest& request) const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  absl::Status CheckBlock(const char* op, int index, const RowBlock& block, size_t num_values) const
-      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   // Push's work, with state_mu_ held.
   grpc::Status PushLocked(grpc::ServerContext* context, const PushRequest& request)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  grpc::Status WaitForClock(grpc::ServerContext* context, uint64_t clock, uint64_t generation);
-  absl::Status BufferSyncPush(const PushRequest& request) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  void ApplyClock(const std::vector<std::unique_ptr<PushRequest>>& pushes)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_mu_) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   void ApplyBlock(const RowBlock& block) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  // Answers a checked pull with its rows.
+  void ReadRows(const PullRequest& request, PullResponse* response)
+      ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  uint64_t CountRows() const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   grpc::Status Reject(grpc::ServerContext* context, const char* op, const absl::Status& status);
 
   const JobConfig config_;
@@ -119,12 +118,12 @@ class ParameterServerImpl final : public ParameterServer::Service {
   const uint32_t num_shards_;
   const std::string checkpoint_dir_;
   const uint64_t incarnation_;
-  OptimizerConfig optimizer_;  // resolved
+  const OptimizerConfig optimizer_;  // resolved
   std::function<void()> shutdown_callback_;
-  uint64_t max_request_floats_ = kMaxRequestFloats;
+  RequestChecks checks_;
 
   // Held shared by every request while it reads or writes rows, exclusively by Restore and
-  // Checkpoint. Lock order: state_mu_, sync_mu_, a sub-shard's mutex.
+  // Checkpoint. Lock order: state_mu_, the barrier's mutex, a sub-shard's mutex.
   mutable absl::Mutex state_mu_;
   Tables tables_ ABSL_GUARDED_BY(state_mu_);
   absl::Mutex restore_mu_;  // one Restore or Checkpoint at a time, outside state_mu_
@@ -134,16 +133,8 @@ class ParameterServerImpl final : public ParameterServer::Service {
   std::atomic<uint64_t> rows_pulled_{0};
   std::atomic<uint64_t> rows_updated_{0};
 
-  // SYNC state. Lock order: sync_mu_, then a sub-shard's mutex.
-  mutable absl::Mutex sync_mu_;
-  absl::CondVar clock_applied_;  // signalled whenever applied_clock_ grows or shutdown begins
-  uint64_t applied_clock_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  uint64_t generation_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  std::vector<bool> member_ ABSL_GUARDED_BY(sync_mu_);  // by worker id: pushes every SYNC clock
-  uint32_t num_members_ ABSL_GUARDED_BY(sync_mu_) = 0;
-  bool shutting_down_ ABSL_GUARDED_BY(sync_mu_) = false;
-  // clock -> each worker's push of it (null until it arrives), for clocks not yet applied.
-  std::map<uint64_t, std::vector<std::unique_ptr<PushRequest>>> pending_ ABSL_GUARDED_BY(sync_mu_);
+  // The generation, its workers and, in SYNC mode, the clocks. Thread-safe itself.
+  SyncBarrier barrier_;
 };
 
 }  // namespace psrec

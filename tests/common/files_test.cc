@@ -1,16 +1,21 @@
 #include "common/files.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace psrec {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::HasSubstr;
 
 std::string Read(const fs::path& path) {
   std::ifstream in(path);
@@ -47,6 +52,69 @@ TEST(WriteFileAtomicallyTest, AFailureNamesTheFileAndKeepsTheOldOne) {
   EXPECT_TRUE(fs::is_directory(dir / "adir"));
   EXPECT_FALSE(fs::exists((dir / "adir").string() + ".tmp"));
   EXPECT_EQ(Read(path), "old");
+}
+
+fs::path FreshRoot() {
+  fs::path root = fs::path(::testing::TempDir()) / absl::StrCat("psrec_files_", ::getpid()) /
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  fs::remove_all(root);
+  return root;
+}
+
+TEST(JoinPathTest, JoinsWithOneSlash) {
+  EXPECT_EQ(JoinPath("a/b", "MANIFEST"), "a/b/MANIFEST");
+  EXPECT_EQ(JoinPath("a/b/", "MANIFEST"), "a/b/MANIFEST");
+  EXPECT_EQ(JoinPath("", "MANIFEST"), "MANIFEST");
+  EXPECT_EQ(JoinPath("/", "x"), "/x");
+}
+
+TEST(MakeDurableDirTest, CreatesParentsAndAcceptsAnExistingDirectory) {
+  const fs::path root = FreshRoot();
+  const std::string dir = (root / "a" / "b").string() + "/";
+  ASSERT_TRUE(MakeDurableDir(dir).ok());
+  EXPECT_TRUE(fs::is_directory(root / "a" / "b"));
+  EXPECT_TRUE(MakeDurableDir(dir).ok());
+  // A file where a parent directory should be.
+  std::ofstream((root / "file").string()) << "x";
+  const absl::Status status = MakeDurableDir((root / "file" / "c").string());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("cannot create"));
+  fs::remove_all(root);
+}
+
+TEST(FsyncDirTest, NamesAMissingDirectory) {
+  const fs::path root = FreshRoot();
+  EXPECT_TRUE(FsyncDir("").ok());  // the current directory
+  const absl::Status status = FsyncDir((root / "missing").string());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr((root / "missing").string()));
+}
+
+TEST(ReadFileToStringTest, ReadsUpToTheBoundAndRefusesMore) {
+  const fs::path root = FreshRoot();
+  fs::create_directories(root);
+  const std::string path = (root / "f").string();
+  std::ofstream(path, std::ios::binary) << std::string("ab\0cd", 5);
+  absl::StatusOr<std::string> read = ReadFileToString(path, 5);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, std::string("ab\0cd", 5));
+
+  read = ReadFileToString(path, 4);
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(read.status().message(), HasSubstr(path + ": 5 bytes, more than the 4 expected"));
+
+  { std::ofstream empty(path, std::ios::trunc); }
+  read = ReadFileToString(path, 0);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "");
+
+  read = ReadFileToString((root / "missing").string(), 100);
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(read.status().message(), HasSubstr((root / "missing").string() + ": cannot open: "));
+  read = ReadFileToString(root.string(), 100);  // a directory
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(read.status().message(), HasSubstr(root.string() + ": cannot read: not a regular"));
+  fs::remove_all(root);
 }
 
 }  // namespace

@@ -15,8 +15,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/movielens.h"
-#include "synth/synth_model.h"
 #include "gtest/gtest.h"
+#include "synth/synth_model.h"
 #include "tests/test_util.h"
 
 namespace psrec {
