@@ -37,6 +37,31 @@ int Fail(const absl::Status& status, int code = 1) {
   return Exit("coordinator", code, status);
 }
 
+// Runs the job on the started service, then stops the workers, the servers and the coordinator's
+// own server. Returns the exit code.
+int RunAndStop(CoordinatorService& service, GrpcShardControl& shards, grpc::Server& server,
+               const JobConfig& config, const CoordinatorService::Evaluator& evaluate) {
+  absl::StatusOr<std::vector<EpochRecord>> records = service.RunJob(
+      evaluate, RegisterTimeoutFlag(), absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
+  if (!records.ok()) {
+    PSREC_LOG(ERROR) << "the job failed: " << records.status().message();
+    // The servers' rows are of no further use: what is worth keeping is in the checkpoints.
+    // Stopping them first releases workers waiting in a pull, which then hear ABORTED.
+    shards.ShutdownServers();
+    service.WaitForWorkersToLeave(absl::Seconds(2));
+    server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    return Fail(records.status());
+  }
+  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
+              EnumFlagName(config.model()).c_str(), EnumFlagName(config.split()).c_str(),
+              records->back().test.mae, records->back().test.rmse);
+  std::fflush(stdout);
+  service.WaitForWorkersToLeave(absl::Seconds(10));
+  shards.ShutdownServers();
+  server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
+
 int RunCoordinator(const std::set<std::string>& specified) {
   SetLogRole("coordinator");
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
@@ -85,25 +110,7 @@ int RunCoordinator(const std::set<std::string>& specified) {
     }
     return Score(job->data, job->split.test, pred);
   };
-  absl::StatusOr<std::vector<EpochRecord>> records = service.RunJob(
-      evaluate, RegisterTimeoutFlag(), absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
-  if (!records.ok()) {
-    PSREC_LOG(ERROR) << "the job failed: " << records.status().message();
-    // The servers' rows are of no further use: what is worth keeping is in the checkpoints.
-    // Stopping them first releases workers waiting in a pull, which then hear ABORTED.
-    shards.ShutdownServers();
-    service.WaitForWorkersToLeave(absl::Seconds(2));
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    return Fail(records.status());
-  }
-  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
-              EnumFlagName(config->model()).c_str(), EnumFlagName(config->split()).c_str(),
-              records->back().test.mae, records->back().test.rmse);
-  std::fflush(stdout);
-  service.WaitForWorkersToLeave(absl::Seconds(10));
-  shards.ShutdownServers();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  return 0;
+  return RunAndStop(service, shards, *server, *config, evaluate);
 }
 
 }  // namespace

@@ -95,76 +95,81 @@ absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,
 bool IsServer(const Child& c) { return c.role.rfind("ps", 0) == 0; }
 bool IsWorker(const Child& c) { return c.role.rfind("worker", 0) == 0; }
 
-// Runs until the coordinator is done (then gives the others kExitGrace to leave), a child fails, or
-// a signal arrives. While the job runs, a parameter server that dies is started again on its port
-// (the coordinator then restores it from the last checkpoint), up to options.max_restarts times
-// in all, and a worker killed by a signal is left dead (the coordinator redoes its work with the
-// others); a worker that exits with an error, having found something wrong, fails the job.
-absl::Status Supervise(ProcessGroup& cluster, size_t coordinator, const ClusterOptions& options,
-                       const std::string& cluster_json) {
-  uint32_t restarts = 0;
-  while (true) {
-    cluster.Pump(absl::Milliseconds(200));
-    if (cluster.stopped()) {
-      return absl::CancelledError(absl::StrCat("stopped by signal ", cluster.stop_signal()));
-    }
-    for (size_t i = 0; i < cluster.children().size(); ++i) {
-      Child& c = cluster.children()[i];
-      if (!Failed(c) || cluster.children()[coordinator].exited) continue;
-      const std::string what = DescribeExit(c);
-      if (IsWorker(c) && WIFSIGNALED(c.status)) {
-        PSREC_LOG(WARNING) << what << "; the coordinator redoes its work with the other workers";
-        c.status = 0;  // reported once
-        continue;
-      }
-      if (IsWorker(c)) {
-        // Workers exit with an error when the coordinator says the job failed; the coordinator's
-        // own exit, a moment later, is the one that names the cause.
-        const Child& coord = cluster.children()[coordinator];
-        const absl::Time wait_until = absl::Now() + absl::Seconds(10);
-        while (!coord.exited && absl::Now() < wait_until) cluster.Pump(absl::Milliseconds(50));
-        if (Failed(coord)) {
-          return absl::AbortedError(DescribeExit(coord));
-        }
-        return absl::AbortedError(what);
-      }
-      if (!IsServer(c) || restarts >= options.max_restarts) {
-        return absl::AbortedError(
-            IsServer(c) ? absl::StrCat(what, " after ", restarts, " restarts (--max_restarts)")
-                        : what);
-      }
-      ++restarts;
-      std::vector<std::string> args = c.args;
-      const std::string port = c.address.substr(c.address.rfind(':') + 1);
-      for (std::string& a : args) {
-        if (a == "--port=0") a = "--port=" + port;
-      }
-      PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << restarts
-                         << " of " << options.max_restarts << ")";
-      if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
-      if (absl::Status s = WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
-          !s.ok()) {
-        return s;
-      }
-    }
-    if (cluster.children()[coordinator].exited) break;
+// Child `i` failed while the job runs. A worker killed by a signal is left dead (the coordinator
+// redoes its work with the others); a worker that exits with an error, having found something
+// wrong, fails the job; a parameter server is started again on its port (the coordinator then
+// restores it from the last checkpoint), up to options.max_restarts times in all. OK to go on.
+absl::Status OnChildFailed(ProcessGroup& cluster, size_t i, size_t coordinator,
+                           const ClusterOptions& options, uint32_t* restarts,
+                           const std::string& cluster_json) {
+  Child& c = cluster.children()[i];
+  const std::string what = DescribeExit(c);
+  if (IsWorker(c) && WIFSIGNALED(c.status)) {
+    PSREC_LOG(WARNING) << what << "; the coordinator redoes its work with the other workers";
+    c.status = 0;  // reported once
+    return absl::OkStatus();
   }
-  // A failed job needs no grace: its coordinator has stopped what can be stopped politely.
+  if (IsWorker(c)) {
+    // Workers exit with an error when the coordinator says the job failed; the coordinator's own
+    // exit, a moment later, is the one that names the cause.
+    const Child& coord = cluster.children()[coordinator];
+    const absl::Time wait_until = absl::Now() + absl::Seconds(10);
+    while (!coord.exited && absl::Now() < wait_until) cluster.Pump(absl::Milliseconds(50));
+    return absl::AbortedError(Failed(coord) ? DescribeExit(coord) : what);
+  }
+  if (!IsServer(c) || *restarts >= options.max_restarts) {
+    return absl::AbortedError(
+        IsServer(c) ? absl::StrCat(what, " after ", *restarts, " restarts (--max_restarts)")
+                    : what);
+  }
+  ++*restarts;
+  std::vector<std::string> args = c.args;
+  const std::string port = c.address.substr(c.address.rfind(':') + 1);
+  for (std::string& a : args) {
+    if (a == "--port=0") a = "--port=" + port;
+  }
+  PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << *restarts
+                     << " of " << options.max_restarts << ")";
+  if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
+  return WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+}
+
+// Once the coordinator is done: gives the others kExitGrace to leave, and fails if one did not
+// leave cleanly. A failed job needs no grace: its coordinator has stopped what can be stopped.
+absl::Status WaitForTheRest(ProcessGroup& cluster, size_t coordinator) {
   if (const Child& c = cluster.children()[coordinator]; Failed(c)) {
     return absl::AbortedError(DescribeExit(c));
   }
   const absl::Time deadline = absl::Now() + kExitGrace;
   while (!cluster.AllExited() && absl::Now() < deadline) cluster.Pump(absl::Milliseconds(100));
   for (const Child& c : cluster.children()) {
-    if (Failed(c)) {
-      return absl::AbortedError(DescribeExit(c));
-    }
+    if (Failed(c)) return absl::AbortedError(DescribeExit(c));
     if (!c.exited) {
       PSREC_LOG(WARNING) << c.role << " (pid " << c.pid << ") still running "
                          << absl::FormatDuration(kExitGrace) << " after the job ended; stopping it";
     }
   }
   return absl::OkStatus();
+}
+
+// Runs until the coordinator is done, a child fails for good, or a signal arrives.
+absl::Status Supervise(ProcessGroup& cluster, size_t coordinator, const ClusterOptions& options,
+                       const std::string& cluster_json) {
+  uint32_t restarts = 0;
+  while (!cluster.children()[coordinator].exited) {
+    cluster.Pump(absl::Milliseconds(200));
+    if (cluster.stopped()) {
+      return absl::CancelledError(absl::StrCat("stopped by signal ", cluster.stop_signal()));
+    }
+    for (size_t i = 0; i < cluster.children().size(); ++i) {
+      if (!Failed(cluster.children()[i]) || cluster.children()[coordinator].exited) continue;
+      if (absl::Status s = OnChildFailed(cluster, i, coordinator, options, &restarts, cluster_json);
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return WaitForTheRest(cluster, coordinator);
 }
 
 }  // namespace

@@ -33,28 +33,59 @@ ABSL_FLAG(int32_t, max_restarts, 3,
 namespace psrec {
 namespace {
 
+// The child processes' flags for a local cluster of `ps_shards` servers.
+ClusterOptions LocalClusterOptions(RecoveryOptions recovery, int32_t max_restarts) {
+  ClusterOptions options;
+  options.out_dir = absl::GetFlag(FLAGS_out_dir);
+  options.metrics_out = MetricsOutFlag();
+  options.max_restarts = static_cast<uint32_t>(max_restarts);
+  if (recovery.checkpoint_dir.empty()) {
+    // A directory of this run's own, so that it never mixes with another run's checkpoints.
+    recovery.checkpoint_dir = absl::StrCat(
+        options.out_dir, "/checkpoints/run-",
+        absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), "-", ::getpid());
+  }
+  const std::vector<std::string> timeouts = {
+      absl::StrCat("--rpc_timeout=", absl::FormatDuration(RpcTimeoutFlag())),
+      absl::StrCat("--register_timeout=", absl::FormatDuration(RegisterTimeoutFlag())),
+      absl::StrCat("--fail_after=", absl::FormatDuration(recovery.fail_after))};
+  const std::vector<std::string> security = SecurityFlagsForChildren();
+  options.ps_flags = {"--checkpoint_dir=" + recovery.checkpoint_dir};
+  options.coordinator_flags = RecoveryFlagsForChild(recovery);
+  options.coordinator_flags.insert(options.coordinator_flags.end(), timeouts.begin(),
+                                   timeouts.end());
+  options.worker_flags = timeouts;
+  for (auto* flags : {&options.ps_flags, &options.coordinator_flags, &options.worker_flags}) {
+    flags->insert(flags->end(), security.begin(), security.end());
+  }
+  return options;
+}
+
+// The job in this process; prints the last epoch's line.
+int RunInProcess(const JobConfig& config) {
+  absl::StatusOr<std::vector<EpochRecord>> records = RunLocalJob(config, MetricsOutFlag());
+  if (!records.ok()) return Exit("train", kExitFailed, records.status());
+  const EpochRecord& last = records->back();
+  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
+              EnumFlagName(config.model()).c_str(), EnumFlagName(config.split()).c_str(),
+              last.test.mae, last.test.rmse);
+  return 0;
+}
+
 int RunTrain(const std::set<std::string>& specified) {
   SetLogRole("train");
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
-  if (!config.ok()) {
-    return Exit("train", kExitUsage, config.status());
-  }
+  if (!config.ok()) return Exit("train", kExitUsage, config.status());
   absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
-  if (!data_dir.ok()) {
-    return Exit("train", kExitFailed, data_dir.status());
-  }
+  if (!data_dir.ok()) return Exit("train", kExitFailed, data_dir.status());
   config->set_data_dir(*data_dir);
   const int32_t ps_shards = absl::GetFlag(FLAGS_ps_shards);
   if (ps_shards < 0) {
     return Exit("train", kExitUsage, absl::StrCat("--ps_shards=", ps_shards, " is negative"));
   }
   absl::StatusOr<RecoveryOptions> recovery = RecoveryOptionsFromFlags(*config);
-  if (!recovery.ok()) {
-    return Exit("train", kExitUsage, recovery.status());
-  }
-  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
-    return Exit("train", kExitUsage, s);
-  }
+  if (!recovery.ok()) return Exit("train", kExitUsage, recovery.status());
+  if (absl::Status s = InitSecurityFromFlags(); !s.ok()) return Exit("train", kExitUsage, s);
   const int32_t max_restarts = absl::GetFlag(FLAGS_max_restarts);
   if (max_restarts < 0) {
     return Exit("train", kExitUsage, absl::StrCat("--max_restarts=", max_restarts, " is negative"));
@@ -68,46 +99,12 @@ int RunTrain(const std::set<std::string>& specified) {
                          " needs --ps_shards: the in-process trainer keeps no checkpoints"));
       }
     }
+    return RunInProcess(*config);
   }
-  if (ps_shards > 0) {
-    config->set_num_shards(static_cast<uint32_t>(ps_shards));
-    ClusterOptions options;
-    options.out_dir = absl::GetFlag(FLAGS_out_dir);
-    options.metrics_out = MetricsOutFlag();
-    options.max_restarts = static_cast<uint32_t>(max_restarts);
-    if (recovery->checkpoint_dir.empty()) {
-      // A directory of this run's own, so that it never mixes with another run's checkpoints.
-      recovery->checkpoint_dir = absl::StrCat(
-          options.out_dir, "/checkpoints/run-",
-          absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), "-", ::getpid());
-    }
-    const std::vector<std::string> timeouts = {
-        absl::StrCat("--rpc_timeout=", absl::FormatDuration(RpcTimeoutFlag())),
-        absl::StrCat("--register_timeout=", absl::FormatDuration(RegisterTimeoutFlag())),
-        absl::StrCat("--fail_after=", absl::FormatDuration(recovery->fail_after))};
-    const std::vector<std::string> security = SecurityFlagsForChildren();
-    options.ps_flags = {"--checkpoint_dir=" + recovery->checkpoint_dir};
-    options.coordinator_flags = RecoveryFlagsForChild(*recovery);
-    options.coordinator_flags.insert(options.coordinator_flags.end(), timeouts.begin(),
-                                     timeouts.end());
-    options.worker_flags = timeouts;
-    for (auto* flags : {&options.ps_flags, &options.coordinator_flags, &options.worker_flags}) {
-      flags->insert(flags->end(), security.begin(), security.end());
-    }
-    const absl::Status status = RunLocalCluster(*config, options);
-    if (!status.ok()) {
-      return Exit("train", kExitFailed, status);
-    }
-    return 0;
-  }
-  absl::StatusOr<std::vector<EpochRecord>> records = RunLocalJob(*config, MetricsOutFlag());
-  if (!records.ok()) {
-    return Exit("train", kExitFailed, records.status());
-  }
-  const EpochRecord& last = records->back();
-  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
-              EnumFlagName(config->model()).c_str(), EnumFlagName(config->split()).c_str(),
-              last.test.mae, last.test.rmse);
+  config->set_num_shards(static_cast<uint32_t>(ps_shards));
+  const absl::Status status =
+      RunLocalCluster(*config, LocalClusterOptions(*recovery, max_restarts));
+  if (!status.ok()) return Exit("train", kExitFailed, status);
   return 0;
 }
 
