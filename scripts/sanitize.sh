@@ -3,7 +3,8 @@
 #
 #   scripts/sanitize.sh asan [CTEST ARGS...]  AddressSanitizer + UndefinedBehaviorSanitizer, the whole
 #                                             suite, in build-asan/ (shared with scripts/fuzz.sh)
-#   scripts/sanitize.sh tsan [CTEST ARGS...]  ThreadSanitizer, the table and server tests, in build-tsan/
+#   scripts/sanitize.sh tsan [CTEST ARGS...]  ThreadSanitizer, the table, barrier and server tests, in
+#                                             build-tsan/
 #   scripts/sanitize.sh all                   both
 #
 # Any sanitizer report fails the test that made it: the code is built with -fno-sanitize-recover=all
@@ -43,11 +44,13 @@ run_asan() {
 # abseil with LD_PRELOAD and tells TSan about every lock and unlock. The suppressions only make TSan
 # skip interceptor accesses made from inside those uninstrumented libraries (fuzz/sanitizers/tsan.supp
 # says why), never a report in psrec's code.
-# Covered: the tests in tests/ps/table_test.cc and tests/ps/server_test.cc (ShardedTable is exercised
-# through the server, and the psrec ps processes that the server test starts run under TSan too).
+# Covered: the tests in tests/ps/table_test.cc, tests/ps/sync_barrier_test.cc, tests/ps/server_test.cc
+# (ShardedTable is exercised through the server) and tests/app/ps_main_test.cc (psrec ps processes,
+# which run under TSan too).
 run_tsan() {
   configure build-tsan thread -DPSREC_FUZZ=OFF
-  cmake --build build-tsan -j 2 --target psrec ps_table_test ps_server_test
+  local tests=(ps_table_test ps_sync_barrier_test ps_server_test app_ps_main_test)
+  cmake --build build-tsan -j 2 --target psrec "${tests[@]}"
   local shim=build-tsan/libpsrec_absl_mutex_shim.so
   if [ ! "$shim" -nt fuzz/sanitizers/absl_mutex_shim.cc ]; then
     clang++ -std=c++17 -O1 -shared -fPIC -Wall -Wextra fuzz/sanitizers/absl_mutex_shim.cc -o "$shim" \
@@ -55,14 +58,14 @@ run_tsan() {
   fi
   # fuzz/sanitizers/tsan.supp explains these: interceptor accesses from uninstrumented libraries.
   { cat fuzz/sanitizers/tsan.supp
-    ldd build-tsan/tests/ps_table_test build-tsan/tests/ps_server_test build-tsan/psrec |
+    ldd "${tests[@]/#/build-tsan/tests/}" build-tsan/psrec |
       awk '/=>/{print $1}' | sort -u |
       grep -E '^lib(absl_|grpc|gpr|upb|protobuf|cares|ssl|crypto|re2|address_sorting|z\.so)' |
       sed 's/^/called_from_lib:/'
   } >build-tsan/tsan.supp
-  # ctest names tests by suite; take the suites of the two binaries.
+  # ctest names tests by suite; take the suites of these binaries.
   local suites
-  suites=$(for t in ps_table_test ps_server_test; do build-tsan/tests/$t --gtest_list_tests; done |
+  suites=$(for t in "${tests[@]}"; do build-tsan/tests/$t --gtest_list_tests; done |
            sed -n 's/^\([A-Za-z0-9_]*\)\.$/\1/p' | sort -u | paste -sd '|')
   LD_PRELOAD="$PWD/$shim" \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/build-tsan/tsan.supp" \
