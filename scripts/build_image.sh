@@ -51,8 +51,9 @@ case "$engine" in
   podman)
     # netavark and aardvark-dns give the e2e run's internal network its DNS names; uidmap and
     # fuse-overlayfs are what rootless podman needs.
-    command -v podman >/dev/null && command -v runc >/dev/null ||
+    if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
       apt_install podman runc netavark aardvark-dns uidmap fuse-overlayfs slirp4netns
+    fi
     export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/deploy/podman/containers.conf} ;;
   docker)
     docker info >/dev/null 2>&1 || { log "docker cannot reach an engine (docker info failed)"; exit 1; } ;;

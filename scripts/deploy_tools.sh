@@ -3,8 +3,10 @@
 # or older than the lock file. Serialized with flock, so that parallel tests install it once.
 set -euo pipefail
 cd "$(dirname "$0")/../deploy/tools"
-command -v node >/dev/null && command -v npm >/dev/null ||
-  { echo "deploy_tools: node and npm are needed (Node.js 20 or later)" >&2; exit 1; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "deploy_tools: node and npm are needed (Node.js 20 or later)" >&2
+  exit 1
+fi
 exec 9>.install.lock
 flock 9
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -50,8 +50,10 @@ if [ -z "$data" ]; then
     if [ -f "$d/ml-latest-small/ratings.csv" ]; then data=$d; break; fi
   done
 fi
-[ -n "$data" ] && [ -f "$data/ml-latest-small/ratings.csv" ] ||
-  { log "no ml-latest-small/ratings.csv under --data=${data:-data/ or ../shared/data}"; exit 1; }
+if [ -z "$data" ] || [ ! -f "$data/ml-latest-small/ratings.csv" ]; then
+  log "no ml-latest-small/ratings.csv under --data=${data:-data/ or ../shared/data}"
+  exit 1
+fi
 data=$(cd "$data" && pwd)
 
 start=$SECONDS
@@ -62,10 +64,10 @@ cleanup() {
   # e2e.mjs removes what it made; this catches what it could not (killed before its own cleanup).
   if command -v podman >/dev/null; then
     local ids vols
-    ids=$(podman ps -aq --filter "label=psrec-e2e=$run" 2>/dev/null || true)
-    [ -z "$ids" ] || podman rm -f -t 0 $ids >/dev/null 2>&1 || true
-    vols=$(podman volume ls -q --filter "label=psrec-e2e=$run" 2>/dev/null || true)
-    [ -z "$vols" ] || podman volume rm -f $vols >/dev/null 2>&1 || true
+    mapfile -t ids < <(podman ps -aq --filter "label=psrec-e2e=$run" 2>/dev/null || true)
+    [ ${#ids[@]} -eq 0 ] || podman rm -f -t 0 "${ids[@]}" >/dev/null 2>&1 || true
+    mapfile -t vols < <(podman volume ls -q --filter "label=psrec-e2e=$run" 2>/dev/null || true)
+    [ ${#vols[@]} -eq 0 ] || podman volume rm -f "${vols[@]}" >/dev/null 2>&1 || true
     podman network rm -f "psrec-e2e-$run" >/dev/null 2>&1 || true
   fi
   if [ "$keep" = 1 ]; then

@@ -79,6 +79,7 @@ role_flag() { edit base/workers.yaml 's/- --coordinator=/- --shard=0\n          
 check role_flag '--shard is not a flag of psrec worker' role_flag
 stale_pending() { echo '--port ps  # psrec ps has it already' >>pending-flags.txt; }
 check stale_pending 'psrec ps --help now lists --port: remove it' stale_pending
+# shellcheck disable=SC2016  # $(PSREC_SHARD) is Kubernetes' syntax, not the shell's
 undefined_var() { edit base/ps.yaml 's/--shard=\$(PSREC_SHARD)/--shard=$(PSREC_SHRAD)/'; }
 check undefined_var 'uses \$\(PSREC_SHRAD\), which the container does not define' undefined_var
 service() { edit base/coordinator.yaml '0,/app.kubernetes.io\/name: psrec-coordinator/s//app.kubernetes.io\/name: psrec-coord/'; }
