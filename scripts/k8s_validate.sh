@@ -4,7 +4,8 @@
 # the Kubernetes API schema, rejects fields the API does not know, and runs the project's own checks
 # (deploy/tools/checks.mjs: replicas vs num_shards, workers vs num_workers, the coordinator's --ps list,
 # one image tag, every argument a flag of `psrec ROLE --help` or of deploy/k8s/pending-flags.txt,
-# every Service selecting a pod, every referenced ConfigMap, Secret and PVC present).
+# $(VAR)s defined, probes and scrape annotations on the --health_port and --metrics_port, every
+# Service selecting a pod, every referenced ConfigMap, Secret and PVC present).
 #
 #   scripts/k8s_validate.sh [--psrec=build/psrec] [--k8s-dir=deploy/k8s] [--out=DIR]
 #

@@ -146,6 +146,28 @@ function checkFlags(psrec, opts) {
   return problems;
 }
 
+// The probes ask the port --health_port serves, and the scrape annotation names --metrics_port.
+function checkProbesAndScrape(psrec) {
+  const problems = [];
+  for (const c of psrec) {
+    const health = flagValue(c.container, 'health_port');
+    for (const probe of ['readinessProbe', 'livenessProbe']) {
+      const port = c.container[probe]?.grpc?.port;
+      if (health === undefined) {
+        if (port !== undefined) problems.push(`${where(c)}: ${probe} asks gRPC port ${port}, but there is no --health_port`);
+      } else if (String(port) !== health) {
+        problems.push(`${where(c)}: ${probe} ${port === undefined ? 'is not a gRPC probe' : `asks port ${port}`}, but --health_port=${health}`);
+      }
+    }
+    const metrics = flagValue(c.container, 'metrics_port');
+    const annotations = c.template.metadata?.annotations ?? {};
+    if (metrics !== undefined && (annotations['prometheus.io/scrape'] !== 'true' || annotations['prometheus.io/port'] !== metrics)) {
+      problems.push(`${where(c)}: --metrics_port=${metrics}, but the pod's prometheus.io/scrape is ${annotations['prometheus.io/scrape']} and prometheus.io/port ${annotations['prometheus.io/port']}`);
+    }
+  }
+  return problems;
+}
+
 // Every Service selects a pod and targets ports those pods have; a StatefulSet's serviceName is a
 // Service that selects its pods.
 function checkServices(objects) {
@@ -207,6 +229,7 @@ export function checkJob(objects, opts) {
     ...checkSizes(objects, psrec),
     ...checkImages(objects),
     ...checkFlags(psrec, opts),
+    ...checkProbesAndScrape(psrec),
     ...checkServices(objects),
     ...checkReferences(objects, psrec, opts),
   ];

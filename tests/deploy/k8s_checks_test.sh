@@ -91,6 +91,11 @@ check secret 'volume credentials names Secret/psrec-credential,' secret
 config_path() { edit base/workers.yaml 's|--config=/etc/psrec/job/job.textproto|--config=/etc/psrec/job/job.txt|'; }
 check config_path '--config=/etc/psrec/job/job.txt is not a key of a ConfigMap' config_path
 
+probe_port() { edit base/ps.yaml 's/grpc: {port: 8081, service: readiness}/grpc: {port: 8082, service: readiness}/'; }
+check probe_port 'StatefulSet/psrec-ps container ps: readinessProbe asks port 8082, but --health_port=8081' probe_port
+scrape_port() { edit base/workers.yaml 's/prometheus.io\/port: "9090"/prometheus.io\/port: "9091"/'; }
+check scrape_port 'Job/psrec-workers container worker: --metrics_port=9090, but .* prometheus.io/port 9091' scrape_port
+
 # The schema and the strict field check.
 unknown_field() { edit base/ps.yaml 's/^  podManagementPolicy: Parallel/&\n  podManagmentPolicy: Parallel/'; }
 check unknown_field 'StatefulSet/psrec-ps: unknown field spec.podManagmentPolicy' unknown_field
