@@ -1,0 +1,320 @@
+// Runs rendered manifests as podman containers the way a cluster would (controllers.mjs for the
+// StatefulSet and Job controllers, kubelet.mjs for the kubelet), on an internal network, and checks
+// the job's result. scripts/k8s_e2e.sh builds the image, renders the overlay and calls this:
+//
+//   node e2e.mjs --rendered=FILE --run=ID --workdir=DIR --pending=FILE --secret=NAME=DIR
+//        [--claim=NAME=HOSTDIR]... [--namespace=default] [--timeout=SECONDS]
+//        [--expect-mae=X --tolerance=0.01] [--scenario=clean]
+//
+// Every container, volume and the network carry the label psrec-e2e=ID and are removed on exit,
+// also on SIGINT and SIGTERM. Pod logs are streamed with a [pod] prefix and kept in DIR/logs.
+import { execFile, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { JobController, StatefulSetController } from './controllers.mjs';
+import { podmanCreateArgs, podNames } from './kubelet.mjs';
+import { describe, loadObjects, parseHelpFlags, psrecRole, readPendingFlags } from './lib.mjs';
+
+const execFileP = promisify(execFile);
+
+function parseArgs(argv) {
+  const o = { claims: new Map(), secrets: new Map(), namespace: 'default', timeout: 900,
+              tolerance: 0.01, scenario: 'clean', expectMae: null };
+  for (const arg of argv) {
+    const [, key, value] = /^--([a-z-]+)=(.*)$/.exec(arg) ?? [];
+    const pair = () => {
+      const i = value.indexOf('=');
+      if (i <= 0) throw new Error(`--${key} takes NAME=PATH, not ${value}`);
+      return [value.slice(0, i), value.slice(i + 1)];
+    };
+    switch (key) {
+      case 'rendered': o.rendered = value; break;
+      case 'run': o.run = value; break;
+      case 'workdir': o.workdir = value; break;
+      case 'pending': o.pending = value; break;
+      case 'namespace': o.namespace = value; break;
+      case 'timeout': o.timeout = Number(value); break;
+      case 'expect-mae': o.expectMae = Number(value); break;
+      case 'tolerance': o.tolerance = Number(value); break;
+      case 'scenario': o.scenario = value; break;
+      case 'secret': o.secrets.set(...pair()); break;
+      case 'claim': o.claims.set(...pair()); break;
+      default: throw new Error(`e2e.mjs: unexpected argument ${arg}`);
+    }
+  }
+  for (const k of ['rendered', 'run', 'workdir', 'pending']) {
+    if (!o[k]) throw new Error(`e2e.mjs: --${k} is required`);
+  }
+  return o;
+}
+
+function log(msg) {
+  console.log(`e2e: ${msg}`);
+}
+
+async function podman(...args) {
+  try {
+    const { stdout } = await execFileP('podman', args, { maxBuffer: 64 << 20 });
+    return stdout.trim();
+  } catch (e) {
+    throw new Error(`podman ${args.slice(0, 2).join(' ')} failed: ${(e.stderr || e.message).trim()}`);
+  }
+}
+
+// Kills, removes and deletes everything labelled with this run. Safe to call more than once.
+async function cleanup(run, network) {
+  const label = `label=psrec-e2e=${run}`;
+  const ids = (await podman('ps', '-aq', '--filter', label).catch(() => '')).split('\n').filter(Boolean);
+  if (ids.length) await podman('rm', '-f', '-t', '0', ...ids).catch((e) => log(e.message));
+  const vols = (await podman('volume', 'ls', '-q', '--filter', label).catch(() => '')).split('\n').filter(Boolean);
+  if (vols.length) await podman('volume', 'rm', '-f', ...vols).catch((e) => log(e.message));
+  await podman('network', 'rm', '-f', network).catch(() => {});
+}
+
+class Run {
+  constructor(opts) {
+    this.opts = opts;
+    this.objects = loadObjects(opts.rendered);
+    this.network = `psrec-e2e-${opts.run}`;
+    this.services = this.objects.filter((o) => o.kind === 'Service');
+    this.configMaps = new Map(this.objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o]));
+    this.claims = new Map();  // claim name -> --mount prefix
+    this.handles = [];
+    this.logsDir = join(opts.workdir, 'logs');
+    mkdirSync(this.logsDir, { recursive: true });
+    this.secrets = new Map();
+    for (const [name, dir] of opts.secrets) {
+      this.secrets.set(name, Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))])));
+    }
+    const images = new Set(this.objects.flatMap((o) => (o.spec?.template?.spec?.containers ?? []).map((c) => c.image)));
+    if (images.size !== 1) throw new Error(`expected one image in ${opts.rendered}, found ${[...images].join(', ')}`);
+    this.image = [...images][0];
+    this.pending = readPendingFlags(opts.pending);
+    this.helpCache = new Map();
+    this.controllers = [];
+    this.interrupted = false;
+    this.lines = new EventEmitter();
+    this.lines.setMaxListeners(0);
+  }
+
+  // Ctrl-C: no more restarts or replacements, and no reports of the containers the cleanup kills.
+  interrupt() {
+    this.interrupted = true;
+    for (const c of this.controllers) c.stop();
+  }
+
+  // Resolves with the first line of a pod whose name matches podPattern that matches linePattern.
+  waitForLine(podPattern, linePattern) {
+    return new Promise((resolve) => {
+      const listener = (pod, line) => {
+        if (podPattern.test(pod) && linePattern.test(line)) {
+          this.lines.off('line', listener);
+          resolve(line);
+        }
+      };
+      this.lines.on('line', listener);
+    });
+  }
+
+  // Whether to leave a pending flag out: the image's psrec does not list it yet.
+  dropFlag(role, flag) {
+    if (!this.pending.get(flag)?.has(role)) return false;
+    const known = this.helpCache.get(role);
+    if (known.has(flag)) return false;
+    const key = `${role} --${flag}`;
+    if (!this.helpCache.has(key)) {
+      this.helpCache.set(key, true);
+      log(`leaving --${flag} out of psrec ${role}'s arguments: the image's psrec does not have it yet (deploy/k8s/pending-flags.txt)`);
+    }
+    return true;
+  }
+
+  async prepare() {
+    for (const o of this.objects) {
+      for (const c of o.spec?.template?.spec?.containers ?? []) {
+        const role = psrecRole(c);
+        if (role && !this.helpCache.has(role)) this.helpCache.set(role, await this.imageHelp(role));
+      }
+    }
+    await podman('network', 'create', '--internal', '--label', `psrec-e2e=${this.opts.run}`, this.network);
+    log(`network ${this.network} (internal: no route out of it)`);
+    for (const pvc of this.objects.filter((o) => o.kind === 'PersistentVolumeClaim')) {
+      const name = `psrec-e2e-${this.opts.run}-${pvc.metadata.name}`;
+      await podman('volume', 'create', '--label', `psrec-e2e=${this.opts.run}`, name);
+      // fsGroup: the kubelet makes a volume group-owned by the pod's fsGroup, setgid, group-writable.
+      const groups = new Set(this.objects.map((o) => o.spec?.template?.spec?.securityContext?.fsGroup).filter((g) => g !== undefined));
+      const dir = await podman('volume', 'inspect', '--format', '{{.Mountpoint}}', name);
+      for (const g of groups) await execFileP('chown', [`0:${g}`, dir]);
+      await execFileP('chmod', ['2775', dir]);
+      this.claims.set(pvc.metadata.name, { mount: `type=volume,source=${name}`, host: dir });
+    }
+    for (const [claim, dir] of this.opts.claims) {
+      // Made outside the manifests (the ratings): the host's directory, never written.
+      this.claims.set(claim, { mount: `type=bind,source=${dir}`, host: dir, readOnly: true });
+    }
+  }
+
+  async imageHelp(role) {
+    return parseHelpFlags(await podman('run', '--rm', '--network', 'none', this.image, role, '--help'));
+  }
+
+  claimMount(claim, readOnly) {
+    const c = this.claims.get(claim);
+    if (!c) throw new Error(`PersistentVolumeClaim ${claim} is neither rendered nor given with --claim`);
+    return `${c.mount}${readOnly || c.readOnly ? ',ro=true' : ''}`;
+  }
+
+  // The runtime the controllers drive.
+  runtime() {
+    return {
+      create: async (pod) => {
+        const name = `psrec-e2e-${this.opts.run}-${pod.metadata.name}`;
+        const names = podNames(pod, this.services, this.opts.namespace);
+        const { args } = podmanCreateArgs(pod, {
+          name, network: this.network, image: this.image, names, configMaps: this.configMaps,
+          secrets: this.secrets, claimMount: (c, ro) => this.claimMount(c, ro),
+          podDir: join(this.opts.workdir, 'pods', pod.metadata.name),
+          dropFlag: (role, flag) => this.dropFlag(role, flag),
+          labels: { 'psrec-e2e': this.opts.run, 'psrec-e2e-pod': pod.metadata.name },
+        });
+        await podman(...args);
+        const handle = { name, pod: pod.metadata.name, running: false };
+        this.handles.push(handle);
+        log(`pod ${pod.metadata.name}: ${names.length ? 'DNS ' + names.filter((n) => !n.includes('.svc')).join(' ') : 'no Service'}`);
+        return handle;
+      },
+      // podman start --attach returns when the container exits, with its exit code; the output is
+      // streamed with the pod's name in front.
+      start: (handle) => new Promise((resolve) => {
+        const file = createWriteStream(join(this.logsDir, `${handle.pod}.log`), { flags: 'a' });
+        const child = spawn('podman', ['start', '--attach', handle.name], { stdio: ['ignore', 'pipe', 'pipe'] });
+        handle.running = true;
+        for (const stream of [child.stdout, child.stderr]) {
+          let rest = '';
+          stream.on('data', (chunk) => {
+            const lines = (rest + chunk).split('\n');
+            rest = lines.pop();
+            for (const l of lines) {
+              process.stdout.write(`[${handle.pod}] ${l}\n`);
+              file.write(`${l}\n`);
+              this.lines.emit('line', handle.pod, l);
+            }
+          });
+        }
+        child.on('close', (code) => {
+          handle.running = false;
+          file.end();
+          resolve(code);
+        });
+      }),
+      log: (msg) => { if (!this.interrupted) log(msg); },
+      sleep: (ms, signal) => new Promise((resolve) => {
+        if (signal.aborted) return resolve(false);
+        const t = setTimeout(() => resolve(true), ms);
+        signal.addEventListener('abort', () => { clearTimeout(t); resolve(false); }, { once: true });
+      }),
+    };
+  }
+
+  // The host path of a file a pod writes at `path` on one of its PVCs.
+  hostPath(template, container, path) {
+    const mount = (container.volumeMounts ?? []).find((m) => path.startsWith(`${m.mountPath}/`));
+    const volume = (template.spec.volumes ?? []).find((v) => v.name === mount?.name);
+    const claim = this.claims.get(volume?.persistentVolumeClaim?.claimName);
+    if (!claim) throw new Error(`${path} is not on a PersistentVolumeClaim of the pod`);
+    return join(claim.host, path.slice(mount.mountPath.length + 1));
+  }
+
+  async execute(scenario) {
+    const runtime = this.runtime();
+    const sets = this.objects.filter((o) => o.kind === 'StatefulSet').map((s) => new StatefulSetController(s, this.opts.namespace, runtime));
+    const jobs = this.objects.filter((o) => o.kind === 'Job').map((j) => new JobController(j, this.opts.namespace, runtime));
+    this.controllers = [...sets, ...jobs];
+    const start = Date.now();
+    for (const s of sets) s.start();
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${this.opts.timeout}s waiting for ${jobs.map((j) => describe(j.job)).join(', ')} to complete`)), this.opts.timeout * 1000);
+    });
+    try {
+      await Promise.race([Promise.all([...jobs.map((j) => j.run()), scenario(this)]), timeout]);
+      if (this.interrupted) throw new Error('interrupted');
+      log(`every Job completed in ${((Date.now() - start) / 1000).toFixed(1)}s`);
+    } finally {
+      clearTimeout(timer);
+      for (const c of [...sets, ...jobs]) c.stop();
+      const running = this.handles.filter((h) => h.running).map((h) => h.name);
+      const grace = 30;
+      if (running.length) await podman('stop', '-t', String(grace), ...running).catch((e) => log(e.message));
+    }
+    return { sets, jobs };
+  }
+
+  metrics() {
+    for (const job of this.objects.filter((o) => o.kind === 'Job')) {
+      const c = job.spec.template.spec.containers[0];
+      const out = (c.args ?? []).find((a) => a.startsWith('--metrics_out='));
+      if (psrecRole(c) === 'coordinator' && out) {
+        const file = this.hostPath(job.spec.template, c, out.slice('--metrics_out='.length));
+        return { file, metrics: JSON.parse(readFileSync(file, 'utf8')) };
+      }
+    }
+    throw new Error('no coordinator with --metrics_out in the manifests');
+  }
+}
+
+// What a scenario does while the job runs, given the Run; the job must still complete with the expected
+// MAE. The killed-server and killed-coordinator runs go here once issue 12's C++ part lands (SIGTERM
+// handling, a coordinator that resumes by itself): wait for an epoch line of the coordinator with
+// run.waitForLine(), `podman kill` the pod's container (psrec-ps-1, or the coordinator's), and let the
+// controllers restart or replace it; the local overlay then needs checkpoints every epoch.
+const kScenarios = {
+  clean: async () => {},
+};
+
+let signalled = false;
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (!Object.hasOwn(kScenarios, opts.scenario)) {
+    throw new Error(`scenario ${opts.scenario} is not written yet (kill-ps and kill-coordinator come with issue 12's C++ part)`);
+  }
+  const run = new Run(opts);
+  const onSignal = async (sig) => {
+    if (signalled) return;
+    signalled = true;
+    log(`${sig}: removing the run's containers, volumes and network`);
+    run.interrupt();
+    await cleanup(opts.run, run.network);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    log(`image ${run.image}; not emulated: resource requests (no scheduler), probes, readiness gating of Service names`);
+    await run.prepare();
+    const { sets } = await run.execute(kScenarios[opts.scenario]);
+    for (const s of sets) {
+      for (const [pod, n] of s.restarts) log(`pod ${pod}: ${n} restarts`);
+    }
+    const { file, metrics } = run.metrics();
+    const mae = metrics.final?.test_mae;
+    const rmse = metrics.final?.test_rmse;
+    log(`final test MAE ${mae} RMSE ${rmse} (${file})`);
+    if (typeof mae !== 'number') throw new Error(`${file} has no final.test_mae`);
+    if (opts.expectMae !== null && Math.abs(mae - opts.expectMae) > opts.tolerance) {
+      throw new Error(`test MAE ${mae} is not within ${opts.tolerance} of the expected ${opts.expectMae}`);
+    }
+    log(`PASS (${opts.scenario})`);
+  } finally {
+    if (!signalled) await cleanup(opts.run, run.network);
+  }
+}
+
+main().catch((e) => {
+  if (signalled) return;  // onSignal cleans up and exits 130
+  console.error(`e2e: FAIL: ${e.message}`);
+  process.exit(1);
+});
