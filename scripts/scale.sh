@@ -1,0 +1,471 @@
+#!/usr/bin/env bash
+# A psrec cluster in a box (issue 11): every ps, worker and coordinator runs in its own network
+# namespace, on a rate-capped veth link to a bridge, in a cgroup that holds it to a fixed CPU budget.
+# Each run appends a row to OUT/scaling.csv (and rows to OUT/shards.csv, OUT/hosts.csv).
+# docs/scaling-harness.md says how it works, what it measures and its limits. Needs root.
+#
+# Usage: scripts/scale.sh [flags] [-- extra job flags given to every role, e.g. --batch_size=1024]
+#   --workers=N --servers=M --consistency=sync|async|ssp   one run (defaults 1, 1, sync)
+#   --sweep           workers {1,2,4,8} x servers {1,2,4} x {sync,async} instead of one run
+#   --quick           CI's proof that the harness works, < 3 min: 1w1s sync, 2w1s sync, 2w2s async
+#                     on a small generated set; fails if a run fails or a number is missing
+#   --link=RATE       each host's link, each way: tc rate in bit, kbit, mbit or gbit (1gbit)
+#   --cpu=CORES       each process's CPU budget in cores, via cfs quota (0.15)
+#   --cpu_period_us=N the cfs period the quota is given per (100000, the kernel's default)
+#   --data=SOURCE     DIR holding ratings.csv / ratings.dat / u.data, or gen[:RATINGS] for a generated
+#                     MovieLens-shaped set (default gen:200000; --quick gen:100000)
+#   --epochs=E --model=dot|bias|mlp --split=random|user_time|seed_time   (3, bias, random)
+#   --out=DIR         results and per-run logs (out/scale)
+#   --timeout=SECS    per run, then it is failed (900; --quick 100)
+#   --check-caps      instead of training: measure the link cap with iperf3 between two namespaces and
+#                     the CPU cap with a busy loop, at --link and --cpu
+#   --clean           only remove what an earlier, killed run left behind
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# Everything this script makes is named with this prefix: namespaces psrec-scale-*, cgroups
+# psrec-scale/ under the cpu and cpuacct hierarchies, the lock /run/psrec-scale.lock. Nothing else
+# on the machine is touched.
+PREFIX=psrec-scale
+BR_NS=$PREFIX-br
+SUBNET=10.77.0          # the bridge is .1, the coordinator .10, ps k .(20+k), worker k .(100+k)
+PS_PORT=7000
+COORD_PORT=7070
+PY=/usr/bin/python3     # Debian's, where python3-grpcio is installed
+TOOLS=$ROOT/scripts/scale_tools.py
+PSREC=$ROOT/build/psrec
+
+workers=1 servers=1 consistency=sync link=1gbit cpu=0.15 period_us=100000 data="" epochs=3 model=bias split=random
+out=out/scale timeout="" mode=one
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --workers=*) workers=${1#*=} ;;
+    --servers=*) servers=${1#*=} ;;
+    --consistency=*) consistency=${1#*=} ;;
+    --link=*) link=${1#*=} ;;
+    --cpu=*) cpu=${1#*=} ;;
+    --cpu_period_us=*) period_us=${1#*=} ;;
+    --data=*) data=${1#*=} ;;
+    --epochs=*) epochs=${1#*=} ;;
+    --model=*) model=${1#*=} ;;
+    --split=*) split=${1#*=} ;;
+    --out=*) out=${1#*=} ;;
+    --timeout=*) timeout=${1#*=} ;;
+    --sweep) mode=sweep ;;
+    --quick) mode=quick ;;
+    --check-caps) mode=check ;;
+    --clean) mode=clean ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --) shift; extra=("$@"); break ;;
+    *) echo "scale: unknown flag '$1'; see scripts/scale.sh --help" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+die() { echo "scale: $*" >&2; exit 1; }
+usage_error() { echo "scale: $*" >&2; exit 2; }
+log() { echo "scale: $*" >&2; }
+
+[[ $workers =~ ^[1-9][0-9]*$ && $workers -le 64 ]] || usage_error "--workers=$workers: give 1..64"
+[[ $servers =~ ^[1-9][0-9]*$ && $servers -le 16 ]] || usage_error "--servers=$servers: give 1..16"
+[[ $epochs =~ ^[1-9][0-9]*$ ]] || usage_error "--epochs=$epochs: give a whole number >= 1"
+case "$consistency" in sync|async|ssp) ;; *) usage_error "--consistency=$consistency: sync, async or ssp" ;; esac
+case "$model" in dot|bias|mlp) ;; *) usage_error "--model=$model: dot, bias or mlp" ;; esac
+case "$split" in random|user_time|seed_time) ;; *) usage_error "--split=$split: random, user_time or seed_time" ;; esac
+# tc takes the rate as given; the burst is derived from it in bytes/s.
+link_bytes=$(echo "$link" | awk '
+  match($0, /^[0-9]+(\.[0-9]+)?/) { n = substr($0, 1, RLENGTH); u = substr($0, RLENGTH + 1)
+    m["bit"] = 1; m["kbit"] = 1e3; m["mbit"] = 1e6; m["gbit"] = 1e9
+    if (u in m && n > 0) printf "%d", n * m[u] / 8 }')
+[ -n "$link_bytes" ] || usage_error "--link=$link: give a rate like 100mbit or 1gbit (bit, kbit, mbit, gbit)"
+[[ $period_us =~ ^[0-9]+$ && $period_us -ge 1000 && $period_us -le 1000000 ]] ||
+  usage_error "--cpu_period_us=$period_us: give 1000..1000000"
+quota_us=$(awk -v c="$cpu" -v p="$period_us" 'BEGIN { if (c ~ /^[0-9]*\.?[0-9]+$/ && c * p >= 1000) printf "%d", c * p }')
+[ -n "$quota_us" ] || usage_error "--cpu=$cpu: give cores as a number, at least 1 ms per --cpu_period_us=$period_us (the kernel's least quota)"
+cpu=$(awk -v c="$cpu" 'BEGIN { printf "%g", c }')
+if [ -z "$timeout" ]; then
+  if [ "$mode" = quick ]; then timeout=100; else timeout=900; fi
+fi
+[[ $timeout =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout=$timeout: whole seconds"
+
+# --- preflight ------------------------------------------------------------------------------------
+
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, tc and cgroups); run it as root or with sudo"
+
+# The mount point of a cgroup v1 controller, from /proc/mounts ("" if it is not mounted).
+cgroup_mount() {
+  awk -v c="$1" '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) { print $2; exit } }' /proc/mounts
+}
+CPU_MNT=$(cgroup_mount cpu)
+ACCT_MNT=$(cgroup_mount cpuacct)
+[ -n "$CPU_MNT" ] || die "the cgroup v1 'cpu' controller is not mounted (see /proc/mounts); this harness caps CPU with its cpu.cfs_quota_us. On a cgroup-v2-only machine it needs porting to cpu.max"
+[ -n "$ACCT_MNT" ] || die "the cgroup v1 'cpuacct' controller is not mounted (see /proc/mounts); it measures each process's CPU time"
+{ [ -w "$CPU_MNT" ] && [ -w "$ACCT_MNT" ]; } || die "cannot write to $CPU_MNT or $ACCT_MNT"
+CG_CPU=$CPU_MNT/$PREFIX
+CG_ACCT=$ACCT_MNT/$PREFIX
+
+# Debian packages this script uses, installed when missing (as scripts/install_deps.sh does).
+need_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+packages=(iproute2 ethtool python3 python3-grpcio python3-protobuf protobuf-compiler util-linux)
+[ "$mode" = check ] && packages+=(iperf3)
+need_packages "${packages[@]}"
+
+# One run at a time: names are fixed, so a second run would tear down the first one's namespaces.
+exec 9>/run/$PREFIX.lock
+flock -n 9 || die "another scripts/scale.sh is running (it holds /run/$PREFIX.lock)"
+
+# --- cleanup --------------------------------------------------------------------------------------
+
+MONITORS=()   # pids of this script's samplers
+
+# Stops every process in our namespaces and cgroups, deletes the namespaces (which deletes the
+# veths and the bridge in them) and removes the cgroups. Safe to run at any time and more than
+# once: it is also how a leftover of a killed earlier run is removed (the lock says no run is live).
+cleanup_all() {
+  local pid ns d try
+  for pid in "${MONITORS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  MONITORS=()
+  for try in TERM TERM KILL; do
+    local left=""
+    for ns in $(ip netns list 2>/dev/null | awk -v p="$PREFIX-" 'index($1, p) == 1 { print $1 }'); do
+      left+=" $(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+    done
+    for d in "$CG_CPU" "$CG_ACCT"; do
+      [ -d "$d" ] && left+=" $(cat "$d"/*/cgroup.procs 2>/dev/null | tr '\n' ' ')"
+    done
+    left=$(echo "$left" | tr ' ' '\n' | grep -E '^[0-9]+$' | sort -u | tr '\n' ' ' || true)
+    [ -z "${left// /}" ] && break
+    # shellcheck disable=SC2086
+    kill -s "$try" $left 2>/dev/null || true
+    sleep 1
+  done
+  for ns in $(ip netns list 2>/dev/null | awk -v p="$PREFIX-" 'index($1, p) == 1 { print $1 }'); do
+    ip netns delete "$ns" 2>/dev/null || log "could not delete namespace $ns"
+  done
+  for d in "$CG_CPU" "$CG_ACCT"; do
+    [ -d "$d" ] || continue
+    find "$d" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    rmdir "$d" 2>/dev/null || log "could not remove cgroup $d (a process still in it?)"
+  done
+}
+
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  cleanup_all
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'log "interrupted; cleaning up"; exit 130' INT
+trap 'log "terminated; cleaning up"; exit 143' TERM
+
+cleanup_all
+[ "$mode" = clean ] && { log "clean: no namespace or cgroup named $PREFIX* is left"; exit 0; }
+
+# --- the emulated network and CPU budgets ---------------------------------------------------------
+
+# The bridge lives in a namespace of its own, not the root one: the root namespace gets no new
+# interface (its firewall and routes never see the cluster's traffic), deleting that one namespace
+# removes the bridge and every host's veth end at once, and it is a vantage point that is no host,
+# from which the Stats poller reaches the servers without riding on a worker's link.
+net_up() {
+  ip netns add "$BR_NS"
+  ip netns exec "$BR_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$BR_NS" link add br0 type bridge
+  ip -n "$BR_NS" addr add "$SUBNET.1/24" dev br0
+  ip -n "$BR_NS" link set br0 up
+  ip -n "$BR_NS" link set lo up
+}
+
+# tbf on both ends of a host's veth: the host's end shapes what it sends, the bridge's end what it
+# receives. Burst: 4 ms at the rate, at least 32 KiB (iperf3 reached 99% of a 1gbit cap with it).
+# Segmentation offloads are off so that each frame is shaped and counted with its own headers.
+host_up() {
+  local host=$1 addr=$2 ns=$PREFIX-$1 burst
+  burst=$(( link_bytes / 250 > 32768 ? link_bytes / 250 : 32768 ))
+  ip netns add "$ns"
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$BR_NS" link add "v-$host" type veth peer name eth0 netns "$ns"
+  ip -n "$BR_NS" link set "v-$host" master br0
+  ip -n "$ns" addr add "$addr/24" dev eth0
+  ip netns exec "$ns" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true
+  ip netns exec "$BR_NS" ethtool -K "v-$host" tso off gso off gro off >/dev/null 2>&1 || true
+  ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$link" burst "$burst" latency 50ms
+  ip netns exec "$BR_NS" tc qdisc add dev "v-$host" root tbf rate "$link" burst "$burst" latency 50ms
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 up
+  ip -n "$BR_NS" link set "v-$host" up
+  mkdir -p "$CG_CPU/$host" "$CG_ACCT/$host"
+  echo "$period_us" >"$CG_CPU/$host/cpu.cfs_period_us"
+  echo "$quota_us" >"$CG_CPU/$host/cpu.cfs_quota_us"
+  [ -f "$CG_CPU/$host/cpu.cfs_burst_us" ] && echo 0 >"$CG_CPU/$host/cpu.cfs_burst_us"
+  return 0
+}
+
+# Starts "$@" in host $1's namespace and cgroups, in the background; its exit status goes to
+# $dir/$1.rc, its output to $dir/$1.log. The subshell joins the cgroups first, so the process and
+# all its threads start inside them.
+launch() {
+  local host=$1 dir=$2
+  shift 2
+  (
+    exec 9>&-  # the lock stays with this script
+    echo "$BASHPID" >"$CG_CPU/$host/cgroup.procs"
+    echo "$BASHPID" >"$CG_ACCT/$host/cgroup.procs"
+    rc=0
+    ip netns exec "$PREFIX-$host" "$@" || rc=$?
+    echo "$rc" >"$dir/$host.rc"
+  ) >"$dir/$host.log" 2>&1 </dev/null &
+}
+
+# CPU time the whole machine has spent busy since boot, in clock ticks (/proc/stat: user, nice,
+# system, irq, softirq, steal).
+machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
+# Counters of host $1 as 'key=value' words: bytes and packets each way from the bridge end of its
+# veth (the host sends what the bridge end receives), tbf drops of both ends, CPU from its cgroups.
+host_counters() {
+  local host=$1 s=/sys/class/net/v-$1/statistics rx tx rxp txp up down cpu_ns thr_ns
+  read -r rx tx rxp txp < <(ip netns exec "$BR_NS" cat "$s/rx_bytes" "$s/tx_bytes" "$s/rx_packets" "$s/tx_packets" | tr '\n' ' ')
+  up=$(ip netns exec "$PREFIX-$host" tc -s qdisc show dev eth0 | awk '/dropped/ { sub(",", "", $7); print $7; exit }')
+  down=$(ip netns exec "$BR_NS" tc -s qdisc show dev "v-$host" | awk '/dropped/ { sub(",", "", $7); print $7; exit }')
+  cpu_ns=$(cat "$CG_ACCT/$host/cpuacct.usage")
+  thr_ns=$(awk '$1 == "throttled_time" { print $2 }' "$CG_CPU/$host/cpu.stat")
+  awk -v rx="$rx" -v tx="$tx" -v rxp="$rxp" -v txp="$txp" -v up="${up:-nan}" -v down="${down:-nan}" \
+      -v c="$cpu_ns" -v t="${thr_ns:-0}" 'BEGIN {
+    printf "tx_bytes=%s rx_bytes=%s tx_packets=%s rx_packets=%s up_drops=%s down_drops=%s cpu_s=%.3f throttled_s=%.3f",
+      rx, tx, rxp, txp, up, down, c / 1e9, t / 1e9 }'
+}
+
+# --- data -----------------------------------------------------------------------------------------
+
+# Prints the directory to give psrec's --data. Where `psrec synth` lands, it plugs in here as
+# another SOURCE (e.g. synth:ml-25m).
+make_data() {
+  local src=$1 n
+  case "$src" in
+    gen|gen:*)
+      n=${src#gen}; n=${n#:}; n=${n:-100000}
+      [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "--data=$src: gen:RATINGS takes a whole number"
+      local d=$ROOT/$out/data/gen-$n-seed1
+      if [ ! -f "$d/ratings.csv" ]; then
+        log "generating $n MovieLens-shaped ratings into $d"
+        "$PY" "$TOOLS" gen "$d" "$n" 1
+      fi
+      echo "$d" ;;
+    synth|synth:*)
+      usage_error "--data=$src: 'psrec synth' is not in this build yet; use --data=gen:RATINGS or --data=DIR" ;;
+    *)
+      [ -d "$src" ] || usage_error "--data=$src: no such directory (or give gen[:RATINGS])"
+      [ -f "$src/ratings.csv" ] || [ -f "$src/ratings.dat" ] || [ -f "$src/u.data" ] ||
+        usage_error "--data=$src holds no ratings.csv, ratings.dat or u.data"
+      (cd "$src" && pwd) ;;
+  esac
+}
+
+# --- one run --------------------------------------------------------------------------------------
+
+# run_one W S CONSISTENCY: builds the network for W workers, S servers and a coordinator, trains,
+# measures, tears it all down and appends the rows. Returns non-zero if the run failed or a number
+# is missing.
+run_one() {
+  local w=$1 s=$2 c=$3 name dir k hosts=() addrs=() ps_list="" status=ok start wall
+  name=w$w-s$s-$c
+  dir=$ROOT/$out/runs/$name
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu, $epochs epochs of $model"
+  cat >"$dir/job.textproto" <<EOF
+data_dir: "$data_dir"
+split: ${split^^}
+model: ${model^^}
+epochs: $epochs
+num_shards: $s
+num_workers: $w
+consistency: ${c^^}
+EOF
+
+  net_up
+  host_up coord "$SUBNET.10"; hosts+=(coord); addrs+=("$SUBNET.10")
+  for ((k = 0; k < s; k++)); do
+    host_up "ps$k" "$SUBNET.$((20 + k))"; hosts+=("ps$k"); addrs+=("$SUBNET.$((20 + k))")
+    ps_list+="${ps_list:+,}$SUBNET.$((20 + k)):$PS_PORT"
+  done
+  for ((k = 0; k < w; k++)); do
+    host_up "w$k" "$SUBNET.$((100 + k))"; hosts+=("w$k"); addrs+=("$SUBNET.$((100 + k))")
+  done
+
+  # Samplers, outside the emulated hosts: CPU of every cgroup once a second (root namespace, where
+  # the cgroup files are), and every shard's Stats twice a second (from the bridge's namespace).
+  local specs=() h
+  for h in "${hosts[@]}"; do specs+=("$h=$CG_ACCT/$h"); done
+  "$PY" "$TOOLS" cpu-sampler "$dir/cpu_series.txt" "${specs[@]}" 9>&- &
+  MONITORS+=($!)
+  mkdir -p "$dir/proto_py"
+  protoc -I "$ROOT/proto" --python_out="$dir/proto_py" "$ROOT"/proto/{ps,config,checkpoint}.proto
+  # shellcheck disable=SC2086
+  ip netns exec "$BR_NS" "$PY" "$TOOLS" ps-stats "$dir/ps_stats.json" "$dir/proto_py" ${ps_list//,/ } \
+    >"$dir/ps_stats.log" 2>&1 9>&- &
+  MONITORS+=($!)
+
+  # Each emulated host weighs like one ordinary process when the machine is busy (v1 gives a
+  # cgroup one share of 1024, however many processes it holds), and no more than that.
+  echo $((1024 * ${#hosts[@]})) >"$CG_CPU/cpu.shares"
+  local busy0 busy1
+  busy0=$(machine_busy)
+  start=$(date +%s.%N)
+  local job=(--config="$dir/job.textproto" "${extra[@]}")
+  for ((k = 0; k < s; k++)); do
+    launch "ps$k" "$dir" "$PSREC" ps "${job[@]}" --shard="$k" --num_shards="$s" \
+      --host="$SUBNET.$((20 + k))" --port="$PS_PORT" --port_file="$dir/ps$k.port"
+  done
+  local waited=0
+  for ((k = 0; k < s; k++)); do
+    while [ ! -s "$dir/ps$k.port" ] && [ ! -e "$dir/ps$k.rc" ] && [ "$waited" -lt 600 ]; do
+      sleep 0.1; waited=$((waited + 1))
+    done
+    [ -s "$dir/ps$k.port" ] || { status="ps$k did not start"; break; }
+  done
+  if [ "$status" = ok ]; then
+    launch coord "$dir" "$PSREC" coordinator "${job[@]}" --ps="$ps_list" --host="$SUBNET.10" \
+      --port="$COORD_PORT" --port_file="$dir/coord.port" --metrics_out="$dir/metrics.json"
+    for ((k = 0; k < w; k++)); do
+      launch "w$k" "$dir" "$PSREC" worker "${job[@]}" --coordinator="$SUBNET.10:$COORD_PORT" --name="w$k"
+    done
+    # Until every process has exited; the first failure or the timeout ends the run.
+    while :; do
+      local done_all=1 failed=""
+      for h in "${hosts[@]}"; do
+        if [ -e "$dir/$h.rc" ]; then
+          [ "$(cat "$dir/$h.rc")" = 0 ] || failed+=" $h (exit $(cat "$dir/$h.rc"))"
+        else
+          done_all=0
+        fi
+      done
+      if [ -n "$failed" ]; then status="failed:$failed"; break; fi
+      [ "$done_all" = 1 ] && break
+      if awk -v s="$start" -v n="$(date +%s.%N)" -v t="$timeout" 'BEGIN { exit !(n - s > t) }'; then
+        status="timed out after ${timeout}s"; break
+      fi
+      sleep 0.2
+    done
+  fi
+  wall=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - s }')
+  busy1=$(machine_busy)
+  for k in "${MONITORS[@]}"; do kill "$k" 2>/dev/null || true; wait "$k" 2>/dev/null || true; done
+  MONITORS=()
+  # Stop whatever is still running (after a failure) before reading the counters.
+  for h in "${hosts[@]}"; do
+    # shellcheck disable=SC2046
+    [ -e "$dir/$h.rc" ] || kill $(cat "$CG_CPU/$h/cgroup.procs" 2>/dev/null) 2>/dev/null || true
+  done
+
+  : >"$dir/hosts.txt"
+  for ((k = 0; k < ${#hosts[@]}; k++)); do
+    h=${hosts[k]}
+    local role="worker"
+    case "$h" in coord) role="coordinator" ;; ps*) role="ps" ;; esac
+    echo "$h role=$role address=${addrs[k]} $(host_counters "$h")" >>"$dir/hosts.txt"
+  done
+  cat >"$dir/params.json" <<EOF
+{"workers": $w, "servers": $s, "consistency": "$c", "link": "$link", "cpu": $cpu, "model": "$model",
+ "epochs": $epochs, "data": "$data_dir", "status": "$status", "wall_seconds": $wall,
+ "machine_cores": $(nproc), "machine_busy_s": $(awk -v a="$busy0" -v b="$busy1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')}
+EOF
+  cleanup_all
+  if [ "$status" != ok ]; then
+    log "run $name: $status; last lines of each log:"
+    for h in "${hosts[@]}"; do
+      [ -s "$dir/$h.log" ] && tail -n 3 "$dir/$h.log" | sed "s/^/  [$h] /" >&2
+    done
+  fi
+  local rc=0
+  "$PY" "$TOOLS" row "$dir" "$ROOT/$out" >&2 || rc=1
+  [ "$status" = ok ] || rc=1
+  [ "$rc" = 0 ] && log "run $name: done in ${wall}s ($(tail -n 1 "$ROOT/$out/scaling.csv" | cut -d, -f1-7))"
+  return "$rc"
+}
+
+# --- the cap checks -------------------------------------------------------------------------------
+
+check_caps() {
+  local dir=$ROOT/$out/check
+  rm -rf "$dir"; mkdir -p "$dir"
+  net_up
+  host_up a "$SUBNET.2"
+  host_up b "$SUBNET.3"
+  log "link: iperf3 from a to b and back, 5 s each, at --link=$link"
+  ip netns exec "$PREFIX-b" iperf3 -s -D -B "$SUBNET.3" --logfile "$dir/iperf3-server.log"
+  sleep 0.5
+  local dirn
+  for dirn in up down; do
+    local r=""
+    [ "$dirn" = down ] && r=-R
+    ip netns exec "$PREFIX-a" iperf3 -c "$SUBNET.3" -t 5 $r -J >"$dir/iperf3-$dirn.json"
+    "$PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))["end"]
+print("link %s (a %s): iperf3 goodput %.1f Mbit/s sent, %.1f received; cap %s" % (
+    sys.argv[2], "to b" if sys.argv[2] == "up" else "from b",
+    d["sum_sent"]["bits_per_second"] / 1e6, d["sum_received"]["bits_per_second"] / 1e6, sys.argv[3]))
+' "$dir/iperf3-$dirn.json" "$dirn" "$link"
+  done
+  log "cpu: a busy loop in a's cgroup (--cpu=$cpu) for 10 s"
+  launch a "$dir" timeout 10 sh -c 'while :; do :; done'
+  local t0 u0 t1 u1
+  sleep 0.5
+  t0=$(date +%s.%N); u0=$(cat "$CG_ACCT/a/cpuacct.usage")
+  sleep 8
+  t1=$(date +%s.%N); u1=$(cat "$CG_ACCT/a/cpuacct.usage")
+  awk -v t0="$t0" -v t1="$t1" -v u0="$u0" -v u1="$u1" -v c="$cpu" -v thr="$(awk '$1 == "nr_throttled" { print $2 }' "$CG_CPU/a/cpu.stat")" 'BEGIN {
+    printf "cpu: busy loop used %.4f cores over %.1f s (cap %s cores); throttled in %d periods\n",
+      (u1 - u0) / 1e9 / (t1 - t0), t1 - t0, c, thr }'
+  while [ ! -e "$dir/a.rc" ]; do sleep 0.2; done
+}
+
+# --- main -----------------------------------------------------------------------------------------
+
+if [ "$mode" = check ]; then
+  check_caps
+  exit 0
+fi
+
+[ -x "$PSREC" ] || die "$PSREC not found: build it first with scripts/build.sh"
+if [ -z "$data" ]; then
+  if [ "$mode" = quick ]; then data=gen:100000; else data=gen:200000; fi
+fi
+mkdir -p "$ROOT/$out"
+data_dir=$(make_data "$data")
+rm -f "$ROOT/$out"/{scaling,shards,hosts}.csv
+
+began=$SECONDS
+failures=0
+case "$mode" in
+  one) run_one "$workers" "$servers" "$consistency" || failures=$((failures + 1)) ;;
+  quick)
+    for point in "1 1 sync" "2 1 sync" "2 2 async"; do
+      # shellcheck disable=SC2086
+      run_one $point || failures=$((failures + 1))
+    done ;;
+  sweep)
+    for c in sync async; do
+      for s in 1 2 4; do
+        for w in 1 2 4 8; do run_one "$w" "$s" "$c" || failures=$((failures + 1)); done
+      done
+    done ;;
+esac
+log "results: $out/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"
+if command -v column >/dev/null; then column -s, -t <"$ROOT/$out/scaling.csv" | cut -c1-160 >&2; fi
+log "took $((SECONDS - began))s; $failures failed run(s)"
+[ "$failures" = 0 ] || die "$failures run(s) failed or had a number missing"
