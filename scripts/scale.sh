@@ -233,6 +233,21 @@ launch() {
 # system, irq, softirq, steal).
 machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 
+# Starts a sampler "$@" (output to $1) in the background, in a cpuacct cgroup of ours without a
+# quota, so that a leftover of a killed run is found and stopped like the hosts' processes. The
+# samplers also exit by themselves once this script is gone.
+monitor() {
+  local logfile=$1
+  shift
+  mkdir -p "$CG_ACCT/monitor"
+  (
+    exec 9>&-
+    echo "$BASHPID" >"$CG_ACCT/monitor/cgroup.procs"
+    exec "$@"
+  ) >"$logfile" 2>&1 </dev/null &
+  MONITORS+=($!)
+}
+
 # Counters of host $1 as 'key=value' words: bytes and packets each way from the bridge end of its
 # veth (the host sends what the bridge end receives), tbf drops of both ends, CPU from its cgroups.
 host_counters() {
@@ -310,14 +325,12 @@ EOF
   # the cgroup files are), and every shard's Stats twice a second (from the bridge's namespace).
   local specs=() h
   for h in "${hosts[@]}"; do specs+=("$h=$CG_ACCT/$h"); done
-  "$PY" "$TOOLS" cpu-sampler "$dir/cpu_series.txt" "${specs[@]}" 9>&- &
-  MONITORS+=($!)
+  monitor "$dir/cpu_sampler.log" "$PY" "$TOOLS" cpu-sampler "$dir/cpu_series.txt" "${specs[@]}"
   mkdir -p "$dir/proto_py"
   protoc -I "$ROOT/proto" --python_out="$dir/proto_py" "$ROOT"/proto/{ps,config,checkpoint}.proto
   # shellcheck disable=SC2086
-  ip netns exec "$BR_NS" "$PY" "$TOOLS" ps-stats "$dir/ps_stats.json" "$dir/proto_py" ${ps_list//,/ } \
-    >"$dir/ps_stats.log" 2>&1 9>&- &
-  MONITORS+=($!)
+  monitor "$dir/ps_stats.log" ip netns exec "$BR_NS" "$PY" "$TOOLS" ps-stats "$dir/ps_stats.json" \
+    "$dir/proto_py" ${ps_list//,/ }
 
   # Each emulated host weighs like one ordinary process when the machine is busy (v1 gives a
   # cgroup one share of 1024, however many processes it holds), and no more than that.
@@ -335,7 +348,11 @@ EOF
     while [ ! -s "$dir/ps$k.port" ] && [ ! -e "$dir/ps$k.rc" ] && [ "$waited" -lt 600 ]; do
       sleep 0.1; waited=$((waited + 1))
     done
-    [ -s "$dir/ps$k.port" ] || { status="ps$k did not start"; break; }
+    if [ ! -s "$dir/ps$k.port" ]; then
+      if [ -e "$dir/ps$k.rc" ]; then status="ps$k exited $(cat "$dir/ps$k.rc") before listening"
+      else status="ps$k not listening after 60 s"; fi
+      break
+    fi
   done
   if [ "$status" = ok ]; then
     launch coord "$dir" "$PSREC" coordinator "${job[@]}" --ps="$ps_list" --host="$SUBNET.10" \

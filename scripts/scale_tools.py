@@ -63,12 +63,17 @@ def gen(out, ratings, seed):
     os.replace(tmp, os.path.join(out, "ratings.csv"))
 
 
+def orphaned(parent=os.getppid()):
+    """True once scale.sh, which started this sampler, is gone (killed with -9, say)."""
+    return os.getppid() != parent
+
+
 def cpu_sampler(out, specs):
     cgroups = [s.split("=", 1) for s in specs]
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     with open(out, "a", buffering=1) as f:
-        while not stop:
+        while not stop and not orphaned():
             now = time.monotonic()
             for host, d in cgroups:
                 try:
@@ -97,7 +102,7 @@ def ps_stats(out, proto_dir, addrs, interval=0.5):
     latest = {}
     polls = 0
     response_bytes = 0
-    while not stop:
+    while not stop and not orphaned():
         for a, call in stubs:
             try:
                 r = call(ps_pb2.StatsRequest(), timeout=1.0)
@@ -265,8 +270,8 @@ def row(run_dir, out_dir):
         if math.isfinite(r[col]) and r[col] > p["cpu"] * 1.2 + 0.01:
             problems.append(f"{col} {r[col]:.3f} is over the --cpu={p['cpu']} cap")
     if r["status"] != "ok":
-        problems.append(f"run status {r['status']}")
-    for c in REQUIRED:
+        problems = [f"run status: {r['status']}"]  # what is missing follows from it
+    for c in REQUIRED if r["status"] == "ok" else []:
         if not (isinstance(r[c], (int, float)) and math.isfinite(r[c])):
             problems.append(f"{c} is missing")
 
