@@ -11,6 +11,7 @@
 #                     on a small generated set; fails if a run fails or a number is missing
 #   --link=RATE       each host's link, each way: tc rate in bit, kbit, mbit or gbit (1gbit)
 #   --cpu=CORES       each process's CPU budget in cores, via cfs quota (0.15)
+#   --ps_cpu=CORES    the servers' budget, if it is to differ from --cpu (to find a worker-bound point)
 #   --cpu_period_us=N the cfs period the quota is given per (100000, the kernel's default)
 #   --data=SOURCE     DIR holding ratings.csv / ratings.dat / u.data, or gen[:RATINGS] for a generated
 #                     MovieLens-shaped set (default gen:200000; --quick gen:100000)
@@ -36,7 +37,7 @@ PY=/usr/bin/python3     # Debian's, where python3-grpcio is installed
 TOOLS=$ROOT/scripts/scale_tools.py
 PSREC=$ROOT/build/psrec
 
-workers=1 servers=1 consistency=sync link=1gbit cpu=0.15 period_us=100000 data="" epochs=3 model=bias split=random
+workers=1 servers=1 consistency=sync link=1gbit cpu=0.15 ps_cpu="" period_us=100000 data="" epochs=3 model=bias split=random
 out=out/scale timeout="" mode=one
 extra=()
 while [ $# -gt 0 ]; do
@@ -47,6 +48,7 @@ while [ $# -gt 0 ]; do
     --link=*) link=${1#*=} ;;
     --cpu=*) cpu=${1#*=} ;;
     --cpu_period_us=*) period_us=${1#*=} ;;
+    --ps_cpu=*) ps_cpu=${1#*=} ;;
     --data=*) data=${1#*=} ;;
     --epochs=*) epochs=${1#*=} ;;
     --model=*) model=${1#*=} ;;
@@ -78,13 +80,20 @@ case "$split" in random|user_time|seed_time) ;; *) usage_error "--split=$split: 
 link_bytes=$(echo "$link" | awk '
   match($0, /^[0-9]+(\.[0-9]+)?/) { n = substr($0, 1, RLENGTH); u = substr($0, RLENGTH + 1)
     m["bit"] = 1; m["kbit"] = 1e3; m["mbit"] = 1e6; m["gbit"] = 1e9
-    if (u in m && n > 0) printf "%d", n * m[u] / 8 }')
+    if (u in m && n > 0) printf "%.0f", n * m[u] / 8 }')
 [ -n "$link_bytes" ] || usage_error "--link=$link: give a rate like 100mbit or 1gbit (bit, kbit, mbit, gbit)"
 [[ $period_us =~ ^[0-9]+$ && $period_us -ge 1000 && $period_us -le 1000000 ]] ||
   usage_error "--cpu_period_us=$period_us: give 1000..1000000"
-quota_us=$(awk -v c="$cpu" -v p="$period_us" 'BEGIN { if (c ~ /^[0-9]*\.?[0-9]+$/ && c * p >= 1000) printf "%d", c * p }')
-[ -n "$quota_us" ] || usage_error "--cpu=$cpu: give cores as a number, at least 1 ms per --cpu_period_us=$period_us (the kernel's least quota)"
+# Prints the cfs quota in us for $2 cores, or fails naming flag $1.
+quota_of() {
+  awk -v c="$2" -v p="$period_us" 'BEGIN { if (c ~ /^[0-9]*\.?[0-9]+$/ && c * p >= 1000) printf "%d", c * p }' | grep . ||
+    usage_error "$1=$2: give cores as a number, at least 1 ms per --cpu_period_us=$period_us (the kernel's least quota)"
+}
+quota_us=$(quota_of --cpu "$cpu")
 cpu=$(awk -v c="$cpu" 'BEGIN { printf "%g", c }')
+ps_cpu=${ps_cpu:-$cpu}
+ps_quota_us=$(quota_of --ps_cpu "$ps_cpu")
+ps_cpu=$(awk -v c="$ps_cpu" 'BEGIN { printf "%g", c }')
 if [ -z "$timeout" ]; then
   if [ "$mode" = quick ]; then timeout=100; else timeout=900; fi
 fi
@@ -160,9 +169,15 @@ cleanup_all() {
   done
 }
 
+RUN_PID=""    # the subshell running the current point (run_point)
+# shellcheck disable=SC2317  # called by the EXIT trap
 on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$RUN_PID" ]; then
+    kill "$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
   cleanup_all
   exit "$rc"
 }
@@ -208,7 +223,7 @@ host_up() {
   ip -n "$BR_NS" link set "v-$host" up
   mkdir -p "$CG_CPU/$host" "$CG_ACCT/$host"
   echo "$period_us" >"$CG_CPU/$host/cpu.cfs_period_us"
-  echo "$quota_us" >"$CG_CPU/$host/cpu.cfs_quota_us"
+  if [[ $host == ps* ]]; then echo "$ps_quota_us"; else echo "$quota_us"; fi >"$CG_CPU/$host/cpu.cfs_quota_us"
   [ -f "$CG_CPU/$host/cpu.cfs_burst_us" ] && echo 0 >"$CG_CPU/$host/cpu.cfs_burst_us"
   return 0
 }
@@ -300,7 +315,7 @@ run_one() {
   dir=$ROOT/$out/runs/$name
   rm -rf "$dir"
   mkdir -p "$dir"
-  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu, $epochs epochs of $model"
+  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu (ps $ps_cpu), $epochs epochs of $model"
   cat >"$dir/job.textproto" <<EOF
 data_dir: "$data_dir"
 split: ${split^^}
@@ -396,7 +411,7 @@ EOF
     echo "$h role=$role address=${addrs[k]} $(host_counters "$h")" >>"$dir/hosts.txt"
   done
   cat >"$dir/params.json" <<EOF
-{"workers": $w, "servers": $s, "consistency": "$c", "link": "$link", "cpu": $cpu, "model": "$model",
+{"workers": $w, "servers": $s, "consistency": "$c", "link": "$link", "cpu": $cpu, "ps_cpu": $ps_cpu, "model": "$model",
  "epochs": $epochs, "data": "$data_dir", "status": "$status", "wall_seconds": $wall,
  "machine_cores": $(nproc), "machine_busy_s": $(awk -v a="$busy0" -v b="$busy1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')}
 EOF
@@ -425,18 +440,31 @@ check_caps() {
   log "link: iperf3 from a to b and back, 5 s each, at --link=$link"
   ip netns exec "$PREFIX-b" iperf3 -s -D -B "$SUBNET.3" --logfile "$dir/iperf3-server.log"
   sleep 0.5
-  local dirn
-  for dirn in up down; do
-    local r=""
+  local dirn s=/sys/class/net/v-a/statistics
+  # Goodput as iperf3 sees it, and the rate on the wire from a's veth counters over the same test.
+  for dirn in up down uncapped; do
+    local r="" b0 b1
     [ "$dirn" = down ] && r=-R
+    if [ "$dirn" = uncapped ]; then
+      local h
+      for h in a b; do
+        ip netns exec "$PREFIX-$h" tc qdisc del dev eth0 root
+        ip netns exec "$BR_NS" tc qdisc del dev "v-$h" root
+      done
+    fi
+    b0=$(ip netns exec "$BR_NS" cat "$s/rx_bytes" "$s/tx_bytes" | awk '{ s += $1 } END { printf "%.0f", s }')
+    # shellcheck disable=SC2086
     ip netns exec "$PREFIX-a" iperf3 -c "$SUBNET.3" -t 5 $r -J >"$dir/iperf3-$dirn.json"
+    b1=$(ip netns exec "$BR_NS" cat "$s/rx_bytes" "$s/tx_bytes" | awk '{ s += $1 } END { printf "%.0f", s }')
     "$PY" -c '
 import json, sys
 d = json.load(open(sys.argv[1]))["end"]
-print("link %s (a %s): iperf3 goodput %.1f Mbit/s sent, %.1f received; cap %s" % (
-    sys.argv[2], "to b" if sys.argv[2] == "up" else "from b",
-    d["sum_sent"]["bits_per_second"] / 1e6, d["sum_received"]["bits_per_second"] / 1e6, sys.argv[3]))
-' "$dir/iperf3-$dirn.json" "$dirn" "$link"
+secs = d["sum_received"]["seconds"]
+print("link %s (a %s b): iperf3 goodput %.1f Mbit/s sent, %.1f received; on the wire %.1f Mbit/s; cap %s" % (
+    sys.argv[2], "from" if sys.argv[2] == "down" else "to",
+    d["sum_sent"]["bits_per_second"] / 1e6, d["sum_received"]["bits_per_second"] / 1e6,
+    int(sys.argv[4]) * 8 / secs / 1e6, "none" if sys.argv[2] == "uncapped" else sys.argv[3]))
+' "$dir/iperf3-$dirn.json" "$dirn" "$link" "$((b1 - b0))"
   done
   log "cpu: a busy loop in a's cgroup (--cpu=$cpu) for 10 s"
   launch a "$dir" timeout 10 sh -c 'while :; do :; done'
@@ -453,36 +481,64 @@ print("link %s (a %s): iperf3 goodput %.1f Mbit/s sent, %.1f received; cap %s" %
 
 # --- main -----------------------------------------------------------------------------------------
 
-if [ "$mode" = check ]; then
-  check_caps
+# Runs one point in a background subshell, where set -e holds (it does not in a function called
+# from `||` or `if`) and which the INT/TERM traps can stop at once (a trap waits for a foreground
+# command to finish, but interrupts `wait`). Counts a failure in FAILURES; returns 0.
+FAILURES=0
+run_point() {
+  local before after rc=0
+  before=$(csv_rows)
+  ( set -e; run_one "$@" ) &
+  RUN_PID=$!
+  wait "$RUN_PID" || rc=$?
+  RUN_PID=""
+  cleanup_all
+  after=$(csv_rows)
+  if [ "$after" -le "$before" ]; then
+    log "run w$1-s$2-$3 stopped before writing its row: see the error above"
+    rc=1
+  fi
+  [ "$rc" = 0 ] || FAILURES=$((FAILURES + 1))
+  return 0
+}
+csv_rows() { if [ -f "$ROOT/$out/scaling.csv" ]; then wc -l <"$ROOT/$out/scaling.csv"; else echo 0; fi; }
+
+main() {
+  if [ "$mode" = check ]; then
+    check_caps
+    exit 0
+  fi
+  [ -x "$PSREC" ] || die "$PSREC not found: build it first with scripts/build.sh"
+  if [ -z "$data" ]; then
+    if [ "$mode" = quick ]; then data=gen:100000; else data=gen:200000; fi
+  fi
+  mkdir -p "$ROOT/$out"
+  data_dir=$(make_data "$data")
+  rm -f "$ROOT/$out"/{scaling,shards,hosts}.csv
+  local began=$SECONDS c s w
+  case "$mode" in
+    one) run_point "$workers" "$servers" "$consistency" ;;
+    quick)
+      run_point 1 1 sync
+      run_point 2 1 sync
+      run_point 2 2 async ;;
+    sweep)
+      for c in sync async; do
+        for s in 1 2 4; do
+          for w in 1 2 4 8; do run_point "$w" "$s" "$c"; done
+        done
+      done ;;
+  esac
+  if [ -f "$ROOT/$out/scaling.csv" ]; then
+    log "results: $out/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"
+    if command -v column >/dev/null; then column -s, -t <"$ROOT/$out/scaling.csv" | cut -c1-160 >&2; fi
+  fi
+  log "took $((SECONDS - began))s; $FAILURES failed run(s)"
+  [ "$FAILURES" = 0 ] || die "$FAILURES run(s) failed or had a number missing"
   exit 0
-fi
+}
 
-[ -x "$PSREC" ] || die "$PSREC not found: build it first with scripts/build.sh"
-if [ -z "$data" ]; then
-  if [ "$mode" = quick ]; then data=gen:100000; else data=gen:200000; fi
-fi
-mkdir -p "$ROOT/$out"
-data_dir=$(make_data "$data")
-rm -f "$ROOT/$out"/{scaling,shards,hosts}.csv
-
-began=$SECONDS
-failures=0
-case "$mode" in
-  one) run_one "$workers" "$servers" "$consistency" || failures=$((failures + 1)) ;;
-  quick)
-    for point in "1 1 sync" "2 1 sync" "2 2 async"; do
-      # shellcheck disable=SC2086
-      run_one $point || failures=$((failures + 1))
-    done ;;
-  sweep)
-    for c in sync async; do
-      for s in 1 2 4; do
-        for w in 1 2 4 8; do run_one "$w" "$s" "$c" || failures=$((failures + 1)); done
-      done
-    done ;;
-esac
-log "results: $out/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"
-if command -v column >/dev/null; then column -s, -t <"$ROOT/$out/scaling.csv" | cut -c1-160 >&2; fi
-log "took $((SECONDS - began))s; $failures failed run(s)"
-[ "$failures" = 0 ] || die "$failures run(s) failed or had a number missing"
+main
+# Only reached when bash abandoned main on an error of its own (an arithmetic error does that).
+# shellcheck disable=SC2317
+die "stopped on an error in the script (above)"
