@@ -483,8 +483,8 @@ print("link %s (a %s b): iperf3 goodput %.1f Mbit/s sent, %.1f received; on the 
 
 # Runs one point in a background subshell, where set -e holds (it does not in a function called
 # from `||` or `if`) and which the INT/TERM traps can stop at once (a trap waits for a foreground
-# command to finish, but interrupts `wait`). Counts a failure in FAILURES; returns 0.
-FAILURES=0
+# command to finish, but interrupts `wait`). Counts the run in PASSED or FAILURES; returns 0.
+PASSED=0 FAILURES=0
 run_point() {
   local before after rc=0
   before=$(csv_rows)
@@ -498,7 +498,7 @@ run_point() {
     log "run w$1-s$2-$3 stopped before writing its row: see the error above"
     rc=1
   fi
-  [ "$rc" = 0 ] || FAILURES=$((FAILURES + 1))
+  if [ "$rc" = 0 ]; then PASSED=$((PASSED + 1)); else FAILURES=$((FAILURES + 1)); fi
   return 0
 }
 csv_rows() { if [ -f "$ROOT/$out/scaling.csv" ]; then wc -l <"$ROOT/$out/scaling.csv"; else echo 0; fi; }
@@ -533,7 +533,13 @@ main() {
     log "results: $out/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"
     if command -v column >/dev/null; then column -s, -t <"$ROOT/$out/scaling.csv" | cut -c1-160 >&2; fi
   fi
+  local contended
+  contended=$("$PY" -c 'import csv, sys; print(sum(r["contended"] == "1" for r in csv.DictReader(open(sys.argv[1]))))' \
+    "$ROOT/$out/scaling.csv" 2>/dev/null || echo 0)
+  [ "$contended" = 0 ] || log "warning: in $contended run(s) the rest of the machine used more CPU than the caps left free (column contended): their speed is not comparable"
   log "took $((SECONDS - began))s; $FAILURES failed run(s)"
+  # A closing line CI's log reader counts.
+  echo "scale: $PASSED passed, $FAILURES failed"
   [ "$FAILURES" = 0 ] || die "$FAILURES run(s) failed or had a number missing"
   exit 0
 }

@@ -31,7 +31,7 @@ COLUMNS = [
     "peak_cores_coordinator", "peak_cores_ps", "peak_cores_worker",
     "throttled_s_ps", "throttled_s_workers",
     "bytes_ps_up", "bytes_ps_down", "bytes_coordinator_up", "bytes_coordinator_down",
-    "other_cores", "tc_drops", "shard_rows_max_over_mean", "shard_rows_pulled_max_over_mean",
+    "other_cores", "cluster_cores_cap", "contended", "tc_drops", "shard_rows_max_over_mean", "shard_rows_pulled_max_over_mean",
     "shard_pull_requests", "shard_push_requests", "status", "run",
 ]
 # Columns that must hold a finite number in a run that passed (--quick checks them).
@@ -224,6 +224,11 @@ def row(run_dir, out_dir):
     mine = sum(float(v["cpu_s"]) for v in hosts.values())
     if "machine_busy_s" in p and p.get("wall_seconds", 0) > 0:
         r["other_cores"] = max(0.0, (p["machine_busy_s"] - mine) / p["wall_seconds"])
+    r["cluster_cores_cap"] = p["cpu"] * (p["workers"] + 1) + p["ps_cpu"] * p["servers"]
+    if math.isfinite(r["other_cores"]):
+        # 1: the rest of the machine left less than the caps add up to, so a process may have had
+        # less than its budget and the run's speed says more about the machine than about psrec.
+        r["contended"] = int(p["machine_cores"] - r["other_cores"] < r["cluster_cores_cap"])
     for role, col in (("coordinator", "peak_cores_coordinator"), ("ps", "peak_cores_ps"),
                       ("worker", "peak_cores_worker")):
         peaks = [peak_cores(series.get(h, [])) for h, _ in by_role[role]]
@@ -279,6 +284,11 @@ def row(run_dir, out_dir):
     def append(name, fields, rows):
         path = os.path.join(out_dir, name)
         new = not os.path.exists(path)
+        if not new:
+            with open(path, newline="") as f:
+                if next(csv.reader(f), None) != fields:
+                    raise SystemExit(f"{path} has other columns than this scale_tools.py writes "
+                                     "(an older version's file?): move it away")
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields)
             if new:
