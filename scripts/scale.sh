@@ -337,7 +337,8 @@ EOF
   done
 
   # Samplers, outside the emulated hosts: CPU of every cgroup once a second (root namespace, where
-  # the cgroup files are), and every shard's Stats twice a second (from the bridge's namespace).
+  # the cgroup files are), and below, every shard's Stats ten times a second (from the bridge's
+  # namespace).
   local specs=() h
   for h in "${hosts[@]}"; do specs+=("$h=$CG_ACCT/$h"); done
   monitor "$dir/cpu_sampler.log" "$PY" "$TOOLS" cpu-sampler "$dir/cpu_series.txt" "${specs[@]}"
@@ -346,6 +347,12 @@ EOF
   # shellcheck disable=SC2086
   monitor "$dir/ps_stats.log" ip netns exec "$BR_NS" "$PY" "$TOOLS" ps-stats "$dir/ps_stats.json" \
     "$dir/proto_py" ${ps_list//,/ }
+  # Python takes seconds to start on a busy machine: wait, so that they see the whole run.
+  local waited=0
+  until grep -q ready "$dir/cpu_sampler.log" && grep -q ready "$dir/ps_stats.log"; do
+    [ "$waited" -lt 300 ] || { log "run $name: the samplers did not start within 30 s: see $dir/*.log"; return 1; }
+    sleep 0.1; waited=$((waited + 1))
+  done
 
   # Each emulated host weighs like one ordinary process when the machine is busy (v1 gives a
   # cgroup one share of 1024, however many processes it holds), and no more than that.
@@ -358,7 +365,7 @@ EOF
     launch "ps$k" "$dir" "$PSREC" ps "${job[@]}" --shard="$k" --num_shards="$s" \
       --host="$SUBNET.$((20 + k))" --port="$PS_PORT" --port_file="$dir/ps$k.port"
   done
-  local waited=0
+  waited=0
   for ((k = 0; k < s; k++)); do
     while [ ! -s "$dir/ps$k.port" ] && [ ! -e "$dir/ps$k.rc" ] && [ "$waited" -lt 600 ]; do
       sleep 0.1; waited=$((waited + 1))
