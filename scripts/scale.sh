@@ -384,6 +384,13 @@ EOF
     done
     # Until every process has exited; the first failure or the timeout ends the run.
     while :; do
+      if ! kill -0 "$$" 2>/dev/null; then
+        # The script was killed (kill -9: no trap ran). This subshell holds the lock: clean up
+        # now, so that the next start finds the machine as it was.
+        log "run $name: scripts/scale.sh (pid $$) is gone; cleaning up"
+        cleanup_all
+        exit 1
+      fi
       local done_all=1 failed=""
       for h in "${hosts[@]}"; do
         if [ -e "$dir/$h.rc" ]; then
