@@ -306,26 +306,12 @@ make_data() {
 
 # --- one run --------------------------------------------------------------------------------------
 
-# run_one W S CONSISTENCY: builds the network for W workers, S servers and a coordinator, trains,
-# measures, tears it all down and appends the rows. Returns non-zero if the run failed or a number
-# is missing.
-run_one() {
-  local w=$1 s=$2 c=$3 name dir k hosts=() addrs=() ps_list="" status=ok start wall
-  name=w$w-s$s-$c
-  dir=$ROOT/$out/runs/$name
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu (ps $ps_cpu), $epochs epochs of $model"
-  cat >"$dir/job.textproto" <<EOF
-data_dir: "$data_dir"
-split: ${split^^}
-model: ${model^^}
-epochs: $epochs
-num_shards: $s
-num_workers: $w
-consistency: ${c^^}
-EOF
+# The helpers below work on the variables of run_one (bash's dynamic scope): dir, name, hosts,
+# addrs, ps_list, status, start.
 
+# Namespaces, links and cgroups for the coordinator, S servers and W workers.
+cluster_up() {
+  local w=$1 s=$2 k
   net_up
   host_up coord "$SUBNET.10"; hosts+=(coord); addrs+=("$SUBNET.10")
   for ((k = 0; k < s; k++)); do
@@ -335,11 +321,15 @@ EOF
   for ((k = 0; k < w; k++)); do
     host_up "w$k" "$SUBNET.$((100 + k))"; hosts+=("w$k"); addrs+=("$SUBNET.$((100 + k))")
   done
+  # Each emulated host weighs like one ordinary process when the machine is busy (v1 gives a
+  # cgroup one share of 1024, however many processes it holds), and no more than that.
+  echo $((1024 * ${#hosts[@]})) >"$CG_CPU/cpu.shares"
+}
 
-  # Samplers, outside the emulated hosts: CPU of every cgroup once a second (root namespace, where
-  # the cgroup files are), and below, every shard's Stats ten times a second (from the bridge's
-  # namespace).
-  local specs=() h
+# Samplers, outside the emulated hosts: CPU of every cgroup once a second (root namespace, where
+# the cgroup files are), and every shard's Stats ten times a second (from the bridge's namespace).
+samplers_up() {
+  local specs=() h waited=0
   for h in "${hosts[@]}"; do specs+=("$h=$CG_ACCT/$h"); done
   monitor "$dir/cpu_sampler.log" "$PY" "$TOOLS" cpu-sampler "$dir/cpu_series.txt" "${specs[@]}"
   mkdir -p "$dir/proto_py"
@@ -348,24 +338,21 @@ EOF
   monitor "$dir/ps_stats.log" ip netns exec "$BR_NS" "$PY" "$TOOLS" ps-stats "$dir/ps_stats.json" \
     "$dir/proto_py" ${ps_list//,/ }
   # Python takes seconds to start on a busy machine: wait, so that they see the whole run.
-  local waited=0
   until grep -q ready "$dir/cpu_sampler.log" && grep -q ready "$dir/ps_stats.log"; do
     [ "$waited" -lt 300 ] || { log "run $name: the samplers did not start within 30 s: see $dir/*.log"; return 1; }
     sleep 0.1; waited=$((waited + 1))
   done
+}
 
-  # Each emulated host weighs like one ordinary process when the machine is busy (v1 gives a
-  # cgroup one share of 1024, however many processes it holds), and no more than that.
-  echo $((1024 * ${#hosts[@]})) >"$CG_CPU/cpu.shares"
-  local busy0 busy1
-  busy0=$(machine_busy)
-  start=$(date +%s.%N)
+# Starts the servers, waits for each to listen, then starts the coordinator and the workers. Sets
+# status when a server does not come up.
+roles_up() {
+  local w=$1 s=$2 k waited=0
   local job=(--config="$dir/job.textproto" "${extra[@]}")
   for ((k = 0; k < s; k++)); do
     launch "ps$k" "$dir" "$PSREC" ps "${job[@]}" --shard="$k" --num_shards="$s" \
       --host="$SUBNET.$((20 + k))" --port="$PS_PORT" --port_file="$dir/ps$k.port"
   done
-  waited=0
   for ((k = 0; k < s; k++)); do
     while [ ! -s "$dir/ps$k.port" ] && [ ! -e "$dir/ps$k.rc" ] && [ "$waited" -lt 600 ]; do
       sleep 0.1; waited=$((waited + 1))
@@ -373,73 +360,102 @@ EOF
     if [ ! -s "$dir/ps$k.port" ]; then
       if [ -e "$dir/ps$k.rc" ]; then status="ps$k exited $(cat "$dir/ps$k.rc") before listening"
       else status="ps$k not listening after 60 s"; fi
-      break
+      return 0
     fi
   done
-  if [ "$status" = ok ]; then
-    launch coord "$dir" "$PSREC" coordinator "${job[@]}" --ps="$ps_list" --host="$SUBNET.10" \
-      --port="$COORD_PORT" --port_file="$dir/coord.port" --metrics_out="$dir/metrics.json"
-    for ((k = 0; k < w; k++)); do
-      launch "w$k" "$dir" "$PSREC" worker "${job[@]}" --coordinator="$SUBNET.10:$COORD_PORT" --name="w$k"
-    done
-    # Until every process has exited; the first failure or the timeout ends the run.
-    while :; do
-      if ! kill -0 "$$" 2>/dev/null; then
-        # The script was killed (kill -9: no trap ran). This subshell holds the lock: clean up
-        # now, so that the next start finds the machine as it was.
-        log "run $name: scripts/scale.sh (pid $$) is gone; cleaning up"
-        cleanup_all
-        exit 1
+  launch coord "$dir" "$PSREC" coordinator "${job[@]}" --ps="$ps_list" --host="$SUBNET.10" \
+    --port="$COORD_PORT" --port_file="$dir/coord.port" --metrics_out="$dir/metrics.json"
+  for ((k = 0; k < w; k++)); do
+    launch "w$k" "$dir" "$PSREC" worker "${job[@]}" --coordinator="$SUBNET.10:$COORD_PORT" --name="w$k"
+  done
+}
+
+# Until every process has exited; the first failure or the timeout ends the run (sets status).
+roles_wait() {
+  local h done_all failed
+  while :; do
+    if ! kill -0 "$$" 2>/dev/null; then
+      # The script was killed (kill -9: no trap ran). This subshell holds the lock: clean up
+      # now, so that the next start finds the machine as it was.
+      log "run $name: scripts/scale.sh (pid $$) is gone; cleaning up"
+      cleanup_all
+      exit 1
+    fi
+    done_all=1 failed=""
+    for h in "${hosts[@]}"; do
+      if [ -e "$dir/$h.rc" ]; then
+        [ "$(cat "$dir/$h.rc")" = 0 ] || failed+=" $h (exit $(cat "$dir/$h.rc"))"
+      else
+        done_all=0
       fi
-      local done_all=1 failed=""
-      for h in "${hosts[@]}"; do
-        if [ -e "$dir/$h.rc" ]; then
-          [ "$(cat "$dir/$h.rc")" = 0 ] || failed+=" $h (exit $(cat "$dir/$h.rc"))"
-        else
-          done_all=0
-        fi
-      done
-      if [ -n "$failed" ]; then status="failed:$failed"; break; fi
-      [ "$done_all" = 1 ] && break
-      if awk -v s="$start" -v n="$(date +%s.%N)" -v t="$timeout" 'BEGIN { exit !(n - s > t) }'; then
-        status="timed out after ${timeout}s"; break
-      fi
-      sleep 0.2
     done
-  fi
-  wall=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - s }')
-  busy1=$(machine_busy)
-  for k in "${MONITORS[@]}"; do kill "$k" 2>/dev/null || true; wait "$k" 2>/dev/null || true; done
+    if [ -n "$failed" ]; then status="failed:$failed"; return 0; fi
+    if [ "$done_all" = 1 ]; then return 0; fi
+    if awk -v s="$start" -v n="$(date +%s.%N)" -v t="$timeout" 'BEGIN { exit !(n - s > t) }'; then
+      status="timed out after ${timeout}s"; return 0
+    fi
+    sleep 0.2
+  done
+}
+
+# Stops the samplers and whatever still runs (after a failure), then writes each host's counters
+# to hosts.txt.
+collect() {
+  local k h role pid
+  for pid in "${MONITORS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   MONITORS=()
-  # Stop whatever is still running (after a failure) before reading the counters.
   for h in "${hosts[@]}"; do
     # shellcheck disable=SC2046
     [ -e "$dir/$h.rc" ] || kill $(cat "$CG_CPU/$h/cgroup.procs" 2>/dev/null) 2>/dev/null || true
   done
-
   : >"$dir/hosts.txt"
   for ((k = 0; k < ${#hosts[@]}; k++)); do
     h=${hosts[k]}
-    local role="worker"
+    role="worker"
     case "$h" in coord) role="coordinator" ;; ps*) role="ps" ;; esac
     echo "$h role=$role address=${addrs[k]} $(host_counters "$h")" >>"$dir/hosts.txt"
   done
-  cat >"$dir/params.json" <<EOF
-{"workers": $w, "servers": $s, "consistency": "$c", "link": "$link", "cpu": $cpu, "ps_cpu": $ps_cpu, "model": "$model",
- "epochs": $epochs, "data": "$data_dir", "status": "$status", "wall_seconds": $wall,
- "machine_cores": $(nproc), "machine_busy_s": $(awk -v a="$busy0" -v b="$busy1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')}
-EOF
+}
+
+# run_one W S CONSISTENCY: builds the cluster for W workers, S servers and a coordinator, trains,
+# measures, tears it all down and appends the rows. Returns non-zero if the run failed, a number
+# is missing or a cap did not hold.
+run_one() {
+  local w=$1 s=$2 c=$3 name dir hosts=() addrs=() ps_list="" status=ok start wall busy0 busy1 h rc=0
+  name=w$w-s$s-$c
+  dir=$ROOT/$out/runs/$name
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu (ps $ps_cpu), $epochs epochs of $model"
+  printf 'data_dir: "%s"\nsplit: %s\nmodel: %s\nepochs: %s\nnum_shards: %s\nnum_workers: %s\nconsistency: %s\n' \
+    "$data_dir" "${split^^}" "${model^^}" "$epochs" "$s" "$w" "${c^^}" >"$dir/job.textproto"
+  cluster_up "$w" "$s"
+  samplers_up
+  busy0=$(machine_busy)
+  start=$(date +%s.%N)
+  roles_up "$w" "$s"
+  if [ "$status" = ok ]; then roles_wait; fi
+  wall=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - s }')
+  busy1=$(machine_busy)
+  collect
+  printf '{"workers": %s, "servers": %s, "consistency": "%s", "link": "%s", "cpu": %s, "ps_cpu": %s,
+ "model": "%s", "epochs": %s, "data": "%s", "status": "%s", "wall_seconds": %s,
+ "machine_cores": %s, "machine_busy_s": %s}\n' "$w" "$s" "$c" "$link" "$cpu" "$ps_cpu" "$model" \
+    "$epochs" "$data_dir" "$status" "$wall" "$(nproc)" \
+    "$(awk -v a="$busy0" -v b="$busy1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')" \
+    >"$dir/params.json"
   cleanup_all
   if [ "$status" != ok ]; then
     log "run $name: $status; last lines of each log:"
     for h in "${hosts[@]}"; do
-      [ -s "$dir/$h.log" ] && tail -n 3 "$dir/$h.log" | sed "s/^/  [$h] /" >&2
+      if [ -s "$dir/$h.log" ]; then tail -n 3 "$dir/$h.log" | sed "s/^/  [$h] /" >&2; fi
     done
+    rc=1
   fi
-  local rc=0
   "$PY" "$TOOLS" row "$dir" "$ROOT/$out" >&2 || rc=1
-  [ "$status" = ok ] || rc=1
-  [ "$rc" = 0 ] && log "run $name: done in ${wall}s ($(tail -n 1 "$ROOT/$out/scaling.csv" | cut -d, -f1-7))"
+  if [ "$rc" = 0 ]; then
+    log "run $name: done in ${wall}s ($(tail -n 1 "$ROOT/$out/scaling.csv" | cut -d, -f1-7))"
+  fi
   return "$rc"
 }
 
