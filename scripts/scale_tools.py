@@ -4,10 +4,13 @@
   gen OUT RATINGS SEED      write a MovieLens-shaped ratings.csv (stand-in until `psrec synth`)
   cpu-sampler OUT HOST=DIR  every second, append 'time host usage_ns' for each cpuacct cgroup DIR
   ps-stats OUT PROTO_DIR ADDR...
-                            every --interval seconds, call ParameterServer.Stats on each ADDR and
-                            keep the latest answer of each shard in OUT (JSON); runs until SIGTERM
+                            10 times a second, call ParameterServer.Stats on each ADDR and keep the
+                            latest answer of each shard in OUT (JSON); runs until SIGTERM
   row RUN_DIR OUT_DIR       turn one run's files into a row of scaling.csv (and rows of shards.csv,
                             hosts.csv); prints the row's problems, exits 1 if a number is missing
+                            or a CPU cap did not hold
+
+The samplers print a line with 'ready' once started, and exit when scale.sh is gone.
   peak CPU_SERIES HOST      the highest 1 s CPU use (cores) of HOST in a sampler file
 
 Debian's python3 (/usr/bin/python3), with python3-grpcio and python3-protobuf for ps-stats only.
