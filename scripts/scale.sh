@@ -16,12 +16,14 @@
 #   --data=SOURCE     DIR holding ratings.csv / ratings.dat / u.data, or gen[:RATINGS] for a generated
 #                     MovieLens-shaped set (default gen:200000; --quick gen:100000)
 #   --epochs=E --model=dot|bias|mlp --split=random|user_time|seed_time   (3, bias, random)
-#   --out=DIR         results and per-run logs (out/scale)
+#   --out=DIR         results and per-run logs (out/scale). DIR and --data's DIR are relative to
+#                     the current directory
 #   --timeout=SECS    per run, then it is failed (900; --quick 100)
 #   --check-caps      instead of training: measure the link cap with iperf3 between two namespaces and
 #                     the CPU cap with a busy loop, at --link and --cpu
 #   --clean           only remove what an earlier, killed run left behind
 set -euo pipefail
+CALLER_PWD=$PWD   # --data and --out are relative to where the script was called from
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -98,6 +100,8 @@ if [ -z "$timeout" ]; then
   if [ "$mode" = quick ]; then timeout=100; else timeout=900; fi
 fi
 [[ $timeout =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout=$timeout: whole seconds"
+[ -n "$out" ] || usage_error "--out is empty"
+case "$out" in /*) OUT=$out ;; *) OUT=$CALLER_PWD/$out ;; esac
 
 # --- preflight ------------------------------------------------------------------------------------
 
@@ -288,7 +292,7 @@ make_data() {
     gen|gen:*)
       n=${src#gen}; n=${n#:}; n=${n:-100000}
       [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "--data=$src: gen:RATINGS takes a whole number"
-      local d=$ROOT/$out/data/gen-$n-seed1
+      local d=$OUT/data/gen-$n-seed1
       if [ ! -f "$d/ratings.csv" ]; then
         log "generating $n MovieLens-shaped ratings into $d"
         "$PY" "$TOOLS" gen "$d" "$n" 1
@@ -297,6 +301,7 @@ make_data() {
     synth|synth:*)
       usage_error "--data=$src: 'psrec synth' is not in this build yet; use --data=gen:RATINGS or --data=DIR" ;;
     *)
+      case "$src" in /*) ;; *) src=$CALLER_PWD/$src ;; esac
       [ -d "$src" ] || usage_error "--data=$src: no such directory (or give gen[:RATINGS])"
       [ -f "$src/ratings.csv" ] || [ -f "$src/ratings.dat" ] || [ -f "$src/u.data" ] ||
         usage_error "--data=$src holds no ratings.csv, ratings.dat or u.data"
@@ -423,7 +428,7 @@ collect() {
 run_one() {
   local w=$1 s=$2 c=$3 name dir hosts=() addrs=() ps_list="" status=ok start wall busy0 busy1 h rc=0
   name=w$w-s$s-$c
-  dir=$ROOT/$out/runs/$name
+  dir=$OUT/runs/$name
   rm -rf "$dir"
   mkdir -p "$dir"
   log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu (ps $ps_cpu), $epochs epochs of $model"
@@ -452,9 +457,9 @@ run_one() {
     done
     rc=1
   fi
-  "$PY" "$TOOLS" row "$dir" "$ROOT/$out" >&2 || rc=1
+  "$PY" "$TOOLS" row "$dir" "$OUT" >&2 || rc=1
   if [ "$rc" = 0 ]; then
-    log "run $name: done in ${wall}s ($(tail -n 1 "$ROOT/$out/scaling.csv" | cut -d, -f1-7))"
+    log "run $name: done in ${wall}s ($(tail -n 1 "$OUT/scaling.csv" | cut -d, -f1-7))"
   fi
   return "$rc"
 }
@@ -462,7 +467,7 @@ run_one() {
 # --- the cap checks -------------------------------------------------------------------------------
 
 check_caps() {
-  local dir=$ROOT/$out/check
+  local dir=$OUT/check
   rm -rf "$dir"; mkdir -p "$dir"
   net_up
   host_up a "$SUBNET.2"
@@ -531,7 +536,7 @@ run_point() {
   if [ "$rc" = 0 ]; then PASSED=$((PASSED + 1)); else FAILURES=$((FAILURES + 1)); fi
   return 0
 }
-csv_rows() { if [ -f "$ROOT/$out/scaling.csv" ]; then wc -l <"$ROOT/$out/scaling.csv"; else echo 0; fi; }
+csv_rows() { if [ -f "$OUT/scaling.csv" ]; then wc -l <"$OUT/scaling.csv"; else echo 0; fi; }
 
 main() {
   if [ "$mode" = check ]; then
@@ -542,9 +547,9 @@ main() {
   if [ -z "$data" ]; then
     if [ "$mode" = quick ]; then data=gen:100000; else data=gen:200000; fi
   fi
-  mkdir -p "$ROOT/$out"
+  mkdir -p "$OUT"
   data_dir=$(make_data "$data")
-  rm -f "$ROOT/$out"/{scaling,shards,hosts}.csv
+  rm -f "$OUT"/{scaling,shards,hosts}.csv
   local began=$SECONDS c s w
   case "$mode" in
     one) run_point "$workers" "$servers" "$consistency" ;;
@@ -559,13 +564,13 @@ main() {
         done
       done ;;
   esac
-  if [ -f "$ROOT/$out/scaling.csv" ]; then
-    log "results: $out/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"
-    if command -v column >/dev/null; then column -s, -t <"$ROOT/$out/scaling.csv" | cut -c1-160 >&2; fi
+  if [ -f "$OUT/scaling.csv" ]; then
+    log "results: $OUT/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"
+    if command -v column >/dev/null; then column -s, -t <"$OUT/scaling.csv" | cut -c1-160 >&2; fi
   fi
   local contended
   contended=$("$PY" -c 'import csv, sys; print(sum(r["contended"] == "1" for r in csv.DictReader(open(sys.argv[1]))))' \
-    "$ROOT/$out/scaling.csv" 2>/dev/null || echo 0)
+    "$OUT/scaling.csv" 2>/dev/null || echo 0)
   [ "$contended" = 0 ] || log "warning: in $contended run(s) the rest of the machine used more CPU than the caps left free (column contended): their speed is not comparable"
   log "took $((SECONDS - began))s; $FAILURES failed run(s)"
   # A closing line CI's log reader counts.
