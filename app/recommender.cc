@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Create(const JobConfig
   return r;
 }
 
-absl::StatusOr<Recommendation> Recommender::Recommend(int64_t user_id) {
+absl::StatusOr<absl::Span<const float>> Recommender::Score(int64_t user_id) {
   const uint64_t key[] = {static_cast<uint64_t>(user_id)};
   const size_t dim = scorer_.dim();
   const PullBlock blocks[] = {{kUserEmbeddingTable, key, absl::MakeSpan(user_row_).first(dim)},
@@ -58,6 +58,11 @@ absl::StatusOr<Recommendation> Recommender::Recommend(int64_t user_id) {
       !s.ok()) {
     return s;
   }
+  return absl::Span<const float>(scores_);
+}
+
+absl::StatusOr<Recommendation> Recommender::Recommend(int64_t user_id) {
+  if (absl::StatusOr<absl::Span<const float>> s = Score(user_id); !s.ok()) return s.status();
   Recommendation out;
   const auto it = user_index_.find(user_id);
   absl::StatusOr<absl::Span<const uint32_t>> top;

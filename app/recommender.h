@@ -52,6 +52,13 @@ class Recommender {
   // The top K for the user with MovieLens id `user_id`. Errors are the store's.
   absl::StatusOr<Recommendation> Recommend(int64_t user_id);
 
+  // The user's unclipped score for every catalogue movie (by dense item index), valid until the
+  // next call. Errors are the store's.
+  absl::StatusOr<absl::Span<const float>> Score(int64_t user_id);
+
+  // What the ranking metrics need of the run's split.
+  const RankingData& ranking() const { return ranking_; }
+
   const MovieCatalog& movies() const { return movies_; }
   size_t catalogue_size() const { return scorer_.size(); }
 
