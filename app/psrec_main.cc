@@ -6,6 +6,7 @@
 #include "app/coordinator_main.h"
 #include "app/eval_main.h"
 #include "app/ps_main.h"
+#include "app/recommend_main.h"
 #include "app/synth_main.h"
 #include "app/train_main.h"
 #include "app/worker_main.h"
@@ -14,7 +15,8 @@
 int main(int argc, char** argv) {
   const std::vector<psrec::Subcommand> subs = {
       psrec::TrainSubcommand(),       psrec::PsSubcommand(),   psrec::WorkerSubcommand(),
-      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(), psrec::SynthSubcommand()};
+      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(), psrec::SynthSubcommand(),
+      psrec::RecommendSubcommand()};
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     psrec::PrintTopLevelHelp(subs);

@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "app/users_flag.h"
 #include "synth/synth.h"
 
 // --seed is the job's (coordinator/job_config.cc): one flag for every seed psrec takes.
@@ -15,8 +16,6 @@ ABSL_DECLARE_FLAG(uint64_t, seed);
 
 ABSL_FLAG(std::string, out, "", "Directory to write into, created if missing. Required.");
 ABSL_FLAG(int64_t, ratings, 1'000'000, "Number of ratings.");
-ABSL_FLAG(int64_t, users, 0,
-          "Number of users, each with at least 20 ratings. 0: --ratings / 154 (ml-25m's mean).");
 ABSL_FLAG(int64_t, movies, 0,
           "Number of movies listed in movies.csv; the long tail leaves some unrated, and a user "
           "rates at most half of them. 0: 62,423 x sqrt(--ratings / 25M).");
@@ -58,7 +57,11 @@ absl::StatusOr<SynthOptions> OptionsFromFlags(const std::set<std::string>& speci
     }
     options.ratings = static_cast<uint64_t>(ratings);
   }
-  if (wanted("users")) options.users = absl::GetFlag(FLAGS_users);
+  if (wanted("users")) {
+    absl::StatusOr<int64_t> users = UsersCountFlag();
+    if (!users.ok()) return users.status();
+    options.users = *users;
+  }
   if (wanted("movies")) options.movies = absl::GetFlag(FLAGS_movies);
   if (const std::string layout = absl::GetFlag(FLAGS_layout); !layout.empty()) {
     absl::StatusOr<Layout> parsed = LayoutFlag(layout);
@@ -142,7 +145,7 @@ Subcommand SynthSubcommand() {
       "Memory grows with users and movies, not ratings. Progress goes to stderr; stdout gets one\n"
       "line 'out=... ratings=... floor_mae=... floor_rmse=...'. Exit 1: an I/O error, or DIR\n"
       "holds a rating file the reader would take first; exit 2: bad flags.",
-      {__FILE__},
+      {__FILE__, UsersFlagFile()},
       &RunSynth,
       {"seed"},
   };

@@ -341,6 +341,7 @@ TEST(SynthCommandTest, BadFlagsExitTwoNamingTheFlag) {
       {{"synth", out, "--ratings=100", "--users=10"}, "--ratings=100"},
       {{"synth", out, "--ratings=0"}, "--ratings=0"},
       {{"synth", out, "--users=-3"}, "--users=-3"},
+      {{"synth", out, "--users=abc"}, "--users=abc is not a whole number"},
       {{"synth", out, "--ratings=x"}, "--ratings"},
       {{"synth", out, "--model=mlp"}, "--model"},
       {{"synth"}, "--out"},

@@ -1,0 +1,39 @@
+// A saved checkpoint loaded into this process for scoring, without a cluster: the config its
+// MANIFEST records, the ratings read and split as that run split them, and every row in a
+// LocalStore (absent rows read as their seeded initial values, as on the servers).
+//
+// `psrec recommend` uses it; `psrec eval` does the same steps in app/eval_main.cc and can move onto
+// this face once the data layer's rewrite has landed.
+#ifndef PSREC_APP_CHECKPOINT_SCORING_H_
+#define PSREC_APP_CHECKPOINT_SCORING_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/job_data.h"
+#include "proto/checkpoint.pb.h"
+#include "proto/config.pb.h"
+#include "ps/local_store.h"
+
+namespace psrec {
+
+struct ScoringCheckpoint {
+  std::string dir;  // the checkpoint directory read
+  CheckpointManifest manifest;
+  JobConfig config;  // the manifest's, with the data directory used
+  JobData job;
+  std::unique_ptr<LocalStore> store;
+};
+
+// `checkpoint_flag` names a checkpoint directory (holding a MANIFEST) or a --checkpoint_dir root,
+// whose latest complete checkpoint is used. The ratings come from `data_flag` if set, else the
+// directory the manifest records, else FindDataDir's usual places. Errors: NotFound for no
+// checkpoint or no ratings; the reader's errors (file and line); LoadCheckpoint's for a corrupt or
+// mismatched checkpoint, including ratings whose mean differs from the training run's.
+absl::StatusOr<ScoringCheckpoint> LoadScoringCheckpoint(const std::string& checkpoint_flag,
+                                                        const std::string& data_flag);
+
+}  // namespace psrec
+
+#endif  // PSREC_APP_CHECKPOINT_SCORING_H_

@@ -1,0 +1,92 @@
+#include "common/ranking_data.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <tuple>
+
+namespace psrec {
+
+UserItems GroupItemsByUser(const Dataset& data, absl::Span<const uint32_t> rows, float min_rating) {
+  UserItems out;
+  out.offsets.assign(data.user_ids.size() + 1, 0);
+  for (const uint32_t row : rows) {
+    const Rating& r = data.ratings[row];
+    if (r.rating >= min_rating) ++out.offsets[r.user + 1];
+  }
+  for (size_t u = 0; u < data.user_ids.size(); ++u) out.offsets[u + 1] += out.offsets[u];
+  out.items.resize(out.offsets.back());
+  std::vector<uint64_t> next(out.offsets.begin(), out.offsets.end() - 1);
+  for (const uint32_t row : rows) {
+    const Rating& r = data.ratings[row];
+    if (r.rating >= min_rating) out.items[next[r.user]++] = r.item;
+  }
+  // Sort and drop repeats within each user, compacting the rows leftwards.
+  uint64_t write = 0;
+  for (size_t u = 0; u < data.user_ids.size(); ++u) {
+    const auto begin = out.items.begin() + static_cast<ptrdiff_t>(out.offsets[u]);
+    const auto end = out.items.begin() + static_cast<ptrdiff_t>(out.offsets[u + 1]);
+    std::sort(begin, end);
+    const auto unique_end = std::unique(begin, end);
+    out.offsets[u] = write;
+    for (auto it = begin; it != unique_end; ++it) out.items[write++] = *it;
+  }
+  out.offsets.back() = write;
+  out.items.resize(write);
+  return out;
+}
+
+namespace {
+
+// RankingData::first_rated: each item's first (user id, time, row) over the training rows, ranked.
+std::vector<int64_t> FirstRatedOrder(const Dataset& data, absl::Span<const uint32_t> train) {
+  struct First {
+    int64_t user_id, timestamp;
+    uint32_t row;
+    bool operator<(const First& o) const {
+      return std::tie(user_id, timestamp, row) < std::tie(o.user_id, o.timestamp, o.row);
+    }
+  };
+  const size_t items = data.item_ids.size();
+  std::vector<First> first(items, First{INT64_MAX, INT64_MAX, UINT32_MAX});
+  for (const uint32_t row : train) {
+    const Rating& r = data.ratings[row];
+    first[r.item] = std::min(first[r.item], First{data.user_ids[r.user], r.timestamp, row});
+  }
+  std::vector<uint32_t> order(items);
+  for (uint32_t i = 0; i < items; ++i) order[i] = i;
+  // Rated items differ in their first row; those never rated in training share a sentinel.
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    if (first[a].row != first[b].row) return first[a] < first[b];
+    return data.item_ids[a] < data.item_ids[b];
+  });
+  std::vector<int64_t> rank(items);
+  for (uint32_t place = 0; place < items; ++place) rank[order[place]] = place;
+  return rank;
+}
+
+}  // namespace
+
+RankingData MakeRankingData(const Dataset& data, const SplitRows& split) {
+  RankingData out;
+  out.item_ids = data.item_ids;
+  out.train = GroupItemsByUser(data, split.train);
+  out.relevant = GroupItemsByUser(data, split.test, kRelevantMinRating);
+  out.train_counts.assign(data.item_ids.size(), 0.0f);
+  for (const uint32_t row : split.train) out.train_counts[data.ratings[row].item] += 1.0f;
+  out.first_rated = FirstRatedOrder(data, split.train);
+  return out;
+}
+
+absl::StatusOr<RankingSums> EvaluatePopularity(const RankingData& data, int k) {
+  absl::StatusOr<RankingEvaluator> eval = RankingEvaluator::Create(data.first_rated, k);
+  if (!eval.ok()) return eval.status();
+  for (uint32_t u = 0; u < data.relevant.num_users(); ++u) {
+    if (data.relevant.of(u).empty()) continue;
+    absl::StatusOr<bool> added =
+        eval->AddUser(data.train_counts, data.train.of(u), data.relevant.of(u));
+    if (!added.ok()) return added.status();
+  }
+  return eval->sums();
+}
+
+}  // namespace psrec
