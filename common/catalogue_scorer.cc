@@ -58,25 +58,8 @@ absl::Status CatalogueScorer::Score(absl::Span<const float> user_emb, float user
   const ConstVecMap user(user_emb.data(), dim_);
   x_.leftCols(dim_) = items.array().rowwise() * user.transpose().array();
   if (kind_ != DOT) x_.col(dim_).setConstant(user_bias);
-  // Model::Forward, expression for expression.
-  const float* dense = rows_.dense.data();
-  const uint32_t f = features();
-  if (kind_ == MLP) {
-    ConstRowMatMap w1(dense, hidden_, f);
-    ConstVecMap b1(dense + size_t{hidden_} * f, hidden_);
-    ConstVecMap w2(dense + size_t{hidden_} * f + hidden_, hidden_);
-    const float b2 = dense[size_t{hidden_} * f + 2 * hidden_];
-    z_.noalias() = x_ * w1.transpose();
-    z_.rowwise() += b1.transpose();
-    h_ = z_.cwiseMax(0.0f);
-    pred_.noalias() = h_ * w2;
-    pred_.array() += b2 + offset_;
-  } else {
-    ConstVecMap w(dense, f);
-    pred_.noalias() = x_ * w;
-    pred_.array() += dense[f] + offset_;
-  }
-  std::copy(pred_.data(), pred_.data() + items_, scores.begin());
+  ForwardDense(kind_, hidden_, offset_, x_, rows_.dense.data(), &fwd_);
+  std::copy(fwd_.pred.data(), fwd_.pred.data() + items_, scores.begin());
   return absl::OkStatus();
 }
 

@@ -14,6 +14,7 @@
 #include "Eigen/Core"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/model.h"
 #include "proto/config.pb.h"
 
 namespace psrec {
@@ -39,8 +40,6 @@ class CatalogueScorer {
   absl::Status Score(absl::Span<const float> user_emb, float user_bias, absl::Span<float> scores);
 
  private:
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
   CatalogueScorer() = default;
   uint32_t features() const { return kind_ == DOT ? dim_ : dim_ + 2; }
 
@@ -52,9 +51,7 @@ class CatalogueScorer {
   CatalogueRows rows_;
   // Scratch, as Model's: x_ is items x features, its bias columns filled once by Create.
   RowMatrix x_;
-  RowMatrix z_;
-  RowMatrix h_;
-  Eigen::VectorXf pred_;
+  DenseScratch fwd_;
 };
 
 // A score as Model::Predict reports it: clipped to [kMinRating, kMaxRating].

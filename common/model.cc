@@ -142,22 +142,23 @@ void Model::ApplyDropout(uint64_t seed) {
   x_.leftCols(dim_).array() *= mask_.array();
 }
 
-void Model::Forward(const float* dense) {
-  const uint32_t f = features();
-  if (kind_ == MLP) {
-    ConstRowMatMap w1(dense, hidden_, f);
-    ConstVecMap b1(dense + size_t{hidden_} * f, hidden_);
-    ConstVecMap w2(dense + size_t{hidden_} * f + hidden_, hidden_);
-    const float b2 = dense[size_t{hidden_} * f + 2 * hidden_];
-    z_.noalias() = x_ * w1.transpose();
-    z_.rowwise() += b1.transpose();
-    h_ = z_.cwiseMax(0.0f);
-    pred_.noalias() = h_ * w2;
-    pred_.array() += b2 + offset_;
+void ForwardDense(ModelKind kind, uint32_t hidden, float offset, const RowMatrix& x,
+                  const float* dense, DenseScratch* s) {
+  const auto f = static_cast<uint32_t>(x.cols());
+  if (kind == MLP) {
+    ConstRowMatMap w1(dense, hidden, f);
+    ConstVecMap b1(dense + size_t{hidden} * f, hidden);
+    ConstVecMap w2(dense + size_t{hidden} * f + hidden, hidden);
+    const float b2 = dense[size_t{hidden} * f + 2 * hidden];
+    s->z.noalias() = x * w1.transpose();
+    s->z.rowwise() += b1.transpose();
+    s->h = s->z.cwiseMax(0.0f);
+    s->pred.noalias() = s->h * w2;
+    s->pred.array() += b2 + offset;
   } else {
     ConstVecMap w(dense, f);
-    pred_.noalias() = x_ * w;
-    pred_.array() += dense[f] + offset_;
+    s->pred.noalias() = x * w;
+    s->pred.array() += dense[f] + offset;
   }
 }
 
@@ -169,10 +170,10 @@ void Model::Backward(const float* dense, float* dense_grad) {
     RowMatMap g_w1(dense_grad, hidden_, f);
     VecMap g_b1(dense_grad + size_t{hidden_} * f, hidden_);
     VecMap g_w2(dense_grad + size_t{hidden_} * f + hidden_, hidden_);
-    g_w2.noalias() = h_.transpose() * d_pred_;
+    g_w2.noalias() = fwd_.h.transpose() * d_pred_;
     dense_grad[size_t{hidden_} * f + 2 * hidden_] = d_pred_.sum();
     dh_.noalias() = d_pred_ * w2.transpose();
-    dh_.array() *= (z_.array() > 0.0f).cast<float>();
+    dh_.array() *= (fwd_.z.array() > 0.0f).cast<float>();
     g_w1.noalias() = dh_.transpose() * x_;
     g_b1 = dh_.colwise().sum().transpose();
     dx_.noalias() = dh_ * w1;
@@ -212,13 +213,13 @@ float Model::TrainStep(const ExampleBatch& batch, const ParamView& params, uint6
   const Eigen::Index n = static_cast<Eigen::Index>(batch.user_slot.size());
   BuildFeatures(batch, params);
   if (dropout_ > 0) ApplyDropout(dropout_seed);
-  Forward(params.dense);
+  ForwardDense(kind_, hidden_, offset_, x_, params.dense, &fwd_);
   d_pred_.resize(n);
   double loss = 0;
   const float scale = 1.0f / static_cast<float>(n);
   for (Eigen::Index e = 0; e < n; ++e) {
-    loss += LossValue(loss_, pred_[e], batch.rating[e]);
-    d_pred_[e] = LossGrad(loss_, pred_[e], batch.rating[e]) * scale;
+    loss += LossValue(loss_, fwd_.pred[e], batch.rating[e]);
+    d_pred_[e] = LossGrad(loss_, fwd_.pred[e], batch.rating[e]) * scale;
   }
   Backward(params.dense, grads.dense);
   Scatter(batch, params, grads);
@@ -227,9 +228,9 @@ float Model::TrainStep(const ExampleBatch& batch, const ParamView& params, uint6
 
 void Model::Predict(const ExampleBatch& batch, const ParamView& params, absl::Span<float> out) {
   BuildFeatures(batch, params);
-  Forward(params.dense);
+  ForwardDense(kind_, hidden_, offset_, x_, params.dense, &fwd_);
   for (size_t e = 0; e < out.size(); ++e) {
-    out[e] = std::clamp(pred_[static_cast<Eigen::Index>(e)], kMinRating, kMaxRating);
+    out[e] = std::clamp(fwd_.pred[static_cast<Eigen::Index>(e)], kMinRating, kMaxRating);
   }
 }
 

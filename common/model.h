@@ -66,6 +66,22 @@ struct GradView {
   float* dense;
 };
 
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// The dense layers' scratch: z and h (MLP only: pre-activation and activation, rows x hidden) and
+// the predictions.
+struct DenseScratch {
+  RowMatrix z;
+  RowMatrix h;
+  Eigen::VectorXf pred;
+};
+
+// The dense layers over features x (rows x features, the bias columns included for BIAS and MLP),
+// with the dense row `dense`: s->pred = head(x) + offset, unclipped. Model and CatalogueScorer both
+// run this one expression, so that a catalogue score is bit for bit a batch prediction.
+void ForwardDense(ModelKind kind, uint32_t hidden, float offset, const RowMatrix& x,
+                  const float* dense, DenseScratch* s);
+
 // One model with its scratch space. Not thread-safe: use one per thread.
 class Model {
  public:
@@ -85,13 +101,10 @@ class Model {
   void Predict(const ExampleBatch& batch, const ParamView& params, absl::Span<float> out);
 
  private:
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
   Model() = default;
   uint32_t features() const { return uses_biases() ? dim_ + 2 : dim_; }
   void BuildFeatures(const ExampleBatch& batch, const ParamView& params);
   void ApplyDropout(uint64_t seed);
-  void Forward(const float* dense);
   // d_pred_ -> dense grads and dx_.
   void Backward(const float* dense, float* dense_grad);
   void Scatter(const ExampleBatch& batch, const ParamView& params, const GradView& grads);
@@ -104,13 +117,11 @@ class Model {
   float offset_ = 0;
 
   // Scratch, sized to the last batch.
-  RowMatrix x_;     // batch x features
-  RowMatrix mask_;  // batch x dim, DOT dropout scale (0 or 1/keep)
-  RowMatrix z_;     // batch x hidden, MLP pre-activation
-  RowMatrix h_;     // batch x hidden, MLP activation
-  RowMatrix dx_;    // batch x features
-  RowMatrix dh_;    // batch x hidden
-  Eigen::VectorXf pred_;
+  RowMatrix x_;       // batch x features
+  RowMatrix mask_;    // batch x dim, DOT dropout scale (0 or 1/keep)
+  RowMatrix dx_;      // batch x features
+  RowMatrix dh_;      // batch x hidden
+  DenseScratch fwd_;  // z, h and pred of the last Forward
   Eigen::VectorXf d_pred_;
 };
 
