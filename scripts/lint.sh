@@ -10,7 +10,7 @@ done
 scripts/check_includes.sh
 mapfile -t files < <(git ls-files '*.cc' '*.h')
 clang-format --dry-run -Werror "${files[@]}"
-mapfile -t sources < <(git ls-files 'common/*.cc' 'ps/*.cc' 'worker/*.cc' 'coordinator/*.cc' 'app/*.cc')
+mapfile -t sources < <(git ls-files 'common/*.cc' 'ps/*.cc' 'worker/*.cc' 'coordinator/*.cc' 'synth/*.cc' 'app/*.cc')
 out=$(printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -n 1 clang-tidy -p build --quiet 2>/dev/null || true)
 if grep -q "warning:\|error:" <<<"$out"; then
   echo "$out" >&2
