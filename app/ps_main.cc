@@ -52,7 +52,7 @@ void LogRowsHeld(ParameterServerImpl* service) {
 // Serves until a Shutdown RPC, SIGTERM or SIGINT, then lets the RPCs in flight finish. The signal
 // that stopped it, or 0, goes to `*signal`.
 absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& host, int port,
-                   const OpsEndpoints& ops, int* signal) {
+                   OpsEndpoints& ops, int* signal) {
   absl::StatusOr<std::unique_ptr<ParameterServerImpl>> service =
       ParameterServerImpl::Create(config, shard, CheckpointDirFlag());
   if (!service.ok()) return service.status();
@@ -80,6 +80,7 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   (*service)->BeginShutdown();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   server->Wait();
+  ops.metrics.reset();  // its scrapes read *service, which goes when this returns
   if (*signal == SIGTERM) LogRowsHeld(service->get());
   return status;
 }
