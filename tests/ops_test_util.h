@@ -56,7 +56,6 @@ inline HealthAnswer CheckHealth(int port, const std::string& service) {
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  context.set_wait_for_ready(true);
   google::protobuf::StringValue request;
   request.set_value(service);
   google::protobuf::Int32Value response;

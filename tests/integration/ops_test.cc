@@ -252,5 +252,19 @@ TEST(OpsSigtermTest, AWorkerLeavesAndTheOtherFinishesTheJob) {
   EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
 }
 
+// Today's coordinator does not catch SIGTERM: it dies of it, the job stops, and continuing needs a
+// run with --resume, from the last complete checkpoint (deploy/NOTES-for-cpp.md, "Status": the
+// final checkpoint and a coordinator restarted under live workers are not done).
+TEST(OpsSigtermTest, ACoordinatorDiesOfItAndResumeContinuesFromTheLastCheckpoint) {
+  const fs::path dir = FreshDir("sigterm_coordinator");
+  const Result r = RunAndTerminate(dir, "coordinator");
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
+  const Result resumed = RunPsrec(Concat(TrainFlags(dir), {"--resume"}), dir, 180);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("--resume: continuing after epoch"));
+  EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
+}
+
 }  // namespace
 }  // namespace psrec
