@@ -16,6 +16,7 @@
 #include "common/job_config.h"
 #include "common/job_report.h"
 #include "common/log.h"
+#include "common/ops_flags.h"
 #include "common/rpc.h"
 #include "common/security.h"
 #include "common/service_flags.h"
@@ -73,6 +74,8 @@ int RunCoordinator(const std::set<std::string>& specified) {
       absl::StrSplit(absl::GetFlag(FLAGS_ps), ',', absl::SkipWhitespace());
   if (ps.empty()) return Fail(absl::InvalidArgumentError("--ps lists no parameter servers"), 2);
   config->set_num_shards(static_cast<uint32_t>(ps.size()));
+  absl::StatusOr<OpsEndpoints> ops = StartOpsEndpointsFromFlags();
+  if (!ops.ok()) return Fail(ops.status(), absl::IsInvalidArgument(ops.status()) ? 2 : 1);
   absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
   if (!data_dir.ok()) return Fail(data_dir.status());
   config->set_data_dir(*data_dir);
@@ -100,6 +103,7 @@ int RunCoordinator(const std::set<std::string>& specified) {
                   << " parameter servers, " << config->num_workers() << " workers, "
                   << EnumFlagName(config->consistency());
   if (absl::Status s = WritePortFileIfRequested(port); !s.ok()) return Fail(s);
+  SetReady(ops->health.get(), true);  // every server checked, and accepting workers
 
   std::vector<float> pred(job->split.test.size());
   auto evaluate = [&](uint64_t generation) -> absl::StatusOr<TestMetrics> {
@@ -132,7 +136,7 @@ Subcommand CoordinatorSubcommand() {
       "A\n"
       "server silent for --fail_after fails the job, naming it.",
       {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(),
-       SecurityFlagsFile(), __FILE__},
+       SecurityFlagsFile(), OpsFlagsFile(), __FILE__},
       &RunCoordinator,
   };
 }

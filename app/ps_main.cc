@@ -1,6 +1,7 @@
 #include "app/ps_main.h"
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,11 +11,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/job_config.h"
 #include "common/log.h"
+#include "common/ops_flags.h"
 #include "common/rpc.h"
 #include "common/security.h"
 #include "common/service_flags.h"
 #include "common/stop_signal.h"
 #include "grpcpp/grpcpp.h"
+#include "ps/ps_metrics.h"
 #include "ps/server.h"
 
 ABSL_FLAG(int32_t, shard, 0,
@@ -33,8 +36,23 @@ constexpr int kMaxMessageBytes = 512 << 20;
 // for a SYNC clock are released at once (BeginShutdown), so only short RPCs are left to finish.
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
-// Serves until a Shutdown RPC, SIGTERM or SIGINT, then lets the RPCs in flight finish.
-absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& host, int port) {
+// What a stopped server loses: its rows live only in memory, and the coordinator rolls the job
+// back to its last complete checkpoint when this shard comes back.
+void LogRowsHeld(ParameterServerImpl* service) {
+  StatsRequest request;
+  StatsResponse stats;
+  if (!service->Stats(nullptr, &request, &stats).ok()) return;
+  uint64_t rows = 0;
+  for (const TableStats& table : stats.tables()) rows += table.rows();
+  PSREC_LOG(INFO) << "exiting on SIGTERM with " << rows << " rows held after "
+                  << stats.push_requests() << " pushes; the rows not in a complete checkpoint "
+                  << "are redone after the coordinator's rollback";
+}
+
+// Serves until a Shutdown RPC, SIGTERM or SIGINT, then lets the RPCs in flight finish. The signal
+// that stopped it, or 0, goes to `*signal`.
+absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& host, int port,
+                   OpsEndpoints& ops, int* signal) {
   absl::StatusOr<std::unique_ptr<ParameterServerImpl>> service =
       ParameterServerImpl::Create(config, shard, CheckpointDirFlag());
   if (!service.ok()) return service.status();
@@ -42,8 +60,10 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   if (absl::Status s = stop.Install(); !s.ok()) return s;
   (*service)->set_shutdown_callback([&stop] { stop.Notify(); });
   absl::StatusOr<StartedServer> started =
-      StartServer(host, port, {service->get()}, kMaxMessageBytes);
+      StartServer(host, port, {service->get()}, kMaxMessageBytes, "psrec_ps");
   if (!started.ok()) return started.status();
+  ExportServerMetrics(service->get(), ops.metrics.get());
+  SetReady(ops.health.get(), true);
   grpc::Server* server = started->server.get();
   const int bound_port = started->port;
 
@@ -53,11 +73,15 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   absl::Status status = WritePortFileIfRequested(bound_port);
 
   if (status.ok()) stop.Wait();
-  PSREC_LOG(INFO) << "shutting down";
+  *signal = stop.signal();
+  PSREC_LOG(INFO) << "shutting down" << (*signal == SIGTERM ? " on SIGTERM" : "");
+  SetStopping(ops.health.get());
   server->GetHealthCheckService()->SetServingStatus(false);
   (*service)->BeginShutdown();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   server->Wait();
+  ops.metrics.reset();  // its scrapes read *service, which goes when this returns
+  if (*signal == SIGTERM) LogRowsHeld(service->get());
   return status;
 }
 
@@ -88,11 +112,20 @@ int RunPs(const std::set<std::string>& specified) {
   if (port < 0 || port > 65535) {
     return Exit("ps", kExitUsage, absl::StrCat("--port=", port, " is not in [0, 65535]"));
   }
-  absl::Status status = Serve(*config, static_cast<uint32_t>(shard), HostFlag(), port);
+  absl::StatusOr<OpsEndpoints> ops = StartOpsEndpointsFromFlags();
+  if (!ops.ok()) {
+    return Exit("ps", absl::IsInvalidArgument(ops.status()) ? kExitUsage : kExitFailed,
+                ops.status());
+  }
+  int signal = 0;
+  absl::Status status =
+      Serve(*config, static_cast<uint32_t>(shard), HostFlag(), port, *ops, &signal);
   if (!status.ok()) {
     return Exit("ps", kExitFailed, status);
   }
-  return 0;
+  // 128 + SIGTERM, as if killed: the launcher and Kubernetes restart it, and the coordinator rolls
+  // the job back, where an exit 0 would read as "done" (deploy/NOTES-for-cpp.md, "SIGTERM").
+  return signal == SIGTERM ? kExitSigterm : 0;
 }
 
 }  // namespace
@@ -107,8 +140,10 @@ Subcommand PsSubcommand() {
       "Writes\n"
       "and restores checkpoints under --checkpoint_dir when the coordinator asks, and refuses\n"
       "requests of a generation the coordinator has ended. Writes the port it listens on to\n"
-      "--port_file (useful with --port=0); exits 0 after a Shutdown RPC, SIGTERM or SIGINT.",
-      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
+      "--port_file (useful with --port=0); exits 0 after a Shutdown RPC or SIGINT, and 143 after\n"
+      "SIGTERM, so that a supervisor restarts it and the coordinator rolls the job back.",
+      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), OpsFlagsFile(),
+       __FILE__},
       &RunPs,
   };
 }

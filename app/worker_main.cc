@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/job_config.h"
 #include "common/log.h"
+#include "common/ops_flags.h"
 #include "common/security.h"
 #include "common/service_flags.h"
 #include "worker/worker.h"
@@ -49,8 +50,11 @@ int RunWorker(const std::set<std::string>& specified) {
   if (absl::Status s = InitSecurityFromFlags(); !s.ok()) {
     return Exit("worker", kExitUsage, s);
   }
+  absl::StatusOr<OpsEndpoints> ops = StartOpsEndpointsFromFlags();
+  if (!ops.ok()) return Exit("worker", absl::IsInvalidArgument(ops.status()) ? 2 : 1, ops.status());
   Worker worker(*std::move(config), options);
   absl::StatusOr<Worker::Admission> admission = worker.Register();
+  SetReady(ops->health.get(), admission.ok());
   if (!admission.ok()) {
     return Exit("worker", absl::IsFailedPrecondition(admission.status()) ? 2 : 1,
                 admission.status());
@@ -83,7 +87,7 @@ Subcommand WorkerSubcommand() {
       "Exit status: 0 when done, or when the job had already finished; 2 for bad flags or a\n"
       "config that differs from the coordinator's; 1 for any other failure (the message names\n"
       "the RPC and its peer).",
-      {JobFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), __FILE__},
+      {JobFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), OpsFlagsFile(), __FILE__},
       &RunWorker,
   };
 }

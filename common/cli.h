@@ -34,6 +34,8 @@ int RunSubcommand(const Subcommand& sub, int argc, char** argv);
 // kExitUsage for a bad flag or a config the user must fix.
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
+// A role stopped by SIGTERM that should be restarted (ps) or replaced (worker): 128 + SIGTERM.
+constexpr int kExitSigterm = 143;
 
 // How a subcommand gives up: prints "psrec SUB: <message>" on stderr and returns `code`.
 int Exit(const char* sub, int code, absl::string_view message);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "coordinator/coordinator_metrics.h"
 
 namespace psrec {
 namespace {
@@ -53,6 +54,8 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(const Evaluator& e
     }
     if (absl::Status s = FinishEpoch(outcome->record, config_.epochs()); !s.ok()) return s;
     records.push_back(outcome->record);
+    const EpochRecord& done = outcome->record;
+    CoordinatorMetrics::Get().EpochDone(done.epoch, done.test.mae, done.test.rmse);
     if (!metrics_out.empty()) {
       if (absl::Status s = WriteMetricsJson(metrics_out, config_, records); !s.ok()) return s;
     }
@@ -200,6 +203,7 @@ absl::Status JobRunner::Rollback(const std::string& why, uint32_t* epoch) {
   absl::StatusOr<RestartPoint> latest = recovery_.BeginRollback(why);
   if (!latest.ok()) return latest.status();
   if (absl::Status s = StartGeneration(latest->checkpoint, /*keep_rows=*/false); !s.ok()) return s;
+  CoordinatorMetrics::Get().rollbacks.Increment();
   *epoch = latest->epochs_done;
   return absl::OkStatus();
 }
@@ -219,6 +223,7 @@ absl::Status JobRunner::StartGeneration(const std::string& checkpoint, bool keep
     members = state_->membership.LiveReady();
     clock = state_->schedule.first_clock();
     generation = state_->schedule.NewGeneration(members);
+    CoordinatorMetrics::Get().generation.Set(static_cast<double>(generation));
   }  // Releasing the mutex re-evaluates the Conditions of Clock calls waiting in the old
      // generation.
   if (!recovery_.enabled()) return absl::OkStatus();
@@ -249,6 +254,7 @@ std::string JobRunner::ExpireLeases() {
   for (const Membership::Lost& lost : state_->membership.ExpireLeases(absl::Now())) {
     if (trouble.empty() && state_->schedule.OwesReport(lost.id)) trouble = lost.what;
   }
+  CoordinatorMetrics::Get().workers_alive.Set(state_->membership.LiveReady().size());
   return trouble;
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libeigen3-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev
+  libabsl-dev libeigen3-dev prometheus-cpp-dev libgtest-dev libgmock-dev libssl-dev zlib1g-dev
   curl unzip ca-certificates openssl python3
 )
 missing=()

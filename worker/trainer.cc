@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/rng.h"
+#include "worker/worker_metrics.h"
 
 namespace psrec {
 namespace {
@@ -95,8 +97,10 @@ absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
   g_item_bias_.resize(batch.item_bias.size());
   const GradView grads{g_user_emb_.data(), g_item_emb_.data(), g_user_bias_.data(),
                        g_item_bias_.data(), g_dense_.data()};
-  const float loss =
-      model_.TrainStep(Examples(batch), Params(batch), HashCombine(config_.seed(), step), grads);
+  const float loss = Timed(WorkerMetrics::Get().compute, [&] {
+    return model_.TrainStep(Examples(batch), Params(batch), HashCombine(config_.seed(), step),
+                            grads);
+  });
   push_blocks_.clear();  // keeps its capacity: no allocation per batch
   push_blocks_.push_back({kUserEmbeddingTable, batch.user_keys, g_user_emb_});
   push_blocks_.push_back({kItemEmbeddingTable, batch.item_keys, g_item_emb_});
@@ -105,7 +109,9 @@ absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
     push_blocks_.push_back({kUserBiasTable, batch.user_keys, g_user_bias_});
     push_blocks_.push_back({kItemBiasTable, batch.item_keys, g_item_bias_});
   }
-  if (absl::Status s = store_->Push(push_blocks_); !s.ok()) return s;
+  // A store may defer the push into the next pull (ParamStore::Push), whose time then holds it.
+  const auto push = [&] { return store_->Push(push_blocks_); };
+  if (absl::Status s = Timed(WorkerMetrics::Get().push, push); !s.ok()) return s;
   return loss;
 }
 
@@ -121,7 +127,8 @@ absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint6
     }
     Batch& batch = batches_[b % 2];
     Gather(rows.subspan(b * size, size), &batch);
-    return prefetch_ ? store_->StartPull(batch.blocks) : store_->Pull(batch.blocks);
+    if (prefetch_) return store_->StartPull(batch.blocks);
+    return Timed(WorkerMetrics::Get().pull, [&] { return store_->Pull(batch.blocks); });
   };
   TrainStats stats;
   if (prefetch_ && num_batches > 0) {
@@ -129,7 +136,8 @@ absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint6
   }
   for (size_t b = 0; b < num_batches; ++b) {
     if (prefetch_) {
-      if (absl::Status s = store_->Wait(); !s.ok()) return s;
+      const auto wait = [&] { return store_->Wait(); };
+      if (absl::Status s = Timed(WorkerMetrics::Get().pull, wait); !s.ok()) return s;
       if (b + 1 < num_batches) {
         if (absl::Status s = start(b + 1); !s.ok()) return s;
       }
@@ -145,6 +153,8 @@ absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint6
     stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(batch.rating.size());
     stats.examples += batch.rating.size();
     ++stats.batches;
+    WorkerMetrics::Get().ratings.Increment(static_cast<double>(batch.rating.size()));
+    WorkerMetrics::Get().loss.Set(stats.mean_loss());
     if (hooks.progress) hooks.progress(stats);
   }
   return stats;

@@ -1,5 +1,5 @@
 // `psrec ps` (app/ps_main.cc) as a real child process: it serves health and config until a
-// Shutdown RPC, exits on SIGTERM, and refuses bad flags.
+// Shutdown RPC, exits 143 on SIGTERM, and refuses bad flags.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,11 +120,17 @@ TEST(PsProcessTest, ServesHealthAndConfigUntilShutdownRpc) {
   EXPECT_EQ(ps.Wait(), 0);
 }
 
-TEST(PsProcessTest, ExitsZeroOnSigterm) {
-  PsProcess ps({});
-  ASSERT_GT(ps.WaitForPort(), 0);
-  ::kill(ps.pid(), SIGTERM);
-  EXPECT_EQ(ps.Wait(), 0);
+// 143 (128 + SIGTERM), so that Kubernetes and the local launcher restart it and the coordinator
+// rolls back; SIGINT, a user's Ctrl-C, is a clean stop.
+TEST(PsProcessTest, Exits143OnSigtermAndZeroOnSigint) {
+  PsProcess terminated({});
+  ASSERT_GT(terminated.WaitForPort(), 0);
+  ::kill(terminated.pid(), SIGTERM);
+  EXPECT_EQ(terminated.Wait(), 143);
+  PsProcess interrupted({});
+  ASSERT_GT(interrupted.WaitForPort(), 0);
+  ::kill(interrupted.pid(), SIGINT);
+  EXPECT_EQ(interrupted.Wait(), 0);
 }
 
 TEST(PsProcessTest, RejectsAShardOutOfRange) {

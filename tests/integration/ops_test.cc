@@ -1,0 +1,270 @@
+// The operator endpoints of real psrec processes (deploy/NOTES-for-cpp.md): a 2x2 cluster, each
+// role started on its own with --health_port and --metrics_port, under mutual TLS and the token,
+// scraped while it trains; and each role's answer to SIGTERM in `psrec train`'s local cluster.
+#include <signal.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/ops_test_util.h"
+#include "tests/test_util.h"
+
+namespace psrec {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace testing_util;  // NOLINT(google-build-using-namespace): the tests' own helpers
+using testing::HasSubstr;
+
+constexpr int kServing = 1;
+
+// Polls `done` every 20 ms for up to a minute: the tests wait for events, seen through the
+// endpoints, never for a fixed time.
+bool Eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 3000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+// One role of the cluster, with its own health and metrics ports.
+struct Role {
+  std::string name;
+  int health_port = UnusedPort();
+  int metrics_port = UnusedPort();
+  std::unique_ptr<Background> process;
+
+  std::vector<std::string> OpsFlags() const {
+    return {absl::StrCat("--health_port=", health_port),
+            absl::StrCat("--metrics_port=", metrics_port)};
+  }
+};
+
+// A 2x2 job started role by role, long enough (many small batches) to be scraped while it runs.
+class Cluster {
+ public:
+  explicit Cluster(const fs::path& dir) : dir_(dir) {
+    const fs::path certs = TestCertificates();
+    std::ofstream(dir / "token") << "ops-test-token\n";
+    std::ofstream(dir / "job.textproto") << "num_shards: 2\n";
+    common_ = Concat(
+        {"--config=" + (dir / "job.textproto").string(), "--data=" + SyntheticData().string(),
+         "--split=user_time", "--model=bias", "--dim=8", "--batch_size=16", "--epochs=200",
+         "--workers=2", "--tls_cert=" + (certs / "server.pem").string(),
+         "--tls_key=" + (certs / "server.key").string(),
+         "--tls_ca=" + (certs / "ca_a.pem").string(),
+         "--auth_token_file=" + (dir / "token").string()},
+        {});
+  }
+
+  void Start() {
+    std::vector<std::string> ps;
+    for (int shard = 0; shard < 2; ++shard) {
+      const fs::path port_file = dir_ / absl::StrCat("ps", shard, ".port");
+      Launch(absl::StrCat("ps", shard),
+             {"ps", absl::StrCat("--shard=", shard), "--num_shards=2", "--host=127.0.0.1",
+              "--port=0", "--port_file=" + port_file.string()});
+      ps.push_back(WaitForAddress(port_file));
+    }
+    const fs::path port_file = dir_ / "coordinator.port";
+    Launch("coordinator", {"coordinator", "--ps=" + absl::StrJoin(ps, ","), "--host=127.0.0.1",
+                           "--port=0", "--port_file=" + port_file.string()});
+    const std::string coordinator = WaitForAddress(port_file);
+    for (int w = 0; w < 2; ++w) {
+      Launch(absl::StrCat("worker", w),
+             {"worker", "--coordinator=" + coordinator, absl::StrCat("--name=worker", w)});
+    }
+  }
+
+  std::vector<Role>& roles() { return roles_; }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  void Launch(const std::string& name, std::vector<std::string> args) {
+    Role role;
+    role.name = name;
+    args = Concat(Concat(std::move(args), common_), role.OpsFlags());
+    role.process = std::make_unique<Background>(args, dir_ / (name + ".log"));
+    roles_.push_back(std::move(role));
+  }
+
+  fs::path dir_;
+  std::vector<std::string> common_;
+  std::vector<Role> roles_;
+};
+
+// The series each role must expose, with a counter (or count) that grows while the job trains.
+struct Expected {
+  std::string prefix;  // the role's names start with it
+  std::vector<std::string> series;
+  std::string growing;
+};
+
+const Expected& ExpectedOf(const std::string& role) {
+  static const Expected ps = {
+      "ps",
+      {"psrec_ps_rows{table=\"user_embedding\"}", "psrec_ps_bytes{table=\"user_embedding\"}",
+       "psrec_ps_pulls_total", "psrec_ps_pushes_total",
+       "psrec_ps_request_seconds_count{rpc=\"Pull\"}"},
+      "psrec_ps_pulls_total"};
+  static const Expected worker = {"worker",
+                                  {"psrec_worker_ratings_total", "psrec_worker_loss",
+                                   "psrec_worker_batch_seconds_count{phase=\"pull\"}",
+                                   "psrec_worker_batch_seconds_count{phase=\"compute\"}",
+                                   "psrec_worker_batch_seconds_count{phase=\"push\"}"},
+                                  "psrec_worker_ratings_total"};
+  static const Expected coordinator = {
+      "coordinator",
+      {"psrec_coordinator_epoch", "psrec_coordinator_test_mae", "psrec_coordinator_test_rmse",
+       "psrec_coordinator_generation", "psrec_coordinator_rollbacks_total",
+       "psrec_coordinator_workers_alive"},
+      "psrec_coordinator_epoch"};
+  if (role.rfind("ps", 0) == 0) return ps;
+  return role.rfind("worker", 0) == 0 ? worker : coordinator;
+}
+
+TEST(OpsIntegrationTest, ProbesAnswerPlaintextWhileTheMainPortsNeedTlsAndTheToken) {
+  Cluster cluster(FreshDir("ops_probes"));
+  cluster.Start();
+  for (const Role& role : cluster.roles()) {
+    EXPECT_TRUE(Eventually([&] {
+      return CheckHealth(role.health_port, "readiness").status == kServing;
+    })) << role.name
+        << "\n"
+        << ReadFile(cluster.dir() / (role.name + ".log"));
+    EXPECT_EQ(CheckHealth(role.health_port, "").status, kServing) << role.name;
+    EXPECT_EQ(CheckHealth(role.health_port, "psrec").code, grpc::StatusCode::NOT_FOUND)
+        << role.name;
+  }
+  // The main port itself refuses a plaintext call without the token: gRPC's health service there
+  // answers only over TLS, with the token.
+  const int main_port = std::stoi(ReadFile(cluster.dir() / "ps0.port"));
+  EXPECT_NE(CheckHealth(main_port, "").code, grpc::StatusCode::OK);
+}
+
+TEST(OpsIntegrationTest, EveryRoleExposesItsMetricsAndTheCountersGrow) {
+  Cluster cluster(FreshDir("ops_metrics"));
+  cluster.Start();
+  for (const Role& role : cluster.roles()) {
+    const Expected& expected = ExpectedOf(role.name);
+    std::string text;
+    // The first sample of the growing series, once it is above 0.
+    ASSERT_TRUE(Eventually([&] {
+      text = Scrape(role.metrics_port);
+      return Sample(text, expected.growing) > 0;
+    })) << role.name
+        << " never counted " << expected.growing << ":\n"
+        << text;
+    for (const std::string& series : expected.series) {
+      EXPECT_FALSE(std::isnan(Sample(text, series))) << role.name << " has no " << series << " in\n"
+                                                     << text;
+    }
+    const double first = Sample(text, expected.growing);
+    EXPECT_TRUE(Eventually([&] {
+      return Sample(Scrape(role.metrics_port), expected.growing) > first;
+    })) << role.name
+        << ": " << expected.growing << " stayed at " << first;
+  }
+  const std::string coordinator = Scrape(cluster.roles()[2].metrics_port);
+  EXPECT_GT(Sample(coordinator, "psrec_coordinator_test_mae"), 0) << coordinator;
+  EXPECT_EQ(Sample(coordinator, "psrec_coordinator_workers_alive"), 2) << coordinator;
+}
+
+// SIGTERM as Kubernetes sends it, in `psrec train`'s local cluster, whose launcher restarts a
+// server that exits with an error and leaves a worker killed by a signal dead.
+constexpr int kEpochs = 20;
+
+std::vector<std::string> TrainFlags(const fs::path& dir) {
+  return {"train",
+          "--ps_shards=2",
+          "--workers=2",
+          "--data=" + SyntheticData().string(),
+          "--split=user_time",
+          "--model=bias",
+          "--dim=8",
+          "--batch_size=64",
+          absl::StrCat("--epochs=", kEpochs),
+          "--checkpoint_every_secs=0",
+          "--checkpoint_dir=" + (dir / "ckpt").string(),
+          "--worker_lease=3s",
+          "--fail_after=3s",
+          "--out_dir=" + (dir / "out").string(),
+          "--metrics_out=" + (dir / "metrics.json").string()};
+}
+
+int PidOf(const fs::path& out_dir, const std::string& role) {
+  std::smatch m;
+  const std::string cluster = ReadFile(out_dir / "cluster.json");
+  if (!std::regex_search(cluster, m,
+                         std::regex(absl::StrCat("\"role\": \"", role, "\", \"pid\": ([0-9]+)")))) {
+    ADD_FAILURE() << role << " not in " << cluster;
+    return -1;
+  }
+  return std::stoi(m[1]);
+}
+
+// Runs the job, sends SIGTERM to `role` once epoch 5 is done, and returns the job's exit code and
+// log.
+Result RunAndTerminate(const fs::path& dir, const std::string& role) {
+  Background job(TrainFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+  Result result;
+  if (!WaitForText(dir / "stderr.txt", absl::StrCat("epoch 5/", kEpochs, " train loss"))) {
+    return result;
+  }
+  const int pid = PidOf(dir / "out", role);
+  EXPECT_GT(pid, 0);
+  if (pid > 0) {
+    EXPECT_EQ(kill(pid, SIGTERM), 0) << role;
+  }
+  result.exit_code = job.Wait(180);
+  result.err = ReadFile(dir / "stderr.txt");
+  return result;
+}
+
+TEST(OpsSigtermTest, AServerExits143IsRestartedAndTheJobRollsBack) {
+  const fs::path dir = FreshDir("sigterm_ps");
+  const Result r = RunAndTerminate(dir, "ps1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("shutting down on SIGTERM"));
+  EXPECT_THAT(r.err, HasSubstr("exiting on SIGTERM with"));
+  EXPECT_THAT(r.err, HasSubstr("exited with status 143; restarting it on port"));
+  EXPECT_THAT(r.err, HasSubstr("rolling back to checkpoint"));
+  EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
+}
+
+TEST(OpsSigtermTest, AWorkerLeavesAndTheOtherFinishesTheJob) {
+  const fs::path dir = FreshDir("sigterm_worker");
+  const Result r = RunAndTerminate(dir, "worker1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Killed by the signal: 143 to Kubernetes, and not "succeeded", so its index is replaced.
+  EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
+  EXPECT_THAT(r.err, HasSubstr("the coordinator redoes its work with the other workers"));
+  EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
+}
+
+// Today's coordinator does not catch SIGTERM: it dies of it, the job stops, and continuing needs a
+// run with --resume, from the last complete checkpoint (deploy/NOTES-for-cpp.md, "Status": the
+// final checkpoint and a coordinator restarted under live workers are not done).
+TEST(OpsSigtermTest, ACoordinatorDiesOfItAndResumeContinuesFromTheLastCheckpoint) {
+  const fs::path dir = FreshDir("sigterm_coordinator");
+  const Result r = RunAndTerminate(dir, "coordinator");
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
+  const Result resumed = RunPsrec(Concat(TrainFlags(dir), {"--resume"}), dir, 180);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.err, HasSubstr("--resume: continuing after epoch"));
+  EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
+}
+
+}  // namespace
+}  // namespace psrec
