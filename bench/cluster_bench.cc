@@ -34,6 +34,8 @@ ABSL_FLAG(std::string, data, "", "Ratings directory; empty: psrec's own search."
 ABSL_FLAG(int32_t, epochs, 5, "Epochs per training run.");
 ABSL_FLAG(int32_t, rounds, 200, "Pull and push rounds in the raw benchmark.");
 ABSL_FLAG(int32_t, repeats, 3, "Runs of each training mode; the best is reported.");
+ABSL_FLAG(bool, train, true, "Run the training part.");
+ABSL_FLAG(bool, raw, true, "Run the raw pull/push part.");
 
 namespace psrec {
 namespace {
@@ -144,6 +146,7 @@ void RawBenchmark() {
   Measure(**remote, 10);  // connect and warm up
   const RawRates grpc_rates = Measure(**remote, rounds);
   const RawRates small = Measure(**remote, rounds * 10, 512);
+  remote->reset();  // its streams end; a server's Shutdown waits for every open one
   server->Shutdown();
 
   std::printf("\nraw pull/push, 8192 keys x 32 floats per call, %d calls each\n", rounds);
@@ -183,7 +186,7 @@ void TrainBenchmark() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  psrec::TrainBenchmark();
-  psrec::RawBenchmark();
+  if (absl::GetFlag(FLAGS_train)) psrec::TrainBenchmark();
+  if (absl::GetFlag(FLAGS_raw)) psrec::RawBenchmark();
   return 0;
 }
