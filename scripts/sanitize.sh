@@ -44,10 +44,14 @@ run_asan() {
 # skip interceptor accesses made from inside those uninstrumented libraries (fuzz/sanitizers/tsan.supp
 # says why), never a report in psrec's code.
 # Covered: the tests in tests/ps/table_test.cc and tests/ps/server_test.cc (ShardedTable is exercised
-# through the server, and the psrec ps processes that the server test starts run under TSan too).
+# through the server, and the psrec ps processes that the server test starts run under TSan too),
+# tests/ps/sync_barrier_test.cc, and tests/ps/stream_session_test.cc (the Stream's callback reactors,
+# parked pulls woken from other streams' threads, alarms and shutdown).
+tsan_tests="ps_table_test ps_server_test ps_sync_barrier_test ps_stream_session_test"
 run_tsan() {
   configure build-tsan thread -DPSREC_FUZZ=OFF
-  cmake --build build-tsan -j 2 --target psrec ps_table_test ps_server_test
+  # shellcheck disable=SC2086 # a list of targets
+  cmake --build build-tsan -j 2 --target psrec $tsan_tests
   local shim=build-tsan/libpsrec_absl_mutex_shim.so
   if [ ! "$shim" -nt fuzz/sanitizers/absl_mutex_shim.cc ]; then
     clang++ -std=c++17 -O1 -shared -fPIC -Wall -Wextra fuzz/sanitizers/absl_mutex_shim.cc -o "$shim" \
@@ -55,14 +59,14 @@ run_tsan() {
   fi
   # fuzz/sanitizers/tsan.supp explains these: interceptor accesses from uninstrumented libraries.
   { cat fuzz/sanitizers/tsan.supp
-    ldd build-tsan/tests/ps_table_test build-tsan/tests/ps_server_test build-tsan/psrec |
+    { for t in $tsan_tests; do ldd "build-tsan/tests/$t"; done; ldd build-tsan/psrec; } |
       awk '/=>/{print $1}' | sort -u |
       grep -E '^lib(absl_|grpc|gpr|upb|protobuf|cares|ssl|crypto|re2|address_sorting|z\.so)' |
       sed 's/^/called_from_lib:/'
   } >build-tsan/tsan.supp
-  # ctest names tests by suite; take the suites of the two binaries.
+  # ctest names tests by suite; take the suites of the binaries.
   local suites
-  suites=$(for t in ps_table_test ps_server_test; do build-tsan/tests/$t --gtest_list_tests; done |
+  suites=$(for t in $tsan_tests; do build-tsan/tests/$t --gtest_list_tests; done |
            sed -n 's/^\([A-Za-z0-9_]*\)\.$/\1/p' | sort -u | paste -sd '|')
   LD_PRELOAD="$PWD/$shim" \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/build-tsan/tsan.supp" \
