@@ -92,7 +92,8 @@ template <typename Block>
 uint8_t* PutBlock(const Block& block, const Routing& r, uint32_t s, size_t b, size_t first,
                   const float* grads, uint8_t* p) {
   const size_t i = r.at(s, b);
-  p = PutLengthHeader(kPullBlocks, BlockSize(r, block.table, s, b, grads != nullptr), p);
+  constexpr uint32_t kBlocks = std::is_same_v<Block, PushBlock> ? kPushBlocks : kPullBlocks;
+  p = PutLengthHeader(kBlocks, BlockSize(r, block.table, s, b, grads != nullptr), p);
   p = PutVarintField(kBlockTable, block.table, p);
   if (r.count[i] == 0) return p;
   const bool delta = r.delta(s, b);
