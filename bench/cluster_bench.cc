@@ -155,10 +155,14 @@ void RawBenchmark() {
 
   std::printf("\nraw pull/push, %zu keys x 32 floats per call, %d calls each\n", keys, rounds);
   std::printf("%-28s %16s %16s\n", "store", "pull floats/s", "push floats/s");
-  std::printf("%-28s %16.3g %16.3g\n", "LocalStore (in-process)", base.pull, base.push);
+  if (absl::GetFlag(FLAGS_raw_local)) {
+    std::printf("%-28s %16.3g %16.3g\n", "LocalStore (in-process)", base.pull, base.push);
+  }
   std::printf("%-28s %16.3g %16.3g\n", "1 ps over gRPC loopback", grpc_rates.pull, grpc_rates.push);
-  std::printf("%-28s %15.2fx %15.2fx\n", "gRPC / in-process", grpc_rates.pull / base.pull,
-              grpc_rates.push / base.push);
+  if (absl::GetFlag(FLAGS_raw_local)) {
+    std::printf("%-28s %15.2fx %15.2fx\n", "gRPC / in-process", grpc_rates.pull / base.pull,
+                grpc_rates.push / base.push);
+  }
   std::printf("small calls (512 keys x 32 floats): %.0f pulls/s, %.0f pushes/s\n",
               small.pull / (512 * 32), small.push / (512 * 32));
 }
