@@ -175,7 +175,10 @@ void RemoteStore::SendAll(Sent sent) {
 }
 
 void RemoteStore::SendHeldPush() {
-  for (auto& shard : shards_) shard->parts.assign(1, std::move(shard->held_push));
+  for (auto& shard : shards_) {
+    shard->parts.clear();
+    shard->parts.push_back(std::move(shard->held_push));
+  }
   push_held_ = false;
   SendAll(Sent::kPush);
 }

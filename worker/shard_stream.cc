@@ -62,7 +62,7 @@ void ShardStream::OnEvent(Op op, bool ok) {
         return;
       }
       expected_[answered_].done = true;
-      expected_[answered_].answer = std::move(incoming_);
+      expected_[answered_].answer.Swap(&incoming_);  // ByteBuffer has no move assignment
       ++answered_;
       incoming_.Clear();
       if (!broken_) {
@@ -123,7 +123,7 @@ grpc::Status ShardStream::TakeAnswer(size_t index, grpc::ByteBuffer* answer) {
   Expected taken = std::move(expected_[index]);
   expected_.erase(expected_.begin() + static_cast<std::ptrdiff_t>(index));
   --answered_;
-  *answer = std::move(taken.answer);
+  answer->Swap(&taken.answer);
   return taken.status;
 }
 
