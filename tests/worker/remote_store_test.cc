@@ -62,7 +62,7 @@ class FakeShard final : public ParameterServer::Service {
                       StreamResponse* response) {
     if (request->has_push()) {
       RestoreKeys(request->mutable_push()->mutable_blocks());
-      if (absl::Status s = Push(request->push()); !s.ok()) return s;
+      if (absl::Status s = ApplyPush(request->push()); !s.ok()) return s;
     }
     if (!request->has_pull()) return absl::OkStatus();
     RestoreKeys(request->mutable_pull()->mutable_blocks());
@@ -88,7 +88,7 @@ class FakeShard final : public ParameterServer::Service {
     return store_->Pull(blocks);
   }
 
-  absl::Status Push(const PushRequest& request) {
+  absl::Status ApplyPush(const PushRequest& request) {
     std::lock_guard<std::mutex> lock(mu_);
     ++pushes;
     last_worker_id = request.worker_id();
