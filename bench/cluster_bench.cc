@@ -34,6 +34,10 @@ ABSL_FLAG(std::string, data, "", "Ratings directory; empty: psrec's own search."
 ABSL_FLAG(int32_t, epochs, 5, "Epochs per training run.");
 ABSL_FLAG(int32_t, rounds, 200, "Pull and push rounds in the raw benchmark.");
 ABSL_FLAG(int32_t, repeats, 3, "Runs of each training mode; the best is reported.");
+ABSL_FLAG(bool, train, true, "Run the training part.");
+ABSL_FLAG(bool, raw, true, "Run the raw pull/push part.");
+ABSL_FLAG(bool, raw_local, true, "Measure the LocalStore too in the raw part.");
+ABSL_FLAG(int32_t, raw_keys, 8192, "Keys per call in the raw part's large calls.");
 
 namespace psrec {
 namespace {
@@ -129,7 +133,9 @@ void RawBenchmark() {
   const int rounds = absl::GetFlag(FLAGS_rounds);
   auto local = LocalStore::Create(config.tables(), config.optimizer(), config.seed());
   if (!local.ok()) std::exit(1);
-  const RawRates base = Measure(**local, rounds);
+  const size_t keys = absl::GetFlag(FLAGS_raw_keys);
+  const RawRates base =
+      absl::GetFlag(FLAGS_raw_local) ? Measure(**local, rounds, keys) : RawRates{};
 
   auto service = ParameterServerImpl::Create(config, 0);
   if (!service.ok()) std::exit(1);
@@ -141,17 +147,22 @@ void RawBenchmark() {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   auto remote = RemoteStore::Create({absl::StrCat("127.0.0.1:", port)}, config, 0);
   if (!remote.ok()) std::exit(1);
-  Measure(**remote, 10);  // connect and warm up
-  const RawRates grpc_rates = Measure(**remote, rounds);
+  Measure(**remote, 10, keys);  // connect and warm up
+  const RawRates grpc_rates = Measure(**remote, rounds, keys);
   const RawRates small = Measure(**remote, rounds * 10, 512);
+  remote->reset();  // its streams end; a server's Shutdown waits for every open one
   server->Shutdown();
 
-  std::printf("\nraw pull/push, 8192 keys x 32 floats per call, %d calls each\n", rounds);
+  std::printf("\nraw pull/push, %zu keys x 32 floats per call, %d calls each\n", keys, rounds);
   std::printf("%-28s %16s %16s\n", "store", "pull floats/s", "push floats/s");
-  std::printf("%-28s %16.3g %16.3g\n", "LocalStore (in-process)", base.pull, base.push);
+  if (absl::GetFlag(FLAGS_raw_local)) {
+    std::printf("%-28s %16.3g %16.3g\n", "LocalStore (in-process)", base.pull, base.push);
+  }
   std::printf("%-28s %16.3g %16.3g\n", "1 ps over gRPC loopback", grpc_rates.pull, grpc_rates.push);
-  std::printf("%-28s %15.2fx %15.2fx\n", "gRPC / in-process", grpc_rates.pull / base.pull,
-              grpc_rates.push / base.push);
+  if (absl::GetFlag(FLAGS_raw_local)) {
+    std::printf("%-28s %15.2fx %15.2fx\n", "gRPC / in-process", grpc_rates.pull / base.pull,
+                grpc_rates.push / base.push);
+  }
   std::printf("small calls (512 keys x 32 floats): %.0f pulls/s, %.0f pushes/s\n",
               small.pull / (512 * 32), small.push / (512 * 32));
 }
@@ -183,7 +194,7 @@ void TrainBenchmark() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  psrec::TrainBenchmark();
-  psrec::RawBenchmark();
+  if (absl::GetFlag(FLAGS_train)) psrec::TrainBenchmark();
+  if (absl::GetFlag(FLAGS_raw)) psrec::RawBenchmark();
   return 0;
 }

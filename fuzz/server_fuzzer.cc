@@ -1,7 +1,8 @@
 // Fuzzes the parameter server's request handlers (ps/server.h) in process: the input is a
 // serialized psrec.fuzz.ServerFuzzInput (fuzz/server_fuzz.proto), a cluster shape and a sequence of
 // Pull, Push and Stats calls made directly on a fresh ParameterServerImpl with a plain
-// grpc::ServerContext.
+// grpc::ServerContext, and streamed requests taken through the three steps a StreamSession takes
+// (StreamAdmit, StreamAwait, StreamRead), whose answers must parse with the right number of rows.
 //
 // A SYNC pull of a clock not yet applied would wait for other workers' pushes that never come, and
 // block the fuzzer: such a pull's clock is lowered to the applied clock (read with Stats first), so
@@ -15,6 +16,7 @@
 
 #include "common/model.h"
 #include "fuzz/server_fuzz.pb.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/server_context.h"
 #include "ps/server.h"
 
@@ -86,6 +88,43 @@ void CallPull(psrec::ParameterServerImpl* server, const psrec::JobConfig& config
   }
 }
 
+// Parses a streamed answer: OK with every requested row, or an error and no rows.
+void CheckAnswer(const psrec::JobConfig& config, const psrec::PullRequest& pull,
+                 grpc::ByteBuffer* answer) {
+  psrec::StreamResponse response;
+  Check(grpc::SerializationTraits<psrec::StreamResponse>::Deserialize(answer, &response).ok());
+  if (response.code() != 0) {
+    Check(response.values_size() == 0);
+    return;
+  }
+  size_t floats = 0;
+  for (const psrec::RowBlock& block : pull.blocks()) {
+    floats += block.keys_size() * size_t{Width(config, block.table())};
+  }
+  Check(static_cast<size_t>(response.values_size()) == floats);
+}
+
+void CallStream(psrec::ParameterServerImpl* server, const psrec::JobConfig& config,
+                const psrec::StreamRequest& fuzzed) {
+  psrec::StreamRequest request = fuzzed;
+  psrec::SyncBarrier::Wakeups woken;
+  const absl::Status admitted = server->StreamAdmit(&request, "fuzzer", &woken);
+  Check(woken.empty());  // nothing parks here, so nothing is woken
+  if (!admitted.ok() || !request.has_pull()) return;
+  psrec::PullRequest& pull = *request.mutable_pull();
+  if (config.consistency() == psrec::SYNC) {
+    const uint64_t applied = AppliedClock(server);
+    if (pull.clock() > applied) pull.set_clock(applied);
+  }
+  uint64_t id = 0;
+  const absl::StatusOr<bool> ready = server->StreamAwait(
+      pull, [](const absl::Status&) { std::abort(); }, &id);
+  if (!ready.ok()) return;
+  Check(*ready);  // at or below the applied clock: never parked
+  absl::StatusOr<grpc::ByteBuffer> answer = server->StreamRead(pull);
+  if (answer.ok()) CheckAnswer(config, pull, &*answer);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -115,6 +154,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Check(server->Stats(&context, &call.stats(), &response).ok());
         break;
       }
+      case psrec::fuzz::ServerCall::kStream:
+        CallStream(server, config, call.stream());
+        break;
       case psrec::fuzz::ServerCall::CALL_NOT_SET:
         break;
     }

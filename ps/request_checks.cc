@@ -28,6 +28,10 @@ absl::Status RequestChecks::CheckBlock(const char* op, int index, const RowBlock
     return absl::InvalidArgumentError(
         absl::StrCat(op, " block ", index, ": unknown table id ", block.table()));
   }
+  if (block.keys_delta()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        op, " block ", index, ": delta-encoded keys are for Stream, which restores them first"));
+  }
   const size_t want = static_cast<size_t>(block.keys_size()) * t->width();
   if (num_values != want) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -121,26 +121,40 @@ absl::StatusOr<ParameterServerImpl::Tables> ParameterServerImpl::LoadTables(
   return tables;
 }
 
-grpc::Status ParameterServerImpl::Reject(grpc::ServerContext* context, const char* op,
+absl::Status ParameterServerImpl::Reject(const std::string& peer, const char* op,
                                          const absl::Status& status) {
-  PSREC_LOG(WARNING) << "rejected " << op << " from " << context->peer() << ": " << status;
+  PSREC_LOG(WARNING) << "rejected " << op << " from " << peer << ": " << status;
+  return status;
+}
+
+grpc::Status ParameterServerImpl::ToGrpcStatus(const absl::Status& status) {
   return ToGrpc(status);
+}
+
+absl::Status ParameterServerImpl::CheckPullLocked(const PullRequest& request,
+                                                  const std::string& peer) {
+  if (absl::Status s = barrier_.CheckGeneration(request.generation()); !s.ok()) {
+    return Reject(peer, "pull", s);
+  }
+  if (absl::Status s = checks_.CheckPull(request); !s.ok()) return Reject(peer, "pull", s);
+  return absl::OkStatus();
 }
 
 grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullRequest* request,
                                        PullResponse* response) {
   pull_requests_.fetch_add(1, std::memory_order_relaxed);
+  const std::string peer = context->peer();
+  SyncBarrier::Wakeups woken;
   {
     absl::ReaderMutexLock state(&state_mu_);
-    if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
-      return Reject(context, "pull", s);
-    }
-    if (absl::Status s = checks_.CheckPull(*request); !s.ok()) return Reject(context, "pull", s);
-    if (request->has_push()) {
+    absl::Status s = CheckPullLocked(*request, peer);
+    if (s.ok() && request->has_push()) {
       push_requests_.fetch_add(1, std::memory_order_relaxed);
-      if (grpc::Status s = PushLocked(context, request->push()); !s.ok()) return s;
+      s = PushLocked(request->push(), peer, &woken);
     }
+    if (!s.ok()) return ToGrpc(s);
   }
+  woken.Run();
   // Not under state_mu_, so that a Restore can wake the wait.
   if (config_.consistency() == SYNC && request->clock() > 0) {
     absl::Status s =
@@ -173,26 +187,33 @@ void ParameterServerImpl::ReadRows(const PullRequest& request, PullResponse* res
 grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushRequest* request,
                                        PushResponse*) {
   push_requests_.fetch_add(1, std::memory_order_relaxed);
-  absl::ReaderMutexLock state(&state_mu_);
-  return PushLocked(context, *request);
+  SyncBarrier::Wakeups woken;
+  absl::Status s;
+  {
+    absl::ReaderMutexLock state(&state_mu_);
+    s = PushLocked(*request, context->peer(), &woken);
+  }
+  woken.Run();
+  return ToGrpc(s);
 }
 
-grpc::Status ParameterServerImpl::PushLocked(grpc::ServerContext* context,
-                                             const PushRequest& request) {
-  if (absl::Status s = checks_.CheckPush(request); !s.ok()) return Reject(context, "push", s);
+absl::Status ParameterServerImpl::PushLocked(const PushRequest& request, const std::string& peer,
+                                             SyncBarrier::Wakeups* woken) {
+  if (absl::Status s = checks_.CheckPush(request); !s.ok()) return Reject(peer, "push", s);
   if (config_.consistency() == SYNC) {
     // The barrier checks the generation and buffers the push under one lock; a clock it
     // completes is applied on this thread, within this call's hold of state_mu_.
-    absl::Status s = barrier_.Push(request, [this](const RowBlock& mean) { ApplyBlock(mean); });
-    if (!s.ok()) return Reject(context, "push", s);
-    return grpc::Status::OK;
+    absl::Status s = barrier_.Push(
+        request, [this](const RowBlock& mean) { ApplyBlock(mean); }, woken);
+    if (!s.ok()) return Reject(peer, "push", s);
+    return absl::OkStatus();
   }
   if (absl::Status s = barrier_.CheckGeneration(request.generation(), request.worker_id());
       !s.ok()) {
-    return Reject(context, "push", s);
+    return Reject(peer, "push", s);
   }
   for (const RowBlock& block : request.blocks()) ApplyBlock(block);
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 void ParameterServerImpl::ApplyBlock(const RowBlock& block) {
@@ -309,15 +330,19 @@ grpc::Status ParameterServerImpl::Restore(grpc::ServerContext* context,
     if (!tables.ok()) return Reject(context, "restore", tables.status());
     fresh = *std::move(tables);
   }
-  absl::MutexLock state(&state_mu_);
-  if (!request->keep_rows()) tables_.swap(fresh);
-  const uint64_t rows = CountRows();
-  response->set_rows(rows);
-  response->set_incarnation(incarnation_);
-  barrier_.Reset(request->generation(), request->clock(), request->workers());
-  PSREC_LOG(INFO) << "generation " << request->generation() << ": " << source << ", " << rows
-                  << " rows, clock " << request->clock() << ", workers ["
-                  << absl::StrJoin(request->workers(), ",") << "]";
+  SyncBarrier::Wakeups woken;  // parked stream pulls, woken once state_mu_ is released
+  {
+    absl::MutexLock state(&state_mu_);
+    if (!request->keep_rows()) tables_.swap(fresh);
+    const uint64_t rows = CountRows();
+    response->set_rows(rows);
+    response->set_incarnation(incarnation_);
+    barrier_.Reset(request->generation(), request->clock(), request->workers(), &woken);
+    PSREC_LOG(INFO) << "generation " << request->generation() << ": " << source << ", " << rows
+                    << " rows, clock " << request->clock() << ", workers ["
+                    << absl::StrJoin(request->workers(), ",") << "]";
+  }
+  woken.Run();
   return grpc::Status::OK;
 }
 
@@ -329,6 +354,11 @@ grpc::Status ParameterServerImpl::Shutdown(grpc::ServerContext* context, const S
   return grpc::Status::OK;
 }
 
-void ParameterServerImpl::BeginShutdown() { barrier_.BeginShutdown(); }
+void ParameterServerImpl::BeginShutdown() {
+  SyncBarrier::Wakeups woken;
+  barrier_.BeginShutdown(&woken);
+  woken.Run();
+  streams_.Shutdown();
+}
 
 }  // namespace psrec

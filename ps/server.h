@@ -13,6 +13,12 @@
 // generation are refused with ABORTED. Checkpoint writes the rows to --checkpoint_dir. Both are
 // only sent between epochs, but Restore is also safe while requests are in flight: it takes
 // state_mu_ exclusively, which every request holds shared while it touches rows.
+//
+// The data path: workers pull and push over Stream, one long-lived stream per worker and shard
+// (ps/stream_session.h runs each), whose requests go through the Stream* methods below: the same
+// checks, barrier and rows as Pull and Push, with a SYNC pull parked in the barrier rather than on
+// a thread, and its rows written straight from the tables into the answer's buffer. Pull and Push
+// stay as unary calls for other clients and tests.
 #ifndef PSREC_PS_SERVER_H_
 #define PSREC_PS_SERVER_H_
 
@@ -32,6 +38,7 @@
 #include "proto/config.pb.h"
 #include "proto/ps.grpc.pb.h"
 #include "ps/request_checks.h"
+#include "ps/stream_session.h"
 #include "ps/sync_barrier.h"
 
 namespace psrec {
@@ -44,7 +51,8 @@ class ShardedTable;  // ps/sharded_table.h
 // SYNC push of an already applied clock, a second push of one clock by one worker, or a clock
 // kMaxClockLead or more ahead of the applied one, and UNAVAILABLE for a SYNC pull still waiting
 // when the server shuts down. A rejected request changes nothing and is logged with its peer.
-class ParameterServerImpl final : public ParameterServer::Service {
+class ParameterServerImpl final
+    : public ParameterServer::WithRawCallbackMethod_Stream<ParameterServer::Service> {
  public:
   // The most floats one pull may ask for or one push may carry: 256 MiB. (gRPC refuses a message
   // over the server's receive limit, 512 MiB, with RESOURCE_EXHAUSTED before it reaches here.)
@@ -79,9 +87,32 @@ class ParameterServerImpl final : public ParameterServer::Service {
   grpc::Status Shutdown(grpc::ServerContext* context, const ShutdownRequest* request,
                         ShutdownResponse* response) override;
 
+  // Starts a StreamSession (ps/stream_session.h), which deletes itself when the stream ends.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Stream(
+      grpc::CallbackServerContext* context) override;
+
   // Wakes every waiting SYNC pull, which then answers UNAVAILABLE, as will later ones that would
-  // wait. Pushes and non-waiting pulls are still served. Idempotent.
+  // wait, and cancels every open stream. Pushes and non-waiting pulls are still served. Idempotent.
   void BeginShutdown();
+
+  // --- One streamed request, in three steps (StreamSession calls them; so does the fuzzer). ---
+  //
+  // 1. StreamAdmit takes the request in: it restores delta-encoded keys, checks the pull part (its
+  //    generation and RequestChecks::CheckPull) and then handles the push part exactly as Push. An
+  //    error is the request's answer: nothing was applied. Parked pulls whose clock the push
+  //    completes go to `woken`, to be run by the caller once it holds no lock.
+  absl::Status StreamAdmit(StreamRequest* request, const std::string& peer,
+                           SyncBarrier::Wakeups* woken);
+  // 2. For an admitted pull: true when it may be read now, false when it waits for its SYNC clock
+  //    (parked under *id; `wake` runs once, as SyncBarrier::AwaitClock says). ABORTED or
+  //    UNAVAILABLE as Pull.
+  absl::StatusOr<bool> StreamAwait(const PullRequest& pull, SyncBarrier::WakeFn wake, uint64_t* id);
+  bool StreamCancelAwait(uint64_t id) { return barrier_.CancelAwait(id); }
+  absl::Status StreamTimedOut(uint64_t clock) const { return barrier_.TimedOutError(clock); }
+  // 3. The answer to an admitted pull whose clock is applied: a serialized StreamResponse whose
+  //    values are the rows, written by the tables into the buffer. ABORTED if the generation moved
+  //    on since StreamAdmit.
+  absl::StatusOr<grpc::ByteBuffer> StreamRead(const PullRequest& pull);
 
   // `callback` runs on the Shutdown RPC's thread and must not block; it should make the owner of
   // the grpc::Server shut it down from another thread. Set before the server starts.
@@ -103,15 +134,23 @@ class ParameterServerImpl final : public ParameterServer::Service {
   // Sets *source to what they are, for the log.
   absl::StatusOr<Tables> RestoreTables(const RestoreRequest& request, std::string* source) const;
 
-  // Push's work, with state_mu_ held.
-  grpc::Status PushLocked(grpc::ServerContext* context, const PushRequest& request)
+  // Push's work, with state_mu_ held; rejections are logged naming `peer`.
+  absl::Status PushLocked(const PushRequest& request, const std::string& peer,
+                          SyncBarrier::Wakeups* woken) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
+  // Checks a pull's generation and blocks, with state_mu_ held.
+  absl::Status CheckPullLocked(const PullRequest& request, const std::string& peer)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   void ApplyBlock(const RowBlock& block) ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   // Answers a checked pull with its rows.
   void ReadRows(const PullRequest& request, PullResponse* response)
       ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
   uint64_t CountRows() const ABSL_SHARED_LOCKS_REQUIRED(state_mu_);
-  grpc::Status Reject(grpc::ServerContext* context, const char* op, const absl::Status& status);
+  // Logs a rejected request with its peer, and returns `status`.
+  absl::Status Reject(const std::string& peer, const char* op, const absl::Status& status);
+  grpc::Status Reject(grpc::ServerContext* context, const char* op, const absl::Status& status) {
+    return ToGrpcStatus(Reject(context->peer(), op, status));
+  }
+  static grpc::Status ToGrpcStatus(const absl::Status& status);
 
   const JobConfig config_;
   const uint32_t shard_;
@@ -135,6 +174,9 @@ class ParameterServerImpl final : public ParameterServer::Service {
 
   // The generation, its workers and, in SYNC mode, the clocks. Thread-safe itself.
   SyncBarrier barrier_;
+
+  // Open streams, so that shutdown can cancel them.
+  StreamRegistry streams_;
 };
 
 }  // namespace psrec

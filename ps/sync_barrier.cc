@@ -33,7 +33,12 @@ absl::Status SyncBarrier::CheckGenerationLocked(uint64_t generation, int64_t wor
   return absl::OkStatus();
 }
 
-absl::Status SyncBarrier::Push(const PushRequest& push, const ApplyFn& apply) {
+void SyncBarrier::Wakeups::Run() {
+  for (auto& [wake, status] : wakes_) wake(status);
+  wakes_.clear();
+}
+
+absl::Status SyncBarrier::Push(const PushRequest& push, const ApplyFn& apply, Wakeups* woken) {
   const uint64_t clock = push.clock();
   const uint32_t worker = push.worker_id();
   absl::MutexLock lock(&mu_);
@@ -43,15 +48,78 @@ absl::Status SyncBarrier::Push(const PushRequest& push, const ApplyFn& apply) {
         "push of clock ", clock, " by worker ", worker, ": applied clock is ", applied_clock_,
         ", so a push must be in [", applied_clock_, ", ", applied_clock_ + kMaxClockLead, ")"));
   }
-  Pushes& pushes = pending_[clock];
-  pushes.resize(num_workers_);
-  if (pushes[worker] != nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("worker ", worker, " already pushed clock ", clock));
+  bool advanced = ApplyAlone(push, apply);
+  if (!advanced) {
+    Pushes& pushes = pending_[clock];
+    pushes.resize(num_workers_);
+    if (pushes[worker] != nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("worker ", worker, " already pushed clock ", clock));
+    }
+    pushes[worker] = std::make_unique<PushRequest>(push);
+    advanced = ApplyCompleteClocks(apply);
   }
-  pushes[worker] = std::make_unique<PushRequest>(push);
-  if (ApplyCompleteClocks(apply)) clock_applied_.SignalAll();
+  if (advanced) {
+    clock_applied_.SignalAll();
+    WakeParked(woken, /*all=*/false, absl::OkStatus());
+  }
   return absl::OkStatus();
+}
+
+bool SyncBarrier::ApplyAlone(const PushRequest& push, const ApplyFn& apply) {
+  if (num_members_ != 1 || push.clock() != applied_clock_ || !pending_.empty()) return false;
+  const auto& blocks = push.blocks();
+  for (int i = 0; i < blocks.size(); ++i) {
+    for (int j = 0; j < i; ++j) {
+      if (blocks[i].table() == blocks[j].table()) return false;  // ApplyClock merges them
+    }
+  }
+  for (const RowBlock& block : blocks) apply(block);
+  ++applied_clock_;
+  return true;
+}
+
+void SyncBarrier::WakeParked(Wakeups* woken, bool all, const absl::Status& status) {
+  auto keep = parked_.begin();
+  for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+    if (all || it->clock <= applied_clock_) {
+      PSREC_CHECK(woken != nullptr) << "a parked wait ends, but the caller takes no wake-ups";
+      woken->Add(std::move(it->wake), status);
+    } else {
+      *keep++ = std::move(*it);
+    }
+  }
+  parked_.erase(keep, parked_.end());
+}
+
+absl::StatusOr<bool> SyncBarrier::AwaitClock(uint64_t clock, uint64_t generation, WakeFn wake,
+                                             uint64_t* id) {
+  absl::MutexLock lock(&mu_);
+  if (applied_clock_ >= clock) return true;
+  if (shutting_down_) return absl::UnavailableError("server shutting down");
+  if (generation_ != generation) {
+    return absl::AbortedError(absl::StrCat("pull at clock ", clock, " of generation ", generation,
+                                           ": the server moved to generation ", generation_));
+  }
+  *id = next_parked_id_++;
+  parked_.push_back(Parked{*id, clock, std::move(wake)});
+  return false;
+}
+
+bool SyncBarrier::CancelAwait(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+    if (it->id == id) {
+      parked_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status SyncBarrier::TimedOutError(uint64_t clock) const {
+  absl::MutexLock lock(&mu_);
+  return TimedOut(clock);
 }
 
 bool SyncBarrier::ApplyCompleteClocks(const ApplyFn& apply) {
@@ -134,7 +202,8 @@ absl::Status SyncBarrier::TimedOut(uint64_t clock) const {
       absl::StrJoin(pushed, ","), "] of ", num_members_));
 }
 
-void SyncBarrier::Reset(uint64_t generation, uint64_t clock, absl::Span<const uint32_t> workers) {
+void SyncBarrier::Reset(uint64_t generation, uint64_t clock, absl::Span<const uint32_t> workers,
+                        Wakeups* woken) {
   std::vector<bool> member(num_workers_, false);
   for (uint32_t w : workers) {
     PSREC_CHECK(w < member.size() && !member[w])
@@ -142,18 +211,27 @@ void SyncBarrier::Reset(uint64_t generation, uint64_t clock, absl::Span<const ui
     member[w] = true;
   }
   absl::MutexLock lock(&mu_);
+  const uint64_t old_generation = generation_;
   generation_ = generation;
   applied_clock_ = clock;
   pending_.clear();
   member_ = std::move(member);
   num_members_ = static_cast<uint32_t>(workers.size());
   clock_applied_.SignalAll();
+  if (generation != old_generation) {
+    WakeParked(woken, /*all=*/true,
+               absl::AbortedError(absl::StrCat("pull of generation ", old_generation,
+                                               ": the server moved to generation ", generation)));
+  } else {
+    WakeParked(woken, /*all=*/false, absl::OkStatus());
+  }
 }
 
-void SyncBarrier::BeginShutdown() {
+void SyncBarrier::BeginShutdown(Wakeups* woken) {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
   clock_applied_.SignalAll();
+  WakeParked(woken, /*all=*/true, absl::UnavailableError("server shutting down"));
 }
 
 uint64_t SyncBarrier::generation() const {

@@ -46,7 +46,13 @@ run_asan() {
 # says why), never a report in psrec's code.
 # Covered: the tests in tests/ps/table_test.cc, tests/ps/sync_barrier_test.cc, tests/ps/server_test.cc
 # (ShardedTable is exercised through the server) and tests/app/ps_main_test.cc (psrec ps processes,
-# which run under TSan too).
+# which run under TSan too). The sync barrier's tests include the parked waits of streamed pulls.
+# Not yet: tests/ps/stream_session_test.cc. Under TSan it reports a race inside gRPC's callback-API
+# headers: a tag's CallbackWithSuccessTag::Run reading its std::function on one gRPC thread against
+# ~ServerCallbackReaderWriterImpl (CallOnDone) on another. gRPC orders the two with its call's
+# reference count and then its executor, inside the uninstrumented libgrpc, so this looks like the
+# false races tsan.supp describes; but a race in compiled headers is not suppressed here, so the test
+# stays out until that is shown.
 run_tsan() {
   configure build-tsan thread -DPSREC_FUZZ=OFF
   local tests=(ps_table_test ps_sync_barrier_test ps_server_test app_ps_main_test)

@@ -1,30 +1,29 @@
 #include "worker/remote_store.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/security.h"
-#include "common/sharding.h"
+#include "worker/shard_stream.h"
 
 namespace psrec {
 
-// One shard's channel and the messages of its call in flight, kept between calls so that protobuf
-// reuses their repeated fields' capacity.
+// One shard: its channel, its stream, and the parts of the request being built.
 struct RemoteStore::Shard {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<ParameterServer::Stub> stub;
-  // Per slot (kCallSlot, kPushSlot): gRPC wants a fresh context per call.
-  std::unique_ptr<grpc::ClientContext> context[2];
-  grpc::Status status[2];
-  PullRequest pull_request;
-  PullResponse pull_response;
-  PushRequest push_request;
-  PushResponse push_response;
+  std::unique_ptr<ParameterServer::Stub> stub;  // GetConfig and Stats
+  std::unique_ptr<ShardStream> stream;
+  grpc::Slice held_push;           // while push_held_: this shard's part of it
+  std::vector<grpc::Slice> parts;  // of the request being sent
+  grpc::ByteBuffer answer;         // of the pull being scattered
+  AnswerReader reader;             // open on `answer` between TakeAt and Scatter
+  std::unique_ptr<grpc::ClientContext> unary_context;
+  grpc::Status unary_status;
 };
 
 RemoteStore::RemoteStore(std::optional<uint32_t> worker_id, absl::Duration deadline)
@@ -76,17 +75,25 @@ absl::StatusOr<std::unique_ptr<RemoteStore>> RemoteStore::Create(std::vector<std
     shard->address = std::move(addresses[i]);
     shard->channel = CreatePeerChannel(shard->address, args);
     shard->stub = ParameterServer::NewStub(shard->channel);
+    shard->stream =
+        std::make_unique<ShardStream>(static_cast<uint32_t>(i), shard->channel, &store->cq_);
     store->shards_.push_back(std::move(shard));
   }
-  store->cursor_.resize(store->shards_.size());
-  store->part_.resize(store->shards_.size());
+  store->statuses_.resize(store->shards_.size());
+  for (auto& shard : store->shards_) store->readers_.push_back(&shard->reader);
   return store;
 }
 
 RemoteStore::~RemoteStore() {
-  // A pull or a push may still be in flight; they carry deadlines, so these waits end.
+  // A pull or pushes may still be in flight; they carry deadlines, so these waits end.
   if (absl::Status s = Wait(); !s.ok()) PSREC_LOG(WARNING) << s.message();
   if (absl::Status s = Flush(); !s.ok()) PSREC_LOG(WARNING) << s.message();
+  for (auto& shard : shards_) shard->stream->Cancel(grpc::Status::CANCELLED);
+  PumpUntil([this] {
+    return std::all_of(shards_.begin(), shards_.end(),
+                       [](const auto& shard) { return shard->stream->Quiet(); });
+  });
+  for (auto& shard : shards_) shard->stream.reset();
   cq_.Shutdown();
   void* tag;
   bool ok;
@@ -111,126 +118,145 @@ absl::Status RemoteStore::CheckBlock(const char* op, size_t index, uint32_t tabl
   return absl::OkStatus();
 }
 
-template <typename Block>
-void RemoteStore::Route(absl::Span<const Block> blocks, Routing* routing) const {
-  const uint32_t n = num_shards();
-  routing->count.assign(n * blocks.size(), 0);
-  routing->key_shard.clear();
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    for (const uint64_t key : blocks[b].keys) {
-      const uint32_t s = ShardOf(blocks[b].table, key, n);
-      routing->key_shard.push_back(s);
-      ++routing->count[s * blocks.size() + b];
-    }
+void RemoteStore::Dispatch(void* tag, bool ok) {
+  const ShardStream::Op op = ShardStream::TagOp(tag);
+  if (op == ShardStream::kUnary) {
+    --unary_in_flight_;
+    return;
+  }
+  shards_[ShardStream::TagShard(tag)]->stream->OnEvent(op, ok);
+}
+
+void RemoteStore::Drain() {
+  void* tag;
+  bool ok;
+  while (cq_.AsyncNext(&tag, &ok, std::chrono::system_clock::time_point()) ==
+         grpc::CompletionQueue::GOT_EVENT) {
+    Dispatch(tag, ok);
   }
 }
 
-// Every shard's request gets one RowBlock per caller block, even an empty one, so that block b of
-// every request and answer is the caller's block b.
-template <typename Request, typename Block>
-void RemoteStore::BuildRequests(absl::Span<const Block> blocks, Request Shard::*request,
-                                Routing* routing) {
-  constexpr bool kPush = std::is_same_v<Block, PushBlock>;
-  Route(blocks, routing);
-  for (auto& shard : shards_) {
-    Request& r = (*shard).*request;
-    r.Clear();
-    r.set_clock(clock_);
-    if constexpr (kPush) r.set_worker_id(*worker_id_);
-    r.set_generation(generation_);
-  }
-  size_t k = 0;
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    const Block& block = blocks[b];
-    const uint32_t width = width_[block.table];
-    for (size_t s = 0; s < shards_.size(); ++s) {
-      RowBlock* part = ((*shards_[s]).*request).add_blocks();
-      part->set_table(block.table);
-      const uint32_t count = routing->count[s * blocks.size() + b];
-      part->mutable_keys()->Reserve(count);
-      if constexpr (kPush) part->mutable_values()->Reserve(count * width);
-      part_[s] = part;
-    }
-    for (size_t i = 0; i < block.keys.size(); ++i, ++k) {
-      RowBlock* part = part_[routing->key_shard[k]];
-      part->mutable_keys()->AddAlreadyReserved(block.keys[i]);
-      if constexpr (kPush) {
-        std::memcpy(part->mutable_values()->AddNAlreadyReserved(width), &block.grads[i * width],
-                    width * sizeof(float));
-      }
-    }
-  }
-}
-
-template <typename Start>
-void RemoteStore::StartAll(Slot slot, bool wait_for_ready, const Start& start) {
-  const auto deadline = absl::ToChronoTime(absl::Now() + deadline_);
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    Shard& shard = *shards_[i];
-    shard.context[slot] = std::make_unique<grpc::ClientContext>();
-    shard.context[slot]->set_deadline(deadline);
-    shard.context[slot]->set_wait_for_ready(wait_for_ready);
-    // gRPC tags are opaque pointers; the slot number is all this one needs to carry.
-    // NOLINTNEXTLINE(performance-no-int-to-ptr)
-    void* tag = reinterpret_cast<void*>(static_cast<uintptr_t>(slot));
-    start(i, shard.context[slot].get(), tag);
-  }
-  in_flight_[slot] += shards_.size();
-}
-
-absl::Status RemoteStore::Collect(Slot slot, const char* rpc) {
-  // Every call carries a deadline, so every one of them completes.
-  while (in_flight_[slot] > 0) {
+template <typename Done>
+void RemoteStore::PumpUntil(const Done& done) {
+  const grpc::Status expired(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             absl::StrCat("no answer within ", absl::FormatDuration(deadline_)));
+  while (!done()) {
+    absl::Time deadline = absl::InfiniteFuture();
+    for (const auto& shard : shards_) deadline = std::min(deadline, shard->stream->next_deadline());
     void* tag;
     bool ok;
-    PSREC_CHECK(cq_.Next(&tag, &ok)) << "completion queue shut down with calls in flight";
-    --in_flight_[reinterpret_cast<uintptr_t>(tag)];
+    // Unary calls carry their own deadlines, which gRPC keeps.
+    const grpc::CompletionQueue::NextStatus next =
+        deadline == absl::InfiniteFuture() ? (cq_.Next(&tag, &ok) ? grpc::CompletionQueue::GOT_EVENT
+                                                                  : grpc::CompletionQueue::SHUTDOWN)
+                                           : cq_.AsyncNext(&tag, &ok, absl::ToChronoTime(deadline));
+    if (next == grpc::CompletionQueue::GOT_EVENT) {
+      Dispatch(tag, ok);
+    } else if (next == grpc::CompletionQueue::TIMEOUT) {
+      const absl::Time now = absl::Now();
+      for (auto& shard : shards_) shard->stream->ExpireBefore(now, expired);
+    } else {
+      PSREC_CHECK(false) << "completion queue shut down with calls in flight";
+    }
   }
+}
+
+void RemoteStore::SendAll(Sent sent) {
+  Drain();  // writes whose predecessors are done go out now; failed streams finish
+  PumpUntil([this] {
+    return std::none_of(shards_.begin(), shards_.end(),
+                        [](const auto& shard) { return shard->stream->Failing(); });
+  });
+  const absl::Time deadline = absl::Now() + deadline_;
+  for (auto& shard : shards_) {
+    shard->stream->Send(grpc::ByteBuffer(shard->parts.data(), shard->parts.size()), deadline);
+  }
+  sent_.push_back(sent);
+}
+
+void RemoteStore::SendHeldPush() {
+  for (auto& shard : shards_) {
+    shard->parts.clear();
+    shard->parts.push_back(std::move(shard->held_push));
+  }
+  push_held_ = false;
+  SendAll(Sent::kPush);
+}
+
+size_t RemoteStore::PushesInFlight() const {
+  return static_cast<size_t>(std::count(sent_.begin(), sent_.end(), Sent::kPush));
+}
+
+absl::Status RemoteStore::FirstFailure(const char* rpc,
+                                       const std::vector<grpc::Status>& statuses) const {
   absl::Status first;
   size_t failed = 0;
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    const Shard& shard = *shards_[i];
-    if (shard.status[slot].ok() || failed++ > 0) continue;
-    first = FromGrpcStatus(shard.status[slot],
-                           absl::StrCat(rpc, " to ps shard ", i, " (", shard.address, ")"));
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (statuses[i].ok() || failed++ > 0) continue;
+    first = FromGrpcStatus(statuses[i],
+                           absl::StrCat(rpc, " to ps shard ", i, " (", shards_[i]->address, ")"));
   }
   if (failed > 1) {
     first = absl::Status(first.code(), absl::StrCat(first.message(), " (", failed, " of ",
-                                                    shards_.size(), " shards failed)"));
+                                                    statuses.size(), " shards failed)"));
   }
   return first;
 }
 
-template <typename Start>
-absl::Status RemoteStore::FanOut(const char* rpc, bool wait_for_ready, const Start& start) {
-  StartAll(kCallSlot, wait_for_ready, start);
-  return Collect(kCallSlot, rpc);
+absl::Status RemoteStore::TakeAt(size_t index) {
+  PumpUntil([this, index] {
+    return std::all_of(shards_.begin(), shards_.end(),
+                       [index](const auto& shard) { return shard->stream->done(index); });
+  });
+  const Sent sent = sent_[index];
+  sent_.erase(sent_.begin() + static_cast<std::ptrdiff_t>(index));
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    Shard& shard = *shards_[s];
+    statuses_[s] = shard.stream->TakeAnswer(index, &shard.answer);
+    if (!statuses_[s].ok()) continue;
+    size_t floats = 0;
+    if (sent != Sent::kPush) {
+      for (size_t b = 0; b < pull_routing_.num_blocks; ++b) {
+        floats += size_t{pull_routing_.count[pull_routing_.at(s, b)]} * pull_routing_.width[b];
+      }
+    }
+    absl::Status opened = shard.reader.Open(&shard.answer, floats);
+    if (opened.ok() && sent == Sent::kPush) opened = shard.reader.Close();
+    if (!opened.ok()) statuses_[s] = ToGrpc(opened);
+  }
+  return FirstFailure(sent == Sent::kPull   ? "Pull"
+                      : sent == Sent::kPush ? "Push"
+                                            : "Push and pull",
+                      statuses_);
 }
 
-void RemoteStore::SendPush() {
-  StartAll(kPushSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
-    Shard& shard = *shards_[i];
-    auto call = shard.stub->PrepareAsyncPush(context, shard.push_request, &cq_);
-    call->StartCall();
-    call->Finish(&shard.push_response, &shard.status[kPushSlot], tag);
-  });
-  push_held_ = false;
-  push_in_flight_ = true;
+void RemoteStore::TakePushes(bool behind_pull) {
+  for (size_t i = 0; i < sent_.size();) {
+    if (sent_[i] != Sent::kPush) {
+      if (!behind_pull) return;
+      ++i;
+      continue;
+    }
+    if (absl::Status s = TakeAt(i); !s.ok() && push_error_.ok()) push_error_ = s;
+  }
 }
+
+absl::Status RemoteStore::TakePushError() { return std::exchange(push_error_, absl::OkStatus()); }
 
 absl::Status RemoteStore::Flush() {
-  if (push_held_) SendPush();
-  if (!push_in_flight_) return absl::OkStatus();
-  push_in_flight_ = false;
-  return Collect(kPushSlot, "Push");
+  if (push_held_) SendHeldPush();
+  TakePushes(/*behind_pull=*/true);
+  return TakePushError();
 }
 
 void RemoteStore::Reset() {
-  if (pull_in_flight_) (void)Collect(kCallSlot, pull_rpc_);
+  if (!sent_.empty()) {
+    for (auto& shard : shards_) shard->stream->Cancel(grpc::Status::CANCELLED);
+    while (!sent_.empty()) (void)TakeAt(0);
+  }
   pull_in_flight_ = false;
   push_held_ = false;
-  if (push_in_flight_) (void)Collect(kPushSlot, "Push");
-  push_in_flight_ = false;
+  push_error_ = absl::OkStatus();
 }
 
 bool RemoteStore::WaitForConnected(absl::Time deadline) {
@@ -249,20 +275,18 @@ absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
       return s;
     }
   }
-  BuildRequests(blocks, &Shard::pull_request, &pull_routing_);
+  RoutePull(blocks, width_, num_shards(), &pull_routing_);
+  const RequestHeader header{clock_, generation_,
+                             static_cast<uint64_t>(absl::ToInt64Microseconds(deadline_)), 0};
   // A held push rides in this pull's requests; the server applies it first.
   const bool carries_push = push_held_;
-  if (carries_push) {
-    for (auto& shard : shards_) shard->pull_request.mutable_push()->Swap(&shard->push_request);
-    push_held_ = false;
+  for (uint32_t s = 0; s < num_shards(); ++s) {
+    Shard& shard = *shards_[s];
+    shard.parts.assign(1, EncodePull(blocks, pull_routing_, s, header));
+    if (carries_push) shard.parts.push_back(std::move(shard.held_push));
   }
-  pull_rpc_ = carries_push ? "Push and pull" : "Pull";
-  StartAll(kCallSlot, false, [this](size_t i, grpc::ClientContext* context, void* tag) {
-    Shard& shard = *shards_[i];
-    auto call = shard.stub->PrepareAsyncPull(context, shard.pull_request, &cq_);
-    call->StartCall();
-    call->Finish(&shard.pull_response, &shard.status[kCallSlot], tag);
-  });
+  push_held_ = false;
+  SendAll(carries_push ? Sent::kPushAndPull : Sent::kPull);
   pulling_.assign(blocks.begin(), blocks.end());
   pull_in_flight_ = true;
   return absl::OkStatus();
@@ -271,57 +295,28 @@ absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
 absl::Status RemoteStore::Wait() {
   if (!pull_in_flight_) return absl::OkStatus();
   pull_in_flight_ = false;
-  if (absl::Status s = Collect(kCallSlot, pull_rpc_); !s.ok()) return s;
-  const absl::Span<const PullBlock> blocks = pulling_;
-  if (absl::Status s = CheckPullResponses(blocks); !s.ok()) return s;
-  ScatterPulled(blocks);
-  return absl::OkStatus();
+  TakePushes(/*behind_pull=*/false);  // the pushes sent before the pull
+  const char* rpc = sent_.front() == Sent::kPull ? "Pull" : "Push and pull";
+  if (absl::Status s = TakeAt(0); !s.ok()) return s;
+  return Scatter(pulling_, rpc);
+}
+
+absl::Status RemoteStore::Scatter(absl::Span<const PullBlock> blocks, const char* rpc) {
+  const bool whole = ScatterRows(blocks, pull_routing_, readers_);
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    absl::Status closed = shards_[s]->reader.Close();
+    if (!whole && closed.ok()) closed = absl::InternalError("answer ended early");
+    statuses_[s] = ToGrpc(closed);
+  }
+  return FirstFailure(rpc, statuses_);
 }
 
 absl::Status RemoteStore::Pull(absl::Span<const PullBlock> blocks) {
   if (absl::Status s = StartPull(blocks); !s.ok()) return s;
   absl::Status pulled = Wait();
-  // The previous push ran beside this pull; its failure is the older news.
+  // A push sent beside this pull: its failure is the older news.
   if (absl::Status pushed = Flush(); !pushed.ok()) return pushed;
   return pulled;
-}
-
-absl::Status RemoteStore::CheckPullResponses(absl::Span<const PullBlock> blocks) const {
-  for (size_t s = 0; s < shards_.size(); ++s) {
-    const PullResponse& response = shards_[s]->pull_response;
-    const std::string peer = absl::StrCat("Pull to ps shard ", s, " (", shards_[s]->address, ")");
-    if (static_cast<size_t>(response.blocks_size()) != blocks.size()) {
-      return absl::InternalError(
-          absl::StrCat(peer, " answered ", response.blocks_size(), " blocks for ", blocks.size()));
-    }
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      const size_t want =
-          size_t{pull_routing_.count[s * blocks.size() + b]} * width_[blocks[b].table];
-      const size_t got = response.blocks(static_cast<int>(b)).values_size();
-      if (got != want) {
-        return absl::InternalError(absl::StrCat(peer, " answered block ", b, " (table ",
-                                                blocks[b].table, ") with ", got, " floats for ",
-                                                want));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-void RemoteStore::ScatterPulled(absl::Span<const PullBlock> blocks) {
-  size_t k = 0;
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    const PullBlock& block = blocks[b];
-    const uint32_t width = width_[block.table];
-    for (size_t s = 0; s < shards_.size(); ++s) {
-      cursor_[s] = shards_[s]->pull_response.blocks(static_cast<int>(b)).values().data();
-    }
-    for (size_t i = 0; i < block.keys.size(); ++i, ++k) {
-      const float*& from = cursor_[pull_routing_.key_shard[k]];
-      std::memcpy(&block.values[i * width], from, width * sizeof(float));
-      from += width;
-    }
-  }
 }
 
 absl::Status RemoteStore::Push(absl::Span<const PushBlock> blocks) {
@@ -335,13 +330,38 @@ absl::Status RemoteStore::Push(absl::Span<const PushBlock> blocks) {
       return s;
     }
   }
-  // The request messages are reused, so an earlier push must be done before they are rebuilt.
-  if (absl::Status s = Flush(); !s.ok()) return s;
-  BuildRequests(blocks, &Shard::push_request, &push_routing_);
+  if (push_held_) SendHeldPush();
+  // Bounds the pushes in flight, collecting the oldest ones' answers.
+  while (PushesInFlight() >= kMaxPushesInFlight && sent_.front() == Sent::kPush) {
+    if (absl::Status s = TakeAt(0); !s.ok() && push_error_.ok()) push_error_ = s;
+  }
+  RoutePush(blocks, width_, num_shards(), &push_routing_);
+  const RequestHeader header{clock_, generation_,
+                             static_cast<uint64_t>(absl::ToInt64Microseconds(deadline_)),
+                             *worker_id_};
+  for (uint32_t s = 0; s < num_shards(); ++s) {
+    shards_[s]->held_push = EncodePush(blocks, push_routing_, s, header);
+  }
   push_held_ = true;
   // Without pipelining, or when a prefetching trainer's next pull has left already, send it now.
-  if (!pipeline_ || pull_in_flight_) SendPush();
-  return pipeline_ ? absl::OkStatus() : Flush();
+  if (!pipeline_ || pull_in_flight_) SendHeldPush();
+  return pipeline_ ? TakePushError() : Flush();
+}
+
+template <typename Start>
+absl::Status RemoteStore::FanOut(const char* rpc, bool wait_for_ready, const Start& start) {
+  const auto deadline = absl::ToChronoTime(absl::Now() + deadline_);
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Shard& shard = *shards_[i];
+    shard.unary_context = std::make_unique<grpc::ClientContext>();
+    shard.unary_context->set_deadline(deadline);
+    shard.unary_context->set_wait_for_ready(wait_for_ready);
+    start(i, shard.unary_context.get(), ShardStream::MakeTag(i, ShardStream::kUnary));
+    ++unary_in_flight_;
+  }
+  PumpUntil([this] { return unary_in_flight_ == 0; });
+  for (size_t i = 0; i < shards_.size(); ++i) statuses_[i] = shards_[i]->unary_status;
+  return FirstFailure(rpc, statuses_);
 }
 
 absl::StatusOr<std::vector<GetConfigResponse>> RemoteStore::GetConfigs() {
@@ -351,7 +371,7 @@ absl::StatusOr<std::vector<GetConfigResponse>> RemoteStore::GetConfigs() {
       "GetConfig", /*wait_for_ready=*/true, [&](size_t i, grpc::ClientContext* context, void* tag) {
         auto call = shards_[i]->stub->PrepareAsyncGetConfig(context, request, &cq_);
         call->StartCall();
-        call->Finish(&out[i], &shards_[i]->status[kCallSlot], tag);
+        call->Finish(&out[i], &shards_[i]->unary_status, tag);
       });
   if (!s.ok()) return s;
   return out;
@@ -364,7 +384,7 @@ absl::StatusOr<std::vector<StatsResponse>> RemoteStore::Stats() {
                           [&](size_t i, grpc::ClientContext* context, void* tag) {
                             auto call = shards_[i]->stub->PrepareAsyncStats(context, request, &cq_);
                             call->StartCall();
-                            call->Finish(&out[i], &shards_[i]->status[kCallSlot], tag);
+                            call->Finish(&out[i], &shards_[i]->unary_status, tag);
                           });
   if (!s.ok()) return s;
   return out;

@@ -3,10 +3,17 @@
 // each carrying that shard's part of every block (ps/sharding.h decides the part), and waits for
 // all the answers. A shard with no keys still gets its (empty) request: in SYNC mode the servers
 // count one push per worker per clock.
+//
+// Pulls and pushes travel on one long-lived Stream per shard (worker/shard_stream.h), answered in
+// order, written straight from and read straight into the caller's buffers
+// (worker/stream_codec.h). Pushes are not waited for: up to kMaxPushesInFlight per shard travel
+// while the caller computes, and their answers are collected by later calls. GetConfig and Stats
+// are unary calls.
 #ifndef PSREC_WORKER_REMOTE_STORE_H_
 #define PSREC_WORKER_REMOTE_STORE_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,6 +30,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/config.pb.h"
 #include "proto/ps.grpc.pb.h"
+#include "worker/stream_codec.h"
 
 namespace psrec {
 
@@ -77,8 +85,9 @@ class RemoteStore : public ParamStore {
   // The generation sent with every following Pull and Push (PullRequest.generation).
   void set_generation(uint64_t generation) { generation_ = generation; }
 
-  // Gives up whatever is under way after a failed call: waits for the calls in flight (they carry
-  // deadlines) and ignores their answers, and drops a held push. The store is then idle.
+  // Gives up whatever is under way after a failed call: cancels the streams that have requests in
+  // flight and ignores their answers, and drops a held push. The store is then idle; the next call
+  // opens new streams.
   void Reset();
 
   // Waits until every shard's channel is connected, or `deadline`. False if one is not: after a
@@ -95,8 +104,13 @@ class RemoteStore : public ParamStore {
   // Each shard's Stats answer, index = shard.
   absl::StatusOr<std::vector<StatsResponse>> Stats();
 
+  // Pushes in flight per shard before a Push waits for the oldest one's answer.
+  static constexpr size_t kMaxPushesInFlight = 4;
+
  private:
   struct Shard;
+  // What each request in flight is, oldest first; every shard's stream holds the same sequence.
+  enum class Sent { kPull, kPush, kPushAndPull };
 
   static absl::StatusOr<std::unique_ptr<RemoteStore>> Create(std::vector<std::string> addresses,
                                                              const JobConfig& config,
@@ -107,33 +121,30 @@ class RemoteStore : public ParamStore {
   // Checks a block against its table's width; `what` names the float array.
   absl::Status CheckBlock(const char* op, size_t index, uint32_t table, size_t num_keys,
                           size_t num_floats, const char* what) const;
-  // Where a call's keys went: key_shard for every block's keys, concatenated, and count indexed by
-  // shard * blocks + block. A pull in flight and a push keep one each.
-  struct Routing {
-    std::vector<uint32_t> key_shard;
-    std::vector<uint32_t> count;
-  };
-  template <typename Block>
-  void Route(absl::Span<const Block> blocks, Routing* routing) const;
-  // Fills every shard's `request` with its part of `blocks`.
-  template <typename Request, typename Block>
-  void BuildRequests(absl::Span<const Block> blocks, Request Shard::*request, Routing* routing);
-  absl::Status CheckPullResponses(absl::Span<const PullBlock> blocks) const;
-  void ScatterPulled(absl::Span<const PullBlock> blocks);
-  // Calls of the two slots can be in flight at once: a push beside the next pull (or GetConfig,
-  // Stats).
-  enum Slot { kCallSlot = 0, kPushSlot = 1 };
-  // Runs start(shard, context, tag) for every shard on `slot`.
-  template <typename Start>
-  void StartAll(Slot slot, bool wait_for_ready, const Start& start);
-  // Waits for every call on `slot` and returns the first failure (in shard order) as
-  // "<rpc> to ps shard i (address) failed: ...".
-  absl::Status Collect(Slot slot, const char* rpc);
-  // Sends the push built in the shards' push_request.
-  void SendPush();
-  // StartAll then Collect on kCallSlot.
+  // Sends every shard's `parts` (the slices of one StreamRequest) to it.
+  void SendAll(Sent sent);
+  void SendHeldPush();
+  // Takes request `index`'s answers (0: the oldest in flight) from every shard, waiting for them;
+  // returns the first failure (in shard order) as "<rpc> to ps shard i (address) failed: ...". A
+  // pull's answers are left open in the shards' readers for Scatter.
+  absl::Status TakeAt(size_t index);
+  // Takes the answers of every push in flight before the first pull (all of them with
+  // `behind_pull`, waiting for those behind it too), keeping the first failure in push_error_.
+  void TakePushes(bool behind_pull);
+  // Waits for completions until `done()` or the earliest deadline of a request in flight.
+  template <typename Done>
+  void PumpUntil(const Done& done);
+  // Handles the completions that are ready, without waiting.
+  void Drain();
+  void Dispatch(void* tag, bool ok);
+  absl::Status TakePushError();
+  absl::Status Scatter(absl::Span<const PullBlock> blocks, const char* rpc);
+  size_t PushesInFlight() const;
+  // Runs start(shard, context, tag) for every shard, then waits for the unary calls' answers.
   template <typename Start>
   absl::Status FanOut(const char* rpc, bool wait_for_ready, const Start& start);
+  // "<rpc> to ps shard i (address) failed: ..." for the first failure, and how many failed.
+  absl::Status FirstFailure(const char* rpc, const std::vector<grpc::Status>& statuses) const;
 
   const std::optional<uint32_t> worker_id_;  // none for a reader
   const absl::Duration deadline_;
@@ -142,17 +153,17 @@ class RemoteStore : public ParamStore {
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<Shard>> shards_;
   grpc::CompletionQueue cq_;
-  size_t in_flight_[2] = {0, 0};   // calls started and not yet taken off cq_, per slot
-  bool push_in_flight_ = false;    // a push's answers are yet to be collected
-  bool push_held_ = false;         // shard push_requests hold a push not yet sent
-  const char* pull_rpc_ = "Pull";  // names the call in flight on kCallSlot in errors
+  std::deque<Sent> sent_;  // requests in flight, oldest first
+  size_t unary_in_flight_ = 0;
+  bool push_held_ = false;   // shards' held_push hold a push not yet sent
+  absl::Status push_error_;  // the first failure of a collected push, not yet reported
   bool pipeline_ = true;
   // Per-call scratch, kept between calls so that a call allocates nothing once sizes settle.
   Routing pull_routing_, push_routing_;
   std::vector<PullBlock> pulling_;  // the blocks of the pull in flight
   bool pull_in_flight_ = false;
-  std::vector<RowBlock*> part_;       // per shard: the request block being filled
-  std::vector<const float*> cursor_;  // per shard: the next pulled row to hand out
+  std::vector<grpc::Status> statuses_;
+  std::vector<AnswerReader*> readers_;
 };
 
 }  // namespace psrec

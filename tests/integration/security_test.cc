@@ -139,6 +139,21 @@ class Client {
     return status;
   }
 
+  // The push on the data path: alone on a Stream, its status from the answer or from the stream.
+  grpc::Status StreamPush(const PushRequest& push) {
+    const std::unique_ptr<grpc::ClientContext> context = Context(authorization_);
+    auto stream = stub_->Stream(context.get());
+    StreamRequest request;
+    *request.mutable_push() = push;
+    StreamResponse response;
+    if (stream->Write(request) && stream->Read(&response)) {
+      stream->WritesDone();
+      (void)stream->Finish();
+      return grpc::Status(static_cast<grpc::StatusCode>(response.code()), response.message());
+    }
+    return stream->Finish();
+  }
+
   grpc::Status Stats(StatsResponse* stats) {
     return stub_->Stats(Context(authorization_).get(), StatsRequest(), stats);
   }
@@ -212,6 +227,9 @@ void CheckOnlyGoodCredentialsPush(Client& good, std::vector<std::pair<std::strin
     EXPECT_EQ(status.error_code(), bad_codes[i]) << bad[i].first << ": " << status.error_message();
     std::vector<float> values;
     EXPECT_FALSE(bad[i].second.Pull(rows.table, rows.keys, &values).ok()) << bad[i].first;
+    const grpc::Status streamed = bad[i].second.StreamPush(rows.push);
+    EXPECT_EQ(streamed.error_code(), bad_codes[i])
+        << bad[i].first << " on the stream: " << streamed.error_message();
   }
   EXPECT_EQ(PullOk(good, rows.table, rows.keys), trained);  // exact float equality
   EXPECT_EQ(RowsUpdated(good), updated);

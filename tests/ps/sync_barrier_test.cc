@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -243,6 +244,117 @@ TEST(SyncBarrierTest, AWaitTimesOutNamingWhoHasPushed) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(status.message(),
             "pull at clock 2 timed out: clock 0 has pushes from workers [0,2] of 3");
+}
+
+// A parked wait's wake-ups: what each was called with, in order.
+class Woken {
+ public:
+  SyncBarrier::WakeFn fn(int name) {
+    return [this, name](const absl::Status& status) { calls_.push_back({name, status}); };
+  }
+  const std::vector<std::pair<int, absl::Status>>& calls() const { return calls_; }
+
+ private:
+  std::vector<std::pair<int, absl::Status>> calls_;
+};
+
+TEST(SyncBarrierTest, AnAwaitOfAnAppliedClockIsReadyAndKeepsNoWakeUp) {
+  SyncBarrier barrier(1);
+  Applied applied;
+  Woken woken;
+  uint64_t id = 0;
+  EXPECT_EQ(barrier.AwaitClock(0, 0, woken.fn(0), &id).value(), true);
+  ASSERT_TRUE(barrier.Push(MakePush(0, 0, {{0, {1}, {1}}}), applied.fn()).ok());
+  EXPECT_EQ(barrier.AwaitClock(1, 0, woken.fn(1), &id).value(), true);
+  EXPECT_TRUE(woken.calls().empty());
+}
+
+// The push that applies a parked wait's clock hands its wake-up to that push's caller, which runs
+// it; waits of later clocks stay parked until theirs.
+TEST(SyncBarrierTest, ThePushThatAppliesAClockHandsBackItsParkedWaits) {
+  SyncBarrier barrier(2);
+  Applied applied;
+  Woken woken;
+  uint64_t first = 0, second = 0;
+  ASSERT_EQ(barrier.AwaitClock(1, 0, woken.fn(1), &first).value(), false);
+  ASSERT_EQ(barrier.AwaitClock(2, 0, woken.fn(2), &second).value(), false);
+  EXPECT_NE(first, second);
+  SyncBarrier::Wakeups out;
+  ASSERT_TRUE(barrier.Push(MakePush(0, 0, {}), applied.fn(), &out).ok());
+  EXPECT_TRUE(out.empty());  // clock 0 still lacks worker 1
+  ASSERT_TRUE(barrier.Push(MakePush(1, 0, {}), applied.fn(), &out).ok());
+  EXPECT_TRUE(woken.calls().empty());  // handed out, not run: the caller runs them
+  out.Run();
+  ASSERT_EQ(woken.calls().size(), 1u);
+  EXPECT_EQ(woken.calls()[0].first, 1);
+  EXPECT_TRUE(woken.calls()[0].second.ok());
+  EXPECT_FALSE(barrier.CancelAwait(first));  // already handed out
+  EXPECT_TRUE(barrier.CancelAwait(second));  // still parked: taken back, never woken
+  EXPECT_FALSE(barrier.CancelAwait(second));
+  SyncBarrier::Wakeups later;
+  ASSERT_TRUE(barrier.Push(MakePush(0, 1, {}), applied.fn(), &later).ok());
+  ASSERT_TRUE(barrier.Push(MakePush(1, 1, {}), applied.fn(), &later).ok());
+  EXPECT_TRUE(later.empty());
+  EXPECT_EQ(woken.calls().size(), 1u);
+}
+
+TEST(SyncBarrierTest, ANewGenerationWakesParkedWaitsWithAborted) {
+  SyncBarrier barrier(2);
+  Woken woken;
+  uint64_t id = 0;
+  ASSERT_EQ(barrier.AwaitClock(3, 0, woken.fn(0), &id).value(), false);
+  SyncBarrier::Wakeups out;
+  barrier.Reset(/*generation=*/0, /*clock=*/1, {0, 1}, &out);  // same generation: still waiting
+  EXPECT_TRUE(out.empty());
+  barrier.Reset(/*generation=*/0, /*clock=*/3, {0, 1}, &out);  // same generation, clock reached
+  out.Run();
+  ASSERT_EQ(woken.calls().size(), 1u);
+  EXPECT_TRUE(woken.calls()[0].second.ok());
+
+  ASSERT_EQ(barrier.AwaitClock(4, 0, woken.fn(1), &id).value(), false);
+  SyncBarrier::Wakeups moved;
+  barrier.Reset(/*generation=*/1, /*clock=*/0, {0}, &moved);
+  moved.Run();
+  ASSERT_EQ(woken.calls().size(), 2u);
+  EXPECT_EQ(woken.calls()[1].second.code(), absl::StatusCode::kAborted);
+  // An await of the old generation that would wait is refused at once.
+  EXPECT_EQ(barrier.AwaitClock(1, 0, woken.fn(2), &id).status().code(), absl::StatusCode::kAborted);
+}
+
+TEST(SyncBarrierTest, ShutdownWakesParkedWaitsWithUnavailable) {
+  SyncBarrier barrier(2);
+  Woken woken;
+  uint64_t id = 0;
+  ASSERT_EQ(barrier.AwaitClock(1, 0, woken.fn(0), &id).value(), false);
+  SyncBarrier::Wakeups out;
+  barrier.BeginShutdown(&out);
+  out.Run();
+  ASSERT_EQ(woken.calls().size(), 1u);
+  EXPECT_EQ(woken.calls()[0].second.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(barrier.AwaitClock(1, 0, woken.fn(1), &id).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(barrier.AwaitClock(0, 0, woken.fn(2), &id).value(), true);  // applied: no wait
+}
+
+// One member's push is applied as it stands, without the copy into the clock's buffer.
+TEST(SyncBarrierTest, OneMembersPushIsAppliedBlockByBlockAsItStands) {
+  SyncBarrier barrier(1);
+  Applied applied;
+  ASSERT_TRUE(
+      barrier.Push(MakePush(0, 0, {{2, {9, 4}, {0.5f, -1.0f}}, {5, {1}, {3.0f}}}), applied.fn())
+          .ok());
+  ASSERT_EQ(applied.blocks().size(), 2u);
+  EXPECT_EQ(applied.blocks()[0].table(), 2u);
+  EXPECT_EQ(Bits(applied.Mean(0, 9)), Bits(0.5f));
+  EXPECT_EQ(Bits(applied.Mean(0, 4)), Bits(-1.0f));
+  EXPECT_EQ(Bits(applied.Mean(1, 1)), Bits(3.0f));
+  EXPECT_EQ(barrier.applied_clock(), 1u);
+  // A table twice in one push still goes through the mean, which merges the blocks.
+  ASSERT_TRUE(
+      barrier.Push(MakePush(0, 1, {{2, {9}, {1.0f}}, {2, {9}, {2.0f}}}), applied.fn()).ok());
+  ASSERT_EQ(applied.blocks().size(), 3u);
+  EXPECT_EQ(applied.blocks()[2].keys_size(), 1);
+  EXPECT_EQ(Bits(applied.Mean(2, 9)), Bits(3.0f));
 }
 
 }  // namespace

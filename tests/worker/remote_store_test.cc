@@ -33,43 +33,72 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// One shard: a LocalStore behind the ParameterServer service, counting what it receives.
+// One shard: a LocalStore behind the ParameterServer service's Stream, counting what it
+// receives. It reads and writes the stream's messages with protobuf's generated code, so these
+// tests also pin the client's hand-written wire format (worker/stream_codec.h) to proto/ps.proto.
 class FakeShard final : public ParameterServer::Service {
  public:
   FakeShard(const JobConfig& config, uint32_t shard) : config_(config), shard_(shard) {
     store_ = LocalStore::Create(config.tables(), config.optimizer(), config.seed()).value();
   }
 
-  grpc::Status Pull(grpc::ServerContext* context, const PullRequest* request,
-                    PullResponse* response) override {
+  grpc::Status Stream(grpc::ServerContext* context,
+                      grpc::ServerReaderWriter<StreamResponse, StreamRequest>* stream) override {
+    StreamRequest request;
+    while (stream->Read(&request)) {
+      StreamResponse response;
+      if (absl::Status s = Handle(context, &request, &response); !s.ok()) {
+        response.Clear();
+        response.set_code(static_cast<int32_t>(s.code()));
+        response.set_message(std::string(s.message()));
+      }
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  // A push, then a pull, as the real server handles a StreamRequest.
+  absl::Status Handle(grpc::ServerContext* context, StreamRequest* request,
+                      StreamResponse* response) {
+    if (request->has_push()) {
+      RestoreKeys(request->mutable_push()->mutable_blocks());
+      if (absl::Status s = ApplyPush(request->push()); !s.ok()) return s;
+    }
+    if (!request->has_pull()) return absl::OkStatus();
+    RestoreKeys(request->mutable_pull()->mutable_blocks());
     Delay(context);
     std::lock_guard<std::mutex> lock(mu_);
     ++pulls;
-    Record(request->clock(), request->blocks());
+    Record(request->pull().clock(), request->pull().blocks());
     std::vector<PullBlock> blocks;
-    for (const RowBlock& in : request->blocks()) {
+    size_t floats = 0;
+    for (const RowBlock& in : request->pull().blocks()) {
       const Table* table = store_->table(in.table());
-      if (table == nullptr) return grpc::Status(grpc::INVALID_ARGUMENT, "unknown table");
-      RowBlock* out = response->add_blocks();
-      out->set_table(in.table());
-      out->mutable_values()->Resize(in.keys_size() * table->width(), 0.0f);
-      blocks.push_back({in.table(), absl::MakeConstSpan(in.keys().data(), in.keys_size()),
-                        absl::MakeSpan(out->mutable_values()->mutable_data(), out->values_size())});
+      if (table == nullptr) return absl::InvalidArgumentError("unknown table");
+      floats += in.keys_size() * table->width();
     }
-    return ToGrpc(store_->Pull(blocks));
+    response->mutable_values()->Resize(static_cast<int>(floats), 0.0f);
+    float* out = response->mutable_values()->mutable_data();
+    for (const RowBlock& in : request->pull().blocks()) {
+      const size_t n = in.keys_size() * store_->table(in.table())->width();
+      blocks.push_back({in.table(), absl::MakeConstSpan(in.keys().data(), in.keys_size()),
+                        absl::MakeSpan(out, n)});
+      out += n;
+    }
+    return store_->Pull(blocks);
   }
 
-  grpc::Status Push(grpc::ServerContext*, const PushRequest* request, PushResponse*) override {
+  absl::Status ApplyPush(const PushRequest& request) {
     std::lock_guard<std::mutex> lock(mu_);
     ++pushes;
-    last_worker_id = request->worker_id();
-    Record(request->clock(), request->blocks());
+    last_worker_id = request.worker_id();
+    Record(request.clock(), request.blocks());
     std::vector<PushBlock> blocks;
-    for (const RowBlock& in : request->blocks()) {
+    for (const RowBlock& in : request.blocks()) {
       blocks.push_back({in.table(), absl::MakeConstSpan(in.keys().data(), in.keys_size()),
                         absl::MakeConstSpan(in.values().data(), in.values_size())});
     }
-    return ToGrpc(store_->Push(blocks));
+    return store_->Push(blocks);
   }
 
   grpc::Status GetConfig(grpc::ServerContext*, const GetConfigRequest*,
@@ -113,9 +142,13 @@ class FakeShard final : public ParameterServer::Service {
     while (absl::Now() < until && !context->IsCancelled()) absl::SleepFor(absl::Milliseconds(5));
   }
 
-  static grpc::Status ToGrpc(const absl::Status& s) {
-    return s.ok() ? grpc::Status::OK
-                  : grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  static void RestoreKeys(google::protobuf::RepeatedPtrField<RowBlock>* blocks) {
+    for (RowBlock& block : *blocks) {
+      if (!block.keys_delta()) continue;
+      uint64_t key = 0;
+      for (uint64_t& k : *block.mutable_keys()) k = key += k;
+      block.set_keys_delta(false);
+    }
   }
 
   const JobConfig config_;
