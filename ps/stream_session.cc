@@ -10,6 +10,12 @@
 #include "ps/stream_answer.h"
 
 namespace psrec {
+namespace {
+
+// As common/rpc_metrics.cc's, since both write the same family.
+constexpr char kRequestSecondsHelp[] = "Seconds from a request's arrival to its answer.";
+
+}  // namespace
 
 bool StreamRegistry::Add(StreamSession* session) {
   absl::MutexLock lock(&mu_);
@@ -41,7 +47,14 @@ void StreamRegistry::Shutdown() {
 
 StreamSession::StreamSession(ParameterServerImpl* server, StreamRegistry* registry,
                              grpc::CallbackServerContext* context)
-    : server_(server), registry_(registry), context_(context), peer_(context->peer()) {
+    : server_(server),
+      registry_(registry),
+      context_(context),
+      peer_(context->peer()),
+      pull_seconds_(
+          GetHistogram("psrec_ps_request_seconds", kRequestSecondsHelp, {{"rpc", "StreamPull"}})),
+      push_seconds_(
+          GetHistogram("psrec_ps_request_seconds", kRequestSecondsHelp, {{"rpc", "StreamPush"}})) {
   if (!registry_->Add(this)) {
     {
       absl::MutexLock lock(&mu_);
@@ -89,7 +102,7 @@ void StreamSession::OnReadDone(bool ok) {
     if (!ok) {
       reads_done_ = true;
     } else {
-      Pending pending{NewRequest(), absl::OkStatus(), absl::InfiniteFuture()};
+      Pending pending{NewRequest(), absl::OkStatus(), absl::InfiniteFuture(), absl::Now()};
       grpc::ProtoBufferReader reader(&incoming_);
       if (!reader.status().ok() || !pending.request->ParseFromZeroCopyStream(&reader)) {
         pending.status = absl::InvalidArgumentError("malformed StreamRequest");
@@ -110,6 +123,17 @@ void StreamSession::OnReadDone(bool ok) {
   Perform(actions);
 }
 
+void StreamSession::Answered(const Pending& pending, const absl::Status& status) {
+  const bool pull = pending.request != nullptr && pending.request->has_pull();
+  (pull ? pull_seconds_ : push_seconds_)
+      .Observe(absl::ToDoubleSeconds(absl::Now() - pending.arrived));
+  if (!status.ok()) {
+    GetCounter("psrec_ps_rejected_requests_total", "Requests answered with an error, by code.",
+               {{"code", absl::StatusCodeToString(status.code())}})
+        .Increment();
+  }
+}
+
 void StreamSession::Advance() {
   while (!queue_.empty() && !parked_) {
     grpc::ByteBuffer answer;
@@ -123,12 +147,9 @@ void StreamSession::Advance() {
 
 bool StreamSession::AnswerFront(grpc::ByteBuffer* answer) {
   Pending& front = queue_.front();
-  if (!front.status.ok()) {
+  if (!front.status.ok() || !front.request->has_pull()) {
     *answer = StatusAnswer(front.status);
-    return true;
-  }
-  if (!front.request->has_pull()) {
-    *answer = StatusAnswer(absl::OkStatus());
+    Answered(front, front.status);
     return true;
   }
   const PullRequest& pull = front.request->pull();
@@ -137,6 +158,7 @@ bool StreamSession::AnswerFront(grpc::ByteBuffer* answer) {
       pull, [this, park](const absl::Status& s) { Wake(park, s); }, &parked_id_);
   if (!ready.ok()) {
     *answer = StatusAnswer(ready.status());
+    Answered(front, ready.status());
     return true;
   }
   if (!*ready) {
@@ -145,6 +167,7 @@ bool StreamSession::AnswerFront(grpc::ByteBuffer* answer) {
     return false;
   }
   absl::StatusOr<grpc::ByteBuffer> rows = server_->StreamRead(pull);
+  Answered(front, rows.status());
   *answer = rows.ok() ? *std::move(rows) : StatusAnswer(rows.status());
   return true;
 }
@@ -166,8 +189,10 @@ void StreamSession::Unpark(const absl::Status& status, Actions* actions) {
   grpc::ByteBuffer answer;
   if (status.ok()) {
     absl::StatusOr<grpc::ByteBuffer> rows = server_->StreamRead(queue_.front().request->pull());
+    Answered(queue_.front(), rows.status());
     answer = rows.ok() ? *std::move(rows) : StatusAnswer(rows.status());
   } else {
+    Answered(queue_.front(), status);
     answer = StatusAnswer(status);
   }
   answers_.push_back(std::move(answer));

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "grpcpp/alarm.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.pb.h"
@@ -78,6 +79,7 @@ class StreamSession final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     std::unique_ptr<StreamRequest> request;
     absl::Status status;  // of its admission; not OK: the answer
     absl::Time deadline;  // of a SYNC wait
+    absl::Time arrived;   // for the request-latency metric
   };
   // gRPC calls to make once mu_ is released: a reaction may run before such a call returns.
   struct Actions {
@@ -105,11 +107,17 @@ class StreamSession final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void Schedule(Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Perform(const Actions& actions);
   std::unique_ptr<StreamRequest> NewRequest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records an answered request in the ps metrics (psrec_ps_request_seconds with rpc="StreamPull"
+  // or "StreamPush", and psrec_ps_rejected_requests_total for an error), as the interceptor does
+  // for unary calls: a stream is one call, so the interceptor sees none of its requests.
+  void Answered(const Pending& pending, const absl::Status& status);
 
   ParameterServerImpl* const server_;
   StreamRegistry* const registry_;
   grpc::CallbackServerContext* const context_;
   const std::string peer_;
+  const Histogram pull_seconds_;
+  const Histogram push_seconds_;
 
   absl::Mutex mu_;
   grpc::ByteBuffer incoming_;  // the read in flight's target; used by OnReadDone alone

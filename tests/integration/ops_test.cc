@@ -115,7 +115,7 @@ const Expected& ExpectedOf(const std::string& role) {
       "ps",
       {"psrec_ps_rows{table=\"user_embedding\"}", "psrec_ps_bytes{table=\"user_embedding\"}",
        "psrec_ps_pulls_total", "psrec_ps_pushes_total",
-       "psrec_ps_request_seconds_count{rpc=\"Pull\"}"},
+       "psrec_ps_request_seconds_count{rpc=\"StreamPull\"}"},
       "psrec_ps_pulls_total"};
   static const Expected worker = {"worker",
                                   {"psrec_worker_ratings_total", "psrec_worker_loss",
