@@ -103,8 +103,9 @@ class JobRunner {
   // TRAIN parts get their steps and clocks from share_train_.
   absl::StatusOr<TaskOutcome> RunTask(const TaskSpec& spec, absl::Duration timeout);
   // Waits until every member reported the running task or the schedule has trouble, watching
-  // leases and the shards. DEADLINE_EXCEEDED after `timeout`; the error of a shard gone for good.
-  absl::Status WaitForTask(const std::string& what, absl::Duration timeout);
+  // leases, and the shards when `watch_shards`. DEADLINE_EXCEEDED after `timeout`; the error of a
+  // shard gone for good.
+  absl::Status WaitForTask(const std::string& what, absl::Duration timeout, bool watch_shards);
   // Keeps what each worker's report says of its process.
   void NoteProcesses(const std::vector<ReportRequest>& reports);
   // Every process of the job seen so far: this one, the servers (asked now), the workers.

@@ -54,7 +54,11 @@ absl::StatusOr<JobRunner::TaskOutcome> JobRunner::RunTask(const TaskSpec& spec,
       spec.kind == WorkAssignment::TRAIN || spec.kind == WorkAssignment::EVALUATE
           ? absl::StrCat(TaskName(spec.kind), " epoch ", spec.epoch + 1)
           : std::string(TaskName(spec.kind));
-  if (absl::Status s = WaitForTask(what, timeout); !s.ok()) return s;
+  // The data phase does not touch the servers, and before the first generation they have no rows
+  // to lose: a check then would take their first incarnation for a restart.
+  const bool watch_shards =
+      spec.kind == WorkAssignment::TRAIN || spec.kind == WorkAssignment::EVALUATE;
+  if (absl::Status s = WaitForTask(what, timeout, watch_shards); !s.ok()) return s;
   TaskOutcome outcome;
   {
     absl::MutexLock lock(&state_->mu);
@@ -65,7 +69,8 @@ absl::StatusOr<JobRunner::TaskOutcome> JobRunner::RunTask(const TaskSpec& spec,
   return outcome;
 }
 
-absl::Status JobRunner::WaitForTask(const std::string& what, absl::Duration timeout) {
+absl::Status JobRunner::WaitForTask(const std::string& what, absl::Duration timeout,
+                                    bool watch_shards) {
   const absl::Time give_up = absl::Now() + timeout;
   absl::Time next_check = absl::Now() + kCheckShardsEvery;
   while (true) {
@@ -83,7 +88,7 @@ absl::Status JobRunner::WaitForTask(const std::string& what, absl::Duration time
       return absl::DeadlineExceededError(
           absl::StrCat(what, " did not finish within ", absl::FormatDuration(timeout)));
     }
-    if (recovery_.enabled() && absl::Now() >= next_check) {
+    if (watch_shards && recovery_.enabled() && absl::Now() >= next_check) {
       absl::StatusOr<std::string> trouble = recovery_.CheckShards();
       if (!trouble.ok()) return trouble.status();
       next_check = absl::Now() + kCheckShardsEvery;
