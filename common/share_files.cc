@@ -59,7 +59,7 @@ void EncodeHeader(const Header& h, char* out) {
   Put64(out + 16, h.count);
   Put32(out + 24, h.crc);
   Put32(out + 28, h.share);
-  std::memcpy(out + 32, h.name.data(), std::min(h.name.size(), kNameBytes));
+  h.name.copy(out + 32, kNameBytes);  // NUL-padded by the memset, not NUL-terminated
   Put32(out + 60, Crc32(0, out, 60));
 }
 
