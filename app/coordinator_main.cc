@@ -13,18 +13,18 @@
 #include "absl/time/time.h"
 #include "app/metrics_flag.h"
 #include "app/recovery_flags.h"
+#include "common/data_flags.h"
 #include "common/job_config.h"
 #include "common/job_report.h"
 #include "common/log.h"
 #include "common/ops_flags.h"
+#include "common/prepare.h"
 #include "common/rpc.h"
 #include "common/security.h"
 #include "common/service_flags.h"
 #include "coordinator/coordinator_service.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/ps.grpc.pb.h"
-#include "worker/remote_store.h"
-#include "worker/trainer.h"
 
 ABSL_FLAG(std::string, ps, "",
           "Comma-separated host:port of the parameter servers, shard 0 first.");
@@ -41,9 +41,9 @@ int Fail(const absl::Status& status, int code = 1) {
 // Runs the job on the started service, then stops the workers, the servers and the coordinator's
 // own server. Returns the exit code.
 int RunAndStop(CoordinatorService& service, GrpcShardControl& shards, grpc::Server& server,
-               const JobConfig& config, const CoordinatorService::Evaluator& evaluate) {
-  absl::StatusOr<std::vector<EpochRecord>> records = service.RunJob(
-      evaluate, RegisterTimeoutFlag(), absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
+               const JobConfig& config) {
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      service.RunJob(RegisterTimeoutFlag(), absl::GetFlag(FLAGS_epoch_timeout), MetricsOutFlag());
   if (!records.ok()) {
     PSREC_LOG(ERROR) << "the job failed: " << records.status().message();
     // The servers' rows are of no further use: what is worth keeping is in the checkpoints.
@@ -79,22 +79,20 @@ int RunCoordinator(const std::set<std::string>& specified) {
   absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
   if (!data_dir.ok()) return Fail(data_dir.status());
   config->set_data_dir(*data_dir);
-  absl::StatusOr<JobData> job = PrepareData(&*config);
-  if (!job.ok()) return Fail(job.status());
+  // The coordinator reads the shares' manifest alone; the workers map the shares.
+  JobDataInfo data;
+  data.shares_dir = SharesDirFor(*data_dir, SharesDirFlag());
+  absl::StatusOr<SharesManifest> manifest =
+      EnsurePrepared(*data_dir, data.shares_dir, PrepareOptions());
+  if (!manifest.ok()) return Fail(manifest.status());
+  data.manifest = *std::move(manifest);
+  data.fingerprint = ManifestFingerprint(data.manifest);
 
   GrpcShardControl shards(ps, RpcTimeoutFlag(), recovery->fail_after);
   if (absl::Status s = shards.CheckServers(*config); !s.ok()) {
     return Fail(s, absl::IsFailedPrecondition(s) ? 2 : 1);  // 2: a config the user must fix
   }
-  // Evaluation pulls rows as a reader, not as any worker; it never pushes.
-  absl::StatusOr<std::unique_ptr<RemoteStore>> store =
-      RemoteStore::CreateReader(ps, *config, std::min(RpcTimeoutFlag(), recovery->fail_after));
-  if (!store.ok()) return Fail(store.status(), 2);
-  absl::StatusOr<std::unique_ptr<Trainer>> evaluator =
-      Trainer::Create(*config, &job->data, store->get());
-  if (!evaluator.ok()) return Fail(evaluator.status());
-
-  CoordinatorService service(*config, ps, &*job, *recovery, &shards);
+  CoordinatorService service(*config, ps, std::move(data), *recovery, &shards);
   absl::StatusOr<StartedServer> started = StartServer(HostFlag(), PortFlag(), {&service});
   if (!started.ok()) return Fail(started.status());
   grpc::Server* server = started->server.get();
@@ -104,17 +102,7 @@ int RunCoordinator(const std::set<std::string>& specified) {
                   << EnumFlagName(config->consistency());
   if (absl::Status s = WritePortFileIfRequested(port); !s.ok()) return Fail(s);
   SetReady(ops->health.get(), true);  // every server checked, and accepting workers
-
-  std::vector<float> pred(job->split.test.size());
-  auto evaluate = [&](uint64_t generation) -> absl::StatusOr<TestMetrics> {
-    (*store)->set_generation(generation);
-    if (absl::Status s = (*evaluator)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
-      (*store)->Reset();
-      return s;
-    }
-    return Score(job->data, job->split.test, pred);
-  };
-  return RunAndStop(service, shards, *server, *config, evaluate);
+  return RunAndStop(service, shards, *server, *config);
 }
 
 }  // namespace
@@ -125,18 +113,21 @@ Subcommand CoordinatorSubcommand() {
       "schedule a distributed job: admit workers, assign partitions, evaluate each epoch",
       "Checks that every parameter server in --ps serves its shard with the same config, waits "
       "for\n"
-      "--workers workers to register, hands each a partition of every epoch, evaluates the test\n"
-      "split after each epoch by pulling rows from the servers, and at the end tells workers and\n"
-      "servers to exit. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when\n"
-      "done.\n\n"
+      "--workers workers to register, and deals the data's prepared shares out to them (preparing\n"
+      "the shares first if they are missing or stale: see psrec prepare --help). The workers\n"
+      "split their shares (for seed_time the coordinator finds the global threshold exactly from\n"
+      "their counts), train every epoch on them, and evaluate each epoch's model on their test\n"
+      "ratings; the coordinator adds up their exact sums and never reads a rating itself. At the\n"
+      "end it tells workers and servers to exit and logs every process's peak memory and CPU\n"
+      "time. Prints 'model=... split=... test_mae=... test_rmse=...' on stdout when done.\n\n"
       "With --checkpoint_dir it has the servers checkpoint between epochs. When a worker's lease\n"
       "runs out, a worker reports a failed server call, or a server restarts, it rolls every "
       "shard\n"
       "back to the last complete checkpoint and the workers still alive redo the work from there. "
       "A\n"
       "server silent for --fail_after fails the job, naming it.",
-      {JobFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(),
-       SecurityFlagsFile(), OpsFlagsFile(), __FILE__},
+      {JobFlagsFile(), DataFlagsFile(), ServiceFlagsFile(), PeerFlagsFile(), MetricsFlagFile(),
+       RecoveryFlagsFile(), SecurityFlagsFile(), OpsFlagsFile(), __FILE__},
       &RunCoordinator,
   };
 }

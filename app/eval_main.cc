@@ -11,7 +11,9 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "app/local_job.h"
 #include "app/metrics_flag.h"
+#include "common/data_flags.h"
 #include "common/files.h"
 #include "common/job_config.h"
 #include "common/job_data.h"
@@ -78,10 +80,10 @@ absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
   absl::StatusOr<std::string> data_dir = ResolveDataDir(eval.config.data_dir());
   if (!data_dir.ok()) return data_dir.status();
   eval.config.set_data_dir(*data_dir);
-  // PrepareData recomputes rating_offset from the data; LoadCheckpoint then compares it with the
+  // HoldJobData recomputes rating_offset from the data; LoadCheckpoint then compares it with the
   // manifest's, so a different ratings file is refused rather than scored.
-  absl::StatusOr<JobData> job = PrepareData(&eval.config);
-  if (!job.ok()) return job.status();
+  absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&eval.config);
+  if (!data.ok()) return data.status();
   absl::StatusOr<std::unique_ptr<LocalStore>> store =
       LocalStore::Create(eval.config.tables(), eval.config.optimizer(), eval.config.seed());
   if (!store.ok()) return store.status();
@@ -96,17 +98,16 @@ absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
                      });
   if (!loaded.ok()) return loaded;
   if (!insert.ok()) return insert;
+  const absl::Span<const uint32_t> test = (*data)->test_rows();
   PSREC_LOG(INFO) << "loaded " << eval.checkpoint << " (" << eval.manifest.epochs_done()
-                  << " epochs); evaluating " << job->split.test.size() << " test ratings of "
-                  << job->data.path;
+                  << " epochs); evaluating " << test.size() << " test ratings of "
+                  << (*data)->manifest().source().path();
   absl::StatusOr<std::unique_ptr<Trainer>> trainer =
-      Trainer::Create(eval.config, &job->data, store->get());
+      Trainer::Create(eval.config, &(*data)->table(), store->get());
   if (!trainer.ok()) return trainer.status();
-  std::vector<float> pred(job->split.test.size());
-  if (absl::Status s = (*trainer)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
-    return s;
-  }
-  eval.test = Score(job->data, job->split.test, pred);
+  std::vector<float> pred(test.size());
+  if (absl::Status s = (*trainer)->Predict(test, absl::MakeSpan(pred)); !s.ok()) return s;
+  eval.test = ScoreRows((*data)->table(), test, pred).Metrics();
   return eval;
 }
 
@@ -147,11 +148,12 @@ int RunEval(const std::set<std::string>& specified) {
   SetLogRole("eval");
   // The job flags are registered for --data alone: the rest of the config is the checkpoint's.
   for (const std::string& name : specified) {
-    if (name != "checkpoint" && name != "data" && name != "metrics_out") {
+    if (name != "checkpoint" && name != "data" && name != "metrics_out" && name != "shares_dir") {
       return Exit("eval", kExitUsage,
                   absl::StrCat("--", name,
                                " does not apply: the job's config comes from the checkpoint's "
-                               "MANIFEST (flags: --checkpoint, --data, --metrics_out)"));
+                               "MANIFEST (flags: --checkpoint, --data, --shares_dir, "
+                               "--metrics_out)"));
     }
   }
   const std::string checkpoint = absl::GetFlag(FLAGS_checkpoint);
@@ -182,13 +184,14 @@ Subcommand EvalSubcommand() {
       "psrec eval --checkpoint=DIR [--data=DIR] [--metrics_out=FILE]\n\n"
       "Reads the checkpoint's MANIFEST (DIR, or the latest complete checkpoint under a\n"
       "--checkpoint_dir root), takes the job's config from it, reads and splits the ratings\n"
-      "(--data, else the directory the manifest records, else the usual search), loads every\n"
+      "(--data, else the directory the manifest records, else the usual search; through their\n"
+      "prepared shares, made first if needed, as psrec train does), loads every\n"
       "row after checking each file's size, crc32 and contents, and evaluates the test split.\n"
       "stdout gets one line: 'checkpoint=... epochs_done=N test_mae=... test_rmse=...'.\n"
       "--metrics_out also writes them as JSON. Of the job flags listed below only --data\n"
       "applies. Exit 1: a missing, corrupt or mismatched checkpoint (the message names the\n"
       "file); exit 2: bad flags.",
-      {JobFlagsFile(), MetricsFlagFile(), __FILE__},
+      {JobFlagsFile(), DataFlagsFile(), MetricsFlagFile(), __FILE__},
       &RunEval,
   };
 }

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "app/process_group.h"
 #include "common/files.h"
+#include "common/job_report.h"
 #include "common/log.h"
 #include "google/protobuf/text_format.h"
 
@@ -152,6 +153,18 @@ absl::Status WaitForTheRest(ProcessGroup& cluster, size_t coordinator) {
   return absl::OkStatus();
 }
 
+// Every child's peak RSS and CPU time, from the kernel's accounting at its exit, as a table
+// (the coordinator's metrics JSON has the workers' and its own, but not the servers').
+void LogProcesses(const std::vector<Child>& children) {
+  std::vector<ProcessReport> processes;
+  for (const Child& c : children) {
+    if (!c.exited) continue;
+    const std::string role = IsServer(c) ? "ps" : IsWorker(c) ? "worker" : c.role;
+    processes.push_back(ProcessReport{role, c.role, c.peak_rss_bytes, c.cpu_seconds, ""});
+  }
+  PSREC_LOG(INFO) << "processes of the cluster:\n" << ProcessTable(processes);
+}
+
 // Runs until the coordinator is done, a child fails for good, or a signal arrives.
 absl::Status Supervise(ProcessGroup& cluster, size_t coordinator, const ClusterOptions& options,
                        const std::string& cluster_json) {
@@ -207,6 +220,7 @@ absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& opti
     if (status.ok()) status = Supervise(cluster, coordinator, options, cluster_json);
     if (!status.ok()) PSREC_LOG(ERROR) << status.message() << "; stopping the cluster";
     cluster.StopAll();
+    LogProcesses(cluster.children());
   }
   return status;
 }

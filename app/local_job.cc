@@ -3,38 +3,57 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/cli.h"
+#include "common/data_flags.h"
 #include "common/job_data.h"
 #include "common/log.h"
+#include "common/prepare.h"
+#include "common/process_stats.h"
 #include "ps/local_store.h"
 #include "worker/progress.h"
 #include "worker/trainer.h"
 
 namespace psrec {
 
+absl::StatusOr<std::unique_ptr<ShareSet>> HoldJobData(JobConfig* config) {
+  const absl::Time start = absl::Now();
+  const std::string shares_dir = SharesDirFor(config->data_dir(), SharesDirFlag());
+  absl::StatusOr<SharesManifest> manifest =
+      EnsurePrepared(config->data_dir(), shares_dir, PrepareOptions());
+  if (!manifest.ok()) return manifest.status();
+  absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldAllShares(shares_dir, config);
+  if (!data.ok()) return data.status();
+  PSREC_LOG(INFO) << absl::StrFormat(
+      "%s: %u ratings, %u users, %u items in %u shares; %s split %u train / %u test; data ready "
+      "in %.2f s",
+      manifest->source().path(), manifest->num_ratings(), manifest->num_users(),
+      manifest->num_items(), manifest->num_shares(), EnumFlagName(config->split()),
+      (*data)->train_rows().size(), (*data)->test_rows().size(),
+      absl::ToDoubleSeconds(absl::Now() - start));
+  return data;
+}
+
 absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
                                                      const std::string& metrics_out) {
-  absl::StatusOr<JobData> job = PrepareData(&config);
-  if (!job.ok()) return job.status();
-  PSREC_LOG(INFO) << job->data.path << ": " << job->data.ratings.size() << " ratings, "
-                  << job->data.user_ids.size() << " users, " << job->data.item_ids.size()
-                  << " items; " << EnumFlagName(config.split()) << " split "
-                  << job->split.train.size() << " train / " << job->split.test.size() << " test";
+  absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&config);
+  if (!data.ok()) return data.status();
   absl::StatusOr<std::unique_ptr<LocalStore>> store =
       LocalStore::Create(config.tables(), config.optimizer(), config.seed());
   if (!store.ok()) return store.status();
   absl::StatusOr<std::unique_ptr<Trainer>> trainer =
-      Trainer::Create(config, &job->data, store->get());
+      Trainer::Create(config, &(*data)->table(), store->get());
   if (!trainer.ok()) return trainer.status();
 
+  const absl::Span<const uint32_t> test = (*data)->test_rows();
   std::vector<EpochRecord> records;
-  std::vector<float> pred(job->split.test.size());
+  std::vector<float> pred(test.size());
   uint64_t step = 0;
   for (uint32_t epoch = 0; epoch < config.epochs(); ++epoch) {
     const absl::Time start = absl::Now();
-    const std::vector<uint32_t> order = EpochOrder(job->split.train, config.seed(), epoch);
+    const std::vector<uint32_t> order = EpochOrder((*data)->train_rows(), config.seed(), epoch);
     ProgressLog progress(epoch + 1, config.epochs(), order.size(), absl::Seconds(1));
     TrainHooks hooks;
     hooks.progress = [&](const TrainStats& so_far) { progress.Update(so_far); };
@@ -46,17 +65,20 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
     record.train_seconds = absl::ToDoubleSeconds(absl::Now() - start);
     record.examples = stats->examples;
     record.train_loss = stats->mean_loss();
-    if (absl::Status s = (*trainer)->Predict(job->split.test, absl::MakeSpan(pred)); !s.ok()) {
-      return s;
-    }
-    record.test = Score(job->data, job->split.test, pred);
+    if (absl::Status s = (*trainer)->Predict(test, absl::MakeSpan(pred)); !s.ok()) return s;
+    record.test = ScoreRows((*data)->table(), test, pred).Metrics();
     record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (absl::Status s = FinishEpoch(record, config.epochs()); !s.ok()) return s;
     records.push_back(record);
+    const ProcessReport self = SelfReport("train", "train");
     if (!metrics_out.empty()) {
-      if (absl::Status s = WriteMetricsJson(metrics_out, config, records); !s.ok()) return s;
+      if (absl::Status s = WriteMetricsJson(metrics_out, config, records, {&self, 1}); !s.ok()) {
+        return s;
+      }
     }
   }
+  const ProcessReport self = SelfReport("train", "train");
+  PSREC_LOG(INFO) << "processes of the job:\n" << ProcessTable({&self, 1});
   return records;
 }
 

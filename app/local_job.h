@@ -1,18 +1,28 @@
-// The in-process job: read and split the data, train every epoch with the parameter tables in this
-// process, and evaluate after each. It is the reference every distributed run must reproduce.
+// The in-process job: the ratings prepared into shares if they are not yet (common/prepare.h),
+// every share held and split, every epoch trained with the parameter tables in this process and
+// evaluated after each. It is one worker holding every share, and the reference every distributed
+// run must reproduce.
 #ifndef PSREC_APP_LOCAL_JOB_H_
 #define PSREC_APP_LOCAL_JOB_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/job_report.h"
+#include "common/share_set.h"
 #include "proto/config.pb.h"
 
 namespace psrec {
 
+// The shares of config->data_dir, prepared first where needed (in --shares_dir or its default),
+// all held and split as the config says; sets config->rating_offset. Logs what it holds and how
+// long it took.
+absl::StatusOr<std::unique_ptr<ShareSet>> HoldJobData(JobConfig* config);
+
 // Trains config.epochs epochs in this process and evaluates after each. `metrics_out` may be empty.
+// Ends by logging the process's peak memory and CPU time (also in the metrics file).
 absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
                                                      const std::string& metrics_out);
 

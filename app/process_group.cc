@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,9 +150,9 @@ void ProcessGroup::StopAll() {
       PSREC_LOG(WARNING) << c.role << " (pid " << c.pid << ") ignored SIGTERM; killing it";
       ::kill(c.pid, SIGKILL);
       int status;
-      ::waitpid(c.pid, &status, 0);
-      c.exited = true;
-      c.status = status;
+      struct rusage usage {};
+      ::wait4(c.pid, &status, 0, &usage);
+      NoteExit(c, status, usage);
     }
     for (int k = 0; k < 2; ++k) {
       if (c.fds[k] >= 0) Drain(c, k);
@@ -185,14 +186,20 @@ void ProcessGroup::Drain(Child& c, int k) {
   c.pending[k].erase(0, start);
 }
 
+void ProcessGroup::NoteExit(Child& c, int status, const struct rusage& usage) {
+  c.exited = true;
+  c.status = status;
+  c.peak_rss_bytes = static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux counts KiB
+  c.cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                  static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
+
 void ProcessGroup::Reap() {
   for (Child& c : children_) {
     if (c.exited) continue;
     int status;
-    if (::waitpid(c.pid, &status, WNOHANG) == c.pid) {
-      c.exited = true;
-      c.status = status;
-    }
+    struct rusage usage {};
+    if (::wait4(c.pid, &status, WNOHANG, &usage) == c.pid) NoteExit(c, status, usage);
   }
 }
 

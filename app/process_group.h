@@ -5,9 +5,11 @@
 #ifndef PSREC_APP_PROCESS_GROUP_H_
 #define PSREC_APP_PROCESS_GROUP_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ struct Child {
   std::array<std::string, 2> pending;
   bool exited = false;
   int status = 0;
+  // Once exited: the kernel's accounting of the child (wait4), for the run's table of processes.
+  uint64_t peak_rss_bytes = 0;
+  double cpu_seconds = 0;
 };
 
 // "ps1 (pid 123) was killed by signal 9", for a child that has exited.
@@ -68,6 +73,7 @@ class ProcessGroup {
   absl::StatusOr<Child> Spawn(const std::string& role, std::vector<std::string> args);
   void Drain(Child& c, int k);
   void Reap();
+  static void NoteExit(Child& c, int status, const struct rusage& usage);
 
   StopSignal* const stop_;
   std::vector<Child> children_;

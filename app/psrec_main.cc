@@ -5,6 +5,7 @@
 
 #include "app/coordinator_main.h"
 #include "app/eval_main.h"
+#include "app/prepare_main.h"
 #include "app/ps_main.h"
 #include "app/recommend_main.h"
 #include "app/synth_main.h"
@@ -15,8 +16,8 @@
 int main(int argc, char** argv) {
   const std::vector<psrec::Subcommand> subs = {
       psrec::TrainSubcommand(),       psrec::PsSubcommand(),   psrec::WorkerSubcommand(),
-      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(), psrec::SynthSubcommand(),
-      psrec::RecommendSubcommand()};
+      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(), psrec::PrepareSubcommand(),
+      psrec::SynthSubcommand(), psrec::RecommendSubcommand()};
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     psrec::PrintTopLevelHelp(subs);

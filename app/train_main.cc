@@ -15,8 +15,11 @@
 #include "app/local_job.h"
 #include "app/metrics_flag.h"
 #include "app/recovery_flags.h"
+#include "common/data_flags.h"
 #include "common/job_config.h"
 #include "common/log.h"
+#include "common/prepare.h"
+#include "common/process_stats.h"
 #include "common/security.h"
 #include "common/service_flags.h"
 
@@ -102,8 +105,20 @@ int RunTrain(const std::set<std::string>& specified) {
     return RunInProcess(*config);
   }
   config->set_num_shards(static_cast<uint32_t>(ps_shards));
-  const absl::Status status =
-      RunLocalCluster(*config, LocalClusterOptions(*recovery, max_restarts));
+  // Prepared here, once, so that the children find fresh shares and start at once.
+  const std::string shares_dir = SharesDirFor(config->data_dir(), SharesDirFlag());
+  if (absl::StatusOr<SharesManifest> m =
+          EnsurePrepared(config->data_dir(), shares_dir, PrepareOptions());
+      !m.ok()) {
+    return Exit("train", kExitFailed, m.status());
+  }
+  ClusterOptions options = LocalClusterOptions(*recovery, max_restarts);
+  options.coordinator_flags.push_back("--shares_dir=" + shares_dir);
+  const absl::Status status = RunLocalCluster(*config, options);
+  const ProcessReport self = SelfReport("launcher", "train");
+  PSREC_LOG(INFO) << absl::StrFormat("this launcher (pid %d): peak RSS %.1f MB, %.2f s CPU",
+                                     getpid(), static_cast<double>(self.peak_rss_bytes) / 1e6,
+                                     self.cpu_seconds);
   if (!status.ok()) return Exit("train", kExitFailed, status);
   return 0;
 }
@@ -116,7 +131,10 @@ Subcommand TrainSubcommand() {
       "train a model on MovieLens and report test MAE and RMSE after every epoch",
       "Reads the ratings, splits them, trains with the parameter tables in this process and\n"
       "evaluates on the test split after every epoch. Progress goes to stderr; the final line on\n"
-      "stdout is 'model=... split=... test_mae=... test_rmse=...'.\n\n"
+      "stdout is 'model=... split=... test_mae=... test_rmse=...'. The ratings are read through\n"
+      "their prepared shares (--shares_dir), made from the ratings file the first time and\n"
+      "whenever it changes (see psrec prepare --help); later runs map them instead of parsing.\n"
+      "The end of the run logs each process's peak memory and CPU time (also in --metrics_out).\n\n"
       "With --ps_shards=N (N >= 1) the same job runs as separate processes on this machine: N\n"
       "parameter servers, --workers workers and a coordinator, on 127.0.0.1 with free ports. "
       "Their\n"
@@ -126,8 +144,8 @@ Subcommand TrainSubcommand() {
       "that dies (it is restarted and the job rolls back to the last checkpoint) and a worker "
       "that\n"
       "is killed (the others redo its work from the last checkpoint).",
-      {JobFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(),
-       __FILE__},
+      {JobFlagsFile(), DataFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(), PeerFlagsFile(),
+       SecurityFlagsFile(), __FILE__},
       &RunTrain,
   };
 }

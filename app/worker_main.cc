@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/data_flags.h"
 #include "common/job_config.h"
 #include "common/log.h"
 #include "common/ops_flags.h"
@@ -36,6 +37,7 @@ int RunWorker(const std::set<std::string>& specified) {
   options.fail_after = FailAfterFlag();
   options.name = absl::GetFlag(FLAGS_name);
   options.name_given = !options.name.empty();
+  options.shares_dir = SharesDirFlag();
   if (!options.name_given) options.name = DefaultName();
   if (options.coordinator.empty()) {
     return Exit("worker", kExitUsage, "--coordinator=HOST:PORT is required");
@@ -77,9 +79,11 @@ Subcommand WorkerSubcommand() {
       "worker",
       "train the partitions a coordinator hands out, against the parameter-server shards",
       "Registers with the coordinator (--coordinator=HOST:PORT) with the job config built from\n"
-      "the flags below, which must match the coordinator's; reads and splits the same data; then\n"
-      "trains each epoch partition it is given, pulling rows from and pushing gradients to every\n"
-      "ps shard, until the coordinator says the job is done. Every RPC has a deadline\n"
+      "the flags below, which must match the coordinator's; maps only the data shares the\n"
+      "coordinator assigns it (from --shares_dir, else where the coordinator found them; see\n"
+      "psrec prepare --help), splits them, and trains each epoch on their training ratings,\n"
+      "pulling rows from and pushing gradients to every ps shard, and scores their test ratings\n"
+      "after each epoch, until the coordinator says the job is done. Every RPC has a deadline\n"
       "(--rpc_timeout). It heartbeats to keep its lease; when a server call fails it gives its\n"
       "partition up and trains what the coordinator hands out after rolling back. It gives up\n"
       "when the coordinator has been unreachable for --fail_after. While every place is held by\n"
@@ -87,7 +91,8 @@ Subcommand WorkerSubcommand() {
       "Exit status: 0 when done, or when the job had already finished; 2 for bad flags or a\n"
       "config that differs from the coordinator's; 1 for any other failure (the message names\n"
       "the RPC and its peer).",
-      {JobFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), OpsFlagsFile(), __FILE__},
+      {JobFlagsFile(), DataFlagsFile(), PeerFlagsFile(), SecurityFlagsFile(), OpsFlagsFile(),
+       __FILE__},
       &RunWorker,
   };
 }

@@ -25,17 +25,17 @@ ABSL_FLAG(int32_t, repeats, 3, "Timed runs per model; the best is reported.");
 namespace psrec {
 namespace {
 
-absl::StatusOr<double> RatingsPerSecond(JobConfig config, const JobData& job) {
+absl::StatusOr<double> RatingsPerSecond(JobConfig config, const ShareSet& job) {
   double best = 0;
   for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
     auto store = LocalStore::Create(config.tables(), config.optimizer(), config.seed());
     if (!store.ok()) return store.status();
-    auto trainer = Trainer::Create(config, &job.data, store->get());
+    auto trainer = Trainer::Create(config, &job.table(), store->get());
     if (!trainer.ok()) return trainer.status();
     uint64_t examples = 0, step = 0;
     const absl::Time start = absl::Now();
     for (uint32_t epoch = 0; epoch < config.epochs(); ++epoch) {
-      auto stats = (*trainer)->Train(EpochOrder(job.split.train, config.seed(), epoch), step, {});
+      auto stats = (*trainer)->Train(EpochOrder(job.train_rows(), config.seed(), epoch), step, {});
       if (!stats.ok()) return stats.status();
       examples += stats->examples;
       step += stats->batches;
@@ -59,14 +59,14 @@ int Main(const std::set<std::string>& specified) {
     return 1;
   }
   base->set_data_dir(*dir);
-  auto job = PrepareData(&*base);
+  auto job = HoldJobData(&*base);  // the shares, prepared first if need be
   if (!job.ok()) {
     std::fprintf(stderr, "train_bench: %s\n", std::string(job.status().message()).c_str());
     return 1;
   }
   std::printf(
       "in-process training, 1 thread, %s, %zu training ratings, batch %u, %u epochs, best of %d\n",
-      dir->c_str(), job->split.train.size(), base->batch_size(), base->epochs(),
+      dir->c_str(), (*job)->train_rows().size(), base->batch_size(), base->epochs(),
       absl::GetFlag(FLAGS_repeats));
   std::printf("%-6s %14s %12s\n", "model", "ratings/s", "vs bias");
   double bias_rate = 0;
@@ -74,7 +74,7 @@ int Main(const std::set<std::string>& specified) {
     JobConfig config = *base;
     config.set_model(model);
     FillTableSpecs(&config);
-    auto rate = RatingsPerSecond(config, *job);
+    auto rate = RatingsPerSecond(config, **job);
     if (!rate.ok()) {
       std::fprintf(stderr, "train_bench: %s\n", std::string(rate.status().message()).c_str());
       return 1;

@@ -24,8 +24,38 @@ absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string ProcessTable(absl::Span<const ProcessReport> processes) {
+  std::string out =
+      absl::StrFormat("%-14s %-12s %12s %9s  %s", "process", "role", "peak RSS", "CPU s", "note");
+  for (const ProcessReport& p : processes) {
+    absl::StrAppendFormat(&out, "\n%-14s %-12s %9.1f MB %9.2f  %s", p.name, p.role,
+                          static_cast<double>(p.peak_rss_bytes) / 1e6, p.cpu_seconds, p.note);
+  }
+  return out;
+}
+
 absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
-                              absl::Span<const EpochRecord> epochs) {
+                              absl::Span<const EpochRecord> epochs,
+                              absl::Span<const ProcessReport> processes) {
   std::string config_json;
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -46,6 +76,18 @@ absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
                           e.seconds, e.train_seconds, e.examples);
   }
   out += "\n  ]";
+  out += ",\n  \"processes\": [";
+  for (size_t k = 0; k < processes.size(); ++k) {
+    const ProcessReport& p = processes[k];
+    absl::StrAppendFormat(&out,
+                          "%s\n    {\"role\": %s, \"name\": %s, \"peak_rss_bytes\": %u, "
+                          "\"cpu_seconds\": %.3f%s}",
+                          k == 0 ? "" : ",", JsonString(p.role), JsonString(p.name),
+                          p.peak_rss_bytes, p.cpu_seconds,
+                          p.note.empty() ? "" : absl::StrCat(", \"note\": ", JsonString(p.note)));
+  }
+  out += processes.empty() ? "]" : "\n  ]";
+  // "final" comes last: readers (and tests) take everything from it on as the result.
   if (!epochs.empty()) {
     absl::StrAppendFormat(&out, ",\n  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}",
                           epochs.back().test.mae, epochs.back().test.rmse);

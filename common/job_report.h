@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/job_data.h"
+#include "common/process_stats.h"
 #include "proto/config.pb.h"
 
 namespace psrec {
@@ -35,10 +36,17 @@ struct EpochRecord {
 // the loss or a metric is not finite: the run diverged, and its numbers must not be reported.
 absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs);
 
-// Writes {"config": ..., "epochs": [...], "final": {"test_mae", "test_rmse"}} to `path` through a
-// temporary file and a rename, so a reader never sees half a file.
+// Writes {"config": ..., "epochs": [...], "processes": [...], "final": {"test_mae", "test_rmse"}}
+// to `path` through a temporary file and a rename, so a reader never sees half a file. Each process
+// is {"role", "name", "peak_rss_bytes", "cpu_seconds"} (and "note" when it has one).
 absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
-                              absl::Span<const EpochRecord> epochs);
+                              absl::Span<const EpochRecord> epochs,
+                              absl::Span<const ProcessReport> processes = {});
+
+// The processes as a table for people, one line each, with a header:
+//   process      role          peak RSS    CPU s  note
+//   worker0      worker        231.4 MB    12.31
+std::string ProcessTable(absl::Span<const ProcessReport> processes);
 
 }  // namespace psrec
 

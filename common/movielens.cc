@@ -10,10 +10,12 @@
 #include <cstring>
 #include <limits>
 #include <system_error>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "common/files.h"
 #include "common/movielens_scan.h"
 
@@ -83,69 +85,49 @@ bool ParseRating(absl::string_view field, float* value) {
   return ec == std::errc() && ptr == end;
 }
 
-// Turns lines into Ratings and original ids into dense indices.
-class LineParser {
+// Splits a line into its fields and parses each, naming what is wrong.
+class LineFields {
  public:
-  LineParser(Layout layout, const std::string& name, Dataset* out)
-      : layout_(layout), separator_(Separator(layout)), name_(name), out_(out) {}
+  explicit LineFields(Layout layout) : separator_(Separator(layout)) {}
 
-  // The fast path: the line at p in its common form, added; nullptr if it is not in that form.
-  const char* Scan(const char* p, const char* end) {
-    ScannedRating s;
-    const char* next = ScanRatingLine(p, end, layout_, &s);
-    if (next != nullptr) Add(s);
-    return next;
-  }
-
-  absl::Status Parse(absl::string_view line, int64_t line_no) {
+  // Parses `line` (without its newline); on failure returns the message that follows "file:line: ".
+  absl::StatusOr<ScannedRating> Parse(absl::string_view line) const {
     std::array<absl::string_view, kFields> fields;
     if (!Split(line, &fields)) {
-      return Error(line_no, "expected ", kFields, " fields separated by ", Quote(separator_),
-                   " but found ", CountFields(line));
+      return Error("expected ", kFields, " fields separated by ", Quote(separator_), " but found ",
+                   CountFields(line));
     }
     std::array<int64_t, 2> ids;
     for (int i = 0; i < 2; ++i) {
       bool overflow;
       if (!ParseInt(fields[i], &ids[i], &overflow)) {
-        return Error(line_no, kFieldNames[i], " ", Quote(fields[i]),
+        return Error(kFieldNames[i], " ", Quote(fields[i]),
                      overflow ? " is out of range" : " is not an integer");
       }
-      if (ids[i] < 0) return Error(line_no, kFieldNames[i], " ", ids[i], " is negative");
+      if (ids[i] < 0) return Error(kFieldNames[i], " ", ids[i], " is negative");
     }
     ScannedRating r{ids[0], ids[1], 0, 0};
     if (!ParseRating(fields[2], &r.rating)) {
-      return Error(line_no, "rating ", Quote(fields[2]), " is not a number");
+      return Error("rating ", Quote(fields[2]), " is not a number");
     }
     if (!std::isfinite(r.rating)) {
-      return Error(line_no, "rating ", Quote(fields[2]), " is not a finite number");
+      return Error("rating ", Quote(fields[2]), " is not a finite number");
     }
     if (r.rating < kMinRating || r.rating > kMaxRating) {
-      return Error(line_no, "rating ", fields[2], " is outside [", kMinRating, ", ", kMaxRating,
-                   "]");
+      return Error("rating ", fields[2], " is outside [", kMinRating, ", ", kMaxRating, "]");
     }
     bool overflow;
     if (!ParseInt(fields[3], &r.timestamp, &overflow)) {
-      return Error(line_no, "timestamp ", Quote(fields[3]),
+      return Error("timestamp ", Quote(fields[3]),
                    overflow ? " is out of range" : " is not an integer");
     }
-    Add(r);
-    return absl::OkStatus();
-  }
-
-  template <typename... Args>
-  absl::Status Error(int64_t line_no, const Args&... args) const {
-    return absl::InvalidArgumentError(absl::StrCat(name_, ":", line_no, ": ", args...));
+    return r;
   }
 
  private:
-  void Add(const ScannedRating& s) {
-    // Rating files are usually grouped by user, so the previous user answers most lookups.
-    if (s.user_id != last_user_id_) {
-      last_user_id_ = s.user_id;
-      last_user_ = users_.Get(s.user_id, &out_->user_ids);
-    }
-    out_->ratings.push_back(
-        {last_user_, items_.Get(s.item_id, &out_->item_ids), s.rating, s.timestamp});
+  template <typename... Args>
+  static absl::Status Error(const Args&... args) {
+    return absl::InvalidArgumentError(absl::StrCat(args...));
   }
 
   // string_view::find of a one-byte string is a general substring search; find(char) is memchr.
@@ -174,14 +156,7 @@ class LineParser {
     return count;
   }
 
-  Layout layout_;
   absl::string_view separator_;
-  const std::string& name_;
-  Dataset* out_;
-  IdIndex users_;
-  IdIndex items_;
-  int64_t last_user_id_ = -1;
-  uint32_t last_user_ = 0;
 };
 
 // Returns the line starting at *pos without its "\n" or "\r\n", and moves *pos past it.
@@ -193,6 +168,31 @@ absl::string_view NextLine(absl::string_view text, size_t* pos) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   return line;
 }
+
+// Turns original ids into dense indices as ratings arrive, in order of first appearance.
+class DatasetBuilder {
+ public:
+  explicit DatasetBuilder(Dataset* out) : out_(out) {}
+
+  void Add(absl::Span<const ScannedRating> batch) {
+    for (const ScannedRating& s : batch) {
+      // Rating files are usually grouped by user, so the previous user answers most lookups.
+      if (s.user_id != last_user_id_) {
+        last_user_id_ = s.user_id;
+        last_user_ = users_.Get(s.user_id, &out_->user_ids);
+      }
+      out_->ratings.push_back(
+          {last_user_, items_.Get(s.item_id, &out_->item_ids), s.rating, s.timestamp});
+    }
+  }
+
+ private:
+  Dataset* out_;
+  IdIndex users_;
+  IdIndex items_;
+  int64_t last_user_id_ = -1;
+  uint32_t last_user_ = 0;
+};
 
 }  // namespace
 
@@ -208,39 +208,91 @@ absl::string_view LayoutName(Layout layout) {
   return "unknown";
 }
 
+RatingParser::RatingParser(Layout layout, std::string name, bool half_stars)
+    : layout_(layout), name_(std::move(name)), half_stars_(half_stars) {}
+
+absl::StatusOr<bool> RatingParser::Start(absl::string_view text, bool last, size_t* pos) {
+  // A UTF-8 byte order mark is what a spreadsheet adds when it re-saves a file; it is not data.
+  constexpr absl::string_view kBom = "\xEF\xBB\xBF";
+  if (text.size() < kBom.size() && !last && kBom.substr(0, text.size()) == text) return false;
+  if (text.substr(0, kBom.size()) == kBom) *pos = kBom.size();
+  if (layout_ == Layout::kCsv) {
+    if (!last && text.find('\n', *pos) == absl::string_view::npos) return false;
+    line_no_ = 1;
+    const absl::string_view header = NextLine(text, pos);
+    if (header != kCsvHeader) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name_, ":1: expected the header ", Quote(kCsvHeader), " but found ", Quote(header)));
+    }
+  }
+  started_ = true;
+  return true;
+}
+
+absl::StatusOr<size_t> RatingParser::Parse(absl::string_view text, bool last,
+                                           std::vector<ScannedRating>* out) {
+  size_t pos = 0;
+  if (!started_) {
+    absl::StatusOr<bool> started = Start(text, last, &pos);
+    if (!started.ok()) return started.status();
+    if (!*started) return 0;
+    pos = std::min(pos, text.size());
+  }
+  // Only whole lines: up to the last newline, or everything at the end of the file.
+  const size_t newline = text.rfind('\n');
+  const size_t whole = last ? text.size() : newline == absl::string_view::npos ? 0 : newline + 1;
+  if (whole <= pos) return last ? text.size() : pos;
+  const absl::string_view lines = text.substr(0, whole);
+  const char* const end = lines.data() + lines.size();
+  const LineFields fields(layout_);
+  while (pos < lines.size()) {
+    ++line_no_;
+    ScannedRating s;
+    if (const char* next = ScanRatingLine(lines.data() + pos, end, layout_, &s)) {
+      pos = static_cast<size_t>(next - lines.data());
+    } else {
+      // Not the common form: the general parser takes it, or names what is wrong.
+      const absl::string_view line = NextLine(lines, &pos);
+      if (line.empty()) continue;
+      absl::StatusOr<ScannedRating> parsed = fields.Parse(line);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name_, ":", line_no_, ": ", parsed.status().message()));
+      }
+      s = *parsed;
+    }
+    if (half_stars_ && 2.0f * s.rating != std::round(2.0f * s.rating)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name_, ":", line_no_, ": rating ", s.rating,
+          " is not a whole number of half stars, which is all that prepared shares hold"));
+    }
+    out->push_back(s);
+  }
+  return whole;
+}
+
 absl::StatusOr<Dataset> ParseRatings(absl::string_view text, Layout layout,
                                      const std::string& name) {
   Dataset data;
   data.path = name;
   data.layout = layout;
-  // A UTF-8 byte order mark is what a spreadsheet adds when it re-saves a file; it is not data.
-  constexpr absl::string_view kBom = "\xEF\xBB\xBF";
-  if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   data.ratings.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   AdviseHugePages(data.ratings.data(), data.ratings.capacity() * sizeof(Rating));
-  LineParser parser(layout, name, &data);
-  size_t pos = 0;
-  int64_t line_no = 0;
-  if (layout == Layout::kCsv) {
-    line_no = 1;
-    absl::string_view header = NextLine(text, &pos);
-    if (header != kCsvHeader) {
-      return parser.Error(line_no, "expected the header ", Quote(kCsvHeader), " but found ",
-                          Quote(header));
-    }
-  }
-  const char* const end = text.data() + text.size();
-  while (pos < text.size()) {
-    ++line_no;
-    if (const char* next = parser.Scan(text.data() + pos, end)) {
-      pos = static_cast<size_t>(next - text.data());
-      continue;
-    }
-    // Not the common form: the general parser takes it, or names what is wrong.
-    absl::string_view line = NextLine(text, &pos);
-    if (line.empty()) continue;
-    absl::Status status = parser.Parse(line, line_no);
-    if (!status.ok()) return status;
+  RatingParser parser(layout, name);
+  DatasetBuilder builder(&data);
+  // The text passes through the parser a window at a time, so that the parsed lines in flight stay
+  // small beside the rows.
+  constexpr size_t kWindow = size_t{1} << 20;
+  std::vector<ScannedRating> batch;
+  for (size_t pos = 0, window = kWindow;;) {
+    const bool last = text.size() - pos <= window;
+    absl::StatusOr<size_t> used = parser.Parse(text.substr(pos, window), last, &batch);
+    if (!used.ok()) return used.status();
+    builder.Add(batch);
+    batch.clear();
+    pos += *used;
+    if (last) break;
+    window = *used == 0 ? 2 * window : kWindow;  // a line longer than the window
   }
   if (data.ratings.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": no ratings"));
@@ -251,7 +303,7 @@ absl::StatusOr<Dataset> ParseRatings(absl::string_view text, Layout layout,
   return data;
 }
 
-absl::StatusOr<Dataset> ReadMovieLens(const std::string& dir) {
+absl::StatusOr<RatingFile> FindRatingFile(const std::string& dir) {
   const std::string looked_for = absl::StrCat(
       LayoutName(Layout::kCsv), ", ", LayoutName(Layout::kDat), ", ", LayoutName(Layout::kUData));
   struct stat st;
@@ -265,13 +317,18 @@ absl::StatusOr<Dataset> ReadMovieLens(const std::string& dir) {
   }
   for (Layout layout : kLayouts) {
     std::string path = JoinPath(dir, LayoutName(layout));
-    if (stat(path.c_str(), &st) != 0) continue;
-    absl::StatusOr<FileText> file = FileText::Read(path);
-    if (!file.ok()) return file.status();
-    return ParseRatings(file->text(), layout, path);
+    if (stat(path.c_str(), &st) == 0) return RatingFile{path, layout};
   }
   return absl::NotFoundError(
       absl::StrCat("no MovieLens rating file in '", dir, "': looked for ", looked_for));
+}
+
+absl::StatusOr<Dataset> ReadMovieLens(const std::string& dir) {
+  absl::StatusOr<RatingFile> found = FindRatingFile(dir);
+  if (!found.ok()) return found.status();
+  absl::StatusOr<FileText> file = FileText::Read(found->path);
+  if (!file.ok()) return file.status();
+  return ParseRatings(file->text(), found->layout, found->path);
 }
 
 }  // namespace psrec

@@ -19,13 +19,6 @@
 
 namespace psrec {
 
-struct ScannedRating {
-  int64_t user_id;
-  int64_t item_id;
-  float rating;
-  int64_t timestamp;
-};
-
 // Parses the line that starts at `p` (the text ends at `end`) when it has the common form
 // "ID SEP ID SEP RATING SEP TIMESTAMP" and ends in '\n', "\r\n" or the end of the text: ids of 1 to
 // 18 digits, a timestamp of 1 to 18 digits after an optional '-', and a rating in [0.5, 5] of 1 to

@@ -23,18 +23,19 @@ absl::Time WaitDeadline(const grpc::ServerContext& context) {
 }  // namespace
 
 CoordinatorService::CoordinatorService(JobConfig config, std::vector<std::string> ps_addresses,
-                                       const JobData* job, RecoveryOptions recovery,
+                                       JobDataInfo data, RecoveryOptions recovery,
                                        ShardControl* shards)
     : config_(std::move(config)),
       ps_addresses_(std::move(ps_addresses)),
+      shares_dir_(data.shares_dir),
+      data_fingerprint_(data.fingerprint),
       heartbeat_(recovery.worker_lease / 4),
-      state_(config_, job->split.train.size(), recovery.worker_lease),
-      runner_(config_, std::move(recovery), shards, &state_) {}
+      state_(config_, recovery.worker_lease),
+      runner_(config_, std::move(data), std::move(recovery), shards, &state_) {}
 
 absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
-    const Evaluator& evaluate, absl::Duration register_timeout, absl::Duration epoch_timeout,
-    const std::string& metrics_out) {
-  return runner_.Run(evaluate, register_timeout, epoch_timeout, metrics_out);
+    absl::Duration register_timeout, absl::Duration epoch_timeout, const std::string& metrics_out) {
+  return runner_.Run(register_timeout, epoch_timeout, metrics_out);
 }
 
 grpc::Status CoordinatorService::Known(uint32_t id) {
@@ -68,6 +69,8 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
   response->set_worker_id(id);
   for (const std::string& address : ps_addresses_) response->add_ps_addresses(address);
   *response->mutable_config() = config_;
+  response->set_shares_dir(shares_dir_);
+  response->set_data_fingerprint(data_fingerprint_);
   response->set_heartbeat_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(heartbeat_)));
   PSREC_LOG(INFO) << "worker " << id << " registered: " << request->name() << " at "
                   << context->peer() << " (" << state_.membership.size() << "/"

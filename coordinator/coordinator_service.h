@@ -1,8 +1,9 @@
 // The coordinator of a distributed job as a gRPC service: it admits workers whose config matches,
-// hands each one its partition of every epoch, provides the SSP clock, and keeps the workers'
-// leases. The parts it wires together: who the workers are (coordinator/membership.h), the epoch
-// schedule (coordinator/schedule.h), both shared with the job loop (coordinator/job_runner.h),
-// which runs the epochs, evaluates them and recovers from failures (coordinator/recovery.h).
+// hands each one its part of every task (splitting the data, training an epoch, evaluating it),
+// provides the SSP clock, and keeps the workers' leases. The parts it wires together: who the
+// workers are (coordinator/membership.h), the epoch schedule (coordinator/schedule.h), both shared
+// with the job loop (coordinator/job_runner.h), which runs the epochs, evaluates them and recovers
+// from failures (coordinator/recovery.h).
 //
 // Thread-safety: the handlers run on gRPC's threads and RunJob on the caller's. The membership and
 // the schedule are behind one mutex (coordinator/coordinator_state.h); a handler that waits (the
@@ -17,7 +18,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/job_data.h"
 #include "common/job_report.h"
 #include "coordinator/coordinator_state.h"
 #include "coordinator/job_runner.h"
@@ -30,10 +30,10 @@ namespace psrec {
 
 class CoordinatorService final : public Coordinator::Service {
  public:
-  // `config` has rating_offset and data_dir filled in; `job` holds its data and split (read here,
-  // not kept). `shards` may be null (no recovery: tests of scheduling alone); it must outlive the
-  // service.
-  CoordinatorService(JobConfig config, std::vector<std::string> ps_addresses, const JobData* job,
+  // `config` has data_dir filled in; `data` says where the job's prepared shares are and what they
+  // hold (the workers split them, and the job fills in rating_offset). `shards` may be null (no
+  // recovery: tests of scheduling alone); it must outlive the service.
+  CoordinatorService(JobConfig config, std::vector<std::string> ps_addresses, JobDataInfo data,
                      RecoveryOptions recovery = RecoveryOptions(), ShardControl* shards = nullptr);
 
   // FAILED_PRECONDITION naming each field when the worker's config differs. While every place is
@@ -56,10 +56,8 @@ class CoordinatorService final : public Coordinator::Service {
   grpc::Status Heartbeat(grpc::ServerContext* context, const HeartbeatRequest* request,
                          HeartbeatResponse* response) override;
 
-  using Evaluator = JobRunner::Evaluator;
   // JobRunner::Run. Call it once.
-  absl::StatusOr<std::vector<EpochRecord>> RunJob(const Evaluator& evaluate,
-                                                  absl::Duration register_timeout,
+  absl::StatusOr<std::vector<EpochRecord>> RunJob(absl::Duration register_timeout,
                                                   absl::Duration epoch_timeout,
                                                   const std::string& metrics_out);
 
@@ -78,6 +76,8 @@ class CoordinatorService final : public Coordinator::Service {
 
   const JobConfig config_;
   const std::vector<std::string> ps_addresses_;
+  const std::string shares_dir_;
+  const uint64_t data_fingerprint_;
   const absl::Duration heartbeat_;  // a quarter of the lease
   CoordinatorState state_;
   JobRunner runner_;

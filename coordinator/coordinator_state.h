@@ -20,11 +20,10 @@
 namespace psrec {
 
 struct CoordinatorState {
-  // num_workers places, each held while its worker calls at least once every `lease`; epochs of
-  // `num_rows` training rows in config's batches, with its SSP staleness.
-  CoordinatorState(const JobConfig& config, uint64_t num_rows, absl::Duration lease)
-      : membership(config.num_workers(), lease),
-        schedule(num_rows, config.batch_size(), config.staleness()) {}
+  // num_workers places, each held while its worker calls at least once every `lease`; tasks with
+  // config's SSP staleness.
+  CoordinatorState(const JobConfig& config, absl::Duration lease)
+      : membership(config.num_workers(), lease), schedule(config.staleness()) {}
 
   absl::Mutex mu;
   Membership membership ABSL_GUARDED_BY(mu);

@@ -4,39 +4,38 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "coordinator/coordinator_metrics.h"
 
 namespace psrec {
-namespace {
 
-// How often a running epoch looks at leases and at the shards.
-constexpr absl::Duration kWatchEvery = absl::Milliseconds(250);
-constexpr absl::Duration kCheckShardsEvery = absl::Milliseconds(500);
+JobRunner::JobRunner(JobConfig config, JobDataInfo data, RecoveryOptions recovery,
+                     ShardControl* shards, CoordinatorState* state)
+    : config_(std::move(config)),
+      data_(std::move(data)),
+      recovery_(config_, std::move(recovery), shards),
+      state_(state) {
+  for (const ShareInfo& share : data_.manifest.shares()) share_rows_.push_back(share.rows());
+}
 
-}  // namespace
-
-JobRunner::JobRunner(JobConfig config, RecoveryOptions recovery, ShardControl* shards,
-                     CoordinatorState* state)
-    : config_(std::move(config)), recovery_(config_, std::move(recovery), shards), state_(state) {}
-
-absl::StatusOr<std::vector<EpochRecord>> JobRunner::Run(const Evaluator& evaluate,
-                                                        absl::Duration register_timeout,
+absl::StatusOr<std::vector<EpochRecord>> JobRunner::Run(absl::Duration register_timeout,
                                                         absl::Duration epoch_timeout,
                                                         const std::string& metrics_out) {
   register_timeout_ = register_timeout;
-  absl::StatusOr<std::vector<EpochRecord>> result = RunEpochs(evaluate, epoch_timeout, metrics_out);
+  absl::StatusOr<std::vector<EpochRecord>> result = RunEpochs(epoch_timeout, metrics_out);
+  if (result.ok()) PSREC_LOG(INFO) << "processes of the job:\n" << ProcessTable(Processes());
   // However the job ends, workers asking for work from now on are told to exit.
   absl::MutexLock lock(&state_->mu);
   state_->schedule.Finish(/*failed=*/!result.ok());
   return result;
 }
 
-absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(const Evaluator& evaluate,
-                                                              absl::Duration epoch_timeout,
+absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(absl::Duration epoch_timeout,
                                                               const std::string& metrics_out) {
   if (absl::Status s = AwaitAllReady(); !s.ok()) return s;
+  if (absl::Status s = SplitData(epoch_timeout); !s.ok()) return s;
   absl::StatusOr<uint32_t> first = StartFirstGeneration();
   if (!first.ok()) return first.status();
   uint32_t epoch = *first;
@@ -44,7 +43,7 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(const Evaluator& e
   // A resumed job that has no epoch left still reports its model's metrics.
   const bool evaluate_only = epoch == config_.epochs() && epoch > 0;
   while (epoch < config_.epochs() || evaluate_only) {
-    absl::StatusOr<EpochOutcome> outcome = RunEpoch(evaluate, epoch, evaluate_only, epoch_timeout);
+    absl::StatusOr<EpochOutcome> outcome = RunEpoch(epoch, evaluate_only, epoch_timeout);
     if (!outcome.ok()) return outcome.status();
     if (!outcome->trouble.empty()) {
       if (!recovery_.enabled()) return absl::AbortedError(outcome->trouble);
@@ -57,7 +56,10 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(const Evaluator& e
     const EpochRecord& done = outcome->record;
     CoordinatorMetrics::Get().EpochDone(done.epoch, done.test.mae, done.test.rmse);
     if (!metrics_out.empty()) {
-      if (absl::Status s = WriteMetricsJson(metrics_out, config_, records); !s.ok()) return s;
+      const std::vector<ProcessReport> processes = Processes();
+      if (absl::Status s = WriteMetricsJson(metrics_out, config_, records, processes); !s.ok()) {
+        return s;
+      }
     }
     if (evaluate_only) break;
     ++epoch;
@@ -92,8 +94,7 @@ absl::StatusOr<uint32_t> JobRunner::StartFirstGeneration() {
   return start->epochs_done;
 }
 
-absl::StatusOr<JobRunner::EpochOutcome> JobRunner::RunEpoch(const Evaluator& evaluate,
-                                                            uint32_t epoch, bool evaluate_only,
+absl::StatusOr<JobRunner::EpochOutcome> JobRunner::RunEpoch(uint32_t epoch, bool evaluate_only,
                                                             absl::Duration epoch_timeout) {
   const absl::Time start = absl::Now();
   EpochOutcome outcome;
@@ -104,21 +105,11 @@ absl::StatusOr<JobRunner::EpochOutcome> JobRunner::RunEpoch(const Evaluator& eva
     if (!trouble.ok()) return trouble.status();
     outcome.trouble = *trouble;
   }
-  uint64_t generation;
-  {
-    absl::MutexLock lock(&state_->mu);
-    generation = state_->schedule.generation();
-  }
   record.train_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (outcome.trouble.empty()) {
-    absl::StatusOr<TestMetrics> metrics = evaluate(generation);
-    if (metrics.ok()) {
-      record.test = *metrics;
-    } else if (!recovery_.enabled()) {
-      return metrics.status();
-    } else {
-      outcome.trouble = absl::StrCat("evaluation failed: ", metrics.status().message());
-    }
+    absl::StatusOr<std::string> trouble = Evaluate(epoch, epoch_timeout, &record);
+    if (!trouble.ok()) return trouble.status();
+    outcome.trouble = *trouble;
   }
   if (outcome.trouble.empty() && !evaluate_only) {
     absl::StatusOr<std::string> trouble = CheckpointIfDue(epoch + 1, epoch + 1 == config_.epochs());
@@ -148,44 +139,23 @@ absl::StatusOr<std::string> JobRunner::TrainEpoch(uint32_t epoch, absl::Duration
     absl::MutexLock lock(&state_->mu);
     if (!recovery_.enabled()) state_->schedule.SetMembers(state_->membership.LiveReady());
     if (state_->schedule.members().empty()) return absl::UnavailableError("no worker is left");
-    state_->schedule.StartEpoch(epoch);
   }
-  if (absl::Status s = WaitForEpoch(epoch, epoch_timeout); !s.ok()) return s;
-  absl::MutexLock lock(&state_->mu);
-  const TrainStats stats = state_->schedule.EndEpoch();
+  TaskSpec spec;
+  spec.kind = WorkAssignment::TRAIN;
+  spec.epoch = epoch;
+  spec.threshold = threshold_;
+  spec.rating_offset = config_.rating_offset();
+  absl::StatusOr<TaskOutcome> outcome = RunTask(spec, epoch_timeout);
+  if (!outcome.ok()) return outcome.status();
+  TrainStats stats;
+  for (const ReportRequest& report : outcome->reports) {  // in member order: the same sum always
+    stats.loss_sum += report.loss_sum();
+    stats.examples += report.examples();
+    stats.batches += report.batches();
+  }
   record->train_loss = stats.mean_loss();
   record->examples = stats.examples;
-  return state_->schedule.trouble();
-}
-
-absl::Status JobRunner::WaitForEpoch(uint32_t epoch, absl::Duration epoch_timeout) {
-  const absl::Time give_up = absl::Now() + epoch_timeout;
-  absl::Time next_check = absl::Now() + kCheckShardsEvery;
-  while (true) {
-    {
-      absl::MutexLock lock(&state_->mu);
-      auto ended = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
-        return state_->schedule.AllReported() || !state_->schedule.trouble().empty();
-      };
-      state_->mu.AwaitWithTimeout(absl::Condition(&ended), kWatchEvery);
-      if (state_->schedule.AllReported()) return absl::OkStatus();
-      if (state_->schedule.trouble().empty()) state_->schedule.SetTrouble(ExpireLeases());
-      if (!state_->schedule.trouble().empty()) return absl::OkStatus();
-    }
-    if (absl::Now() >= give_up) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "epoch ", epoch + 1, " did not finish within ", absl::FormatDuration(epoch_timeout)));
-    }
-    if (recovery_.enabled() && absl::Now() >= next_check) {
-      absl::StatusOr<std::string> trouble = recovery_.CheckShards();
-      if (!trouble.ok()) return trouble.status();
-      next_check = absl::Now() + kCheckShardsEvery;
-      if (!trouble->empty()) {
-        absl::MutexLock lock(&state_->mu);
-        state_->schedule.SetTrouble(*trouble);
-      }
-    }
-  }
+  return outcome->trouble;
 }
 
 absl::StatusOr<std::string> JobRunner::CheckpointIfDue(uint32_t epochs_done, bool last) {
@@ -211,23 +181,36 @@ absl::Status JobRunner::Rollback(const std::string& why, uint32_t* epoch) {
 absl::Status JobRunner::StartGeneration(const std::string& checkpoint, bool keep_rows) {
   std::vector<uint32_t> members;
   uint64_t generation, clock;
-  {
-    absl::MutexLock lock(&state_->mu);
-    if (!AwaitMinWorkers()) {
-      return absl::UnavailableError(
-          absl::StrCat("only ", state_->membership.LiveReady().size(),
-                       " live workers, fewer than --min_workers=", recovery_.options().min_workers,
-                       ", and no replacement registered and loaded its data within ",
-                       absl::FormatDuration(register_timeout_), " (--register_timeout)"));
-    }
-    members = state_->membership.LiveReady();
-    clock = state_->schedule.first_clock();
-    generation = state_->schedule.NewGeneration(members);
-    CoordinatorMetrics::Get().generation.Set(static_cast<double>(generation));
-  }  // Releasing the mutex re-evaluates the Conditions of Clock calls waiting in the old
-     // generation.
+  if (absl::Status s = NextGeneration(&members, &generation, &clock); !s.ok()) return s;
   if (!recovery_.enabled()) return absl::OkStatus();
   return recovery_.Restore(generation, checkpoint, keep_rows, clock, members);
+}
+
+absl::Status JobRunner::StartDataGeneration() {
+  std::vector<uint32_t> members;
+  uint64_t generation, clock;
+  if (absl::Status s = NextGeneration(&members, &generation, &clock); !s.ok()) return s;
+  PSREC_LOG(INFO) << "generation " << generation << ": workers [" << absl::StrJoin(members, ",")
+                  << "] split the data";
+  return absl::OkStatus();
+}
+
+absl::Status JobRunner::NextGeneration(std::vector<uint32_t>* members, uint64_t* generation,
+                                       uint64_t* clock) {
+  absl::MutexLock lock(&state_->mu);
+  if (!AwaitMinWorkers()) {
+    return absl::UnavailableError(
+        absl::StrCat("only ", state_->membership.LiveReady().size(),
+                     " live workers, fewer than --min_workers=", recovery_.options().min_workers,
+                     ", and no replacement registered and loaded its data within ",
+                     absl::FormatDuration(register_timeout_), " (--register_timeout)"));
+  }
+  *members = state_->membership.LiveReady();
+  *clock = state_->schedule.first_clock();
+  *generation = state_->schedule.NewGeneration(*members);
+  CoordinatorMetrics::Get().generation.Set(static_cast<double>(*generation));
+  // Releasing the mutex re-evaluates the Conditions of Clock calls waiting in the old generation.
+  return absl::OkStatus();
 }
 
 bool JobRunner::AwaitMinWorkers() {

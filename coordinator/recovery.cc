@@ -83,11 +83,16 @@ absl::StatusOr<RestartPoint> Recovery::LatestCheckpoint() const {
   return RestartPoint{std::filesystem::path(*path).filename().string(), manifest->epochs_done()};
 }
 
-absl::StatusOr<RestartPoint> Recovery::BeginRollback(const std::string& why) {
+absl::Status Recovery::CountRollback(const std::string& why) {
   if (++rollbacks_ > options_.max_rollbacks) {
     return absl::AbortedError(absl::StrCat("giving up after ", options_.max_rollbacks,
                                            " rollbacks; the last because ", why));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RestartPoint> Recovery::BeginRollback(const std::string& why) {
+  if (absl::Status s = CountRollback(why); !s.ok()) return s;
   absl::StatusOr<RestartPoint> latest = LatestCheckpoint();
   if (!latest.ok()) return latest.status();
   PSREC_LOG(WARNING) << "rolling back to "

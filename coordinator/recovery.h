@@ -67,6 +67,13 @@ class Recovery {
   // After trouble (`why`): counts a rollback and returns the checkpoint to roll back to, logging
   // both. ABORTED when there have been more than max_rollbacks; otherwise as LatestCheckpoint.
   absl::StatusOr<RestartPoint> BeginRollback(const std::string& why);
+  // Counts trouble that needs no checkpoint (the data was being split, nothing trained yet) as a
+  // rollback: ABORTED when there have been more than max_rollbacks.
+  absl::Status CountRollback(const std::string& why);
+
+  // The mean training rating, once the workers' splits have given it: checkpoints record it, and a
+  // checkpoint with another one is refused.
+  void set_rating_offset(float offset) { config_.set_rating_offset(offset); }
 
   // Restores every shard for `generation` from `checkpoint` (empty: fresh rows) or keeping its
   // rows, with SSP `clock` and `workers` allowed to push, and logs the new generation.
@@ -91,7 +98,7 @@ class Recovery {
  private:
   absl::Status WriteCheckpoint(uint32_t epochs_done, uint64_t generation, uint64_t clock);
 
-  const JobConfig config_;
+  JobConfig config_;
   const RecoveryOptions options_;
   ShardControl* const shards_;
   absl::Time last_checkpoint_;  // or the job's start

@@ -1,6 +1,7 @@
 #include "coordinator/schedule.h"
 
 #include <algorithm>
+#include <numeric>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,28 +22,40 @@ absl::Status GenerationOver(uint64_t theirs, uint64_t current) {
 
 }  // namespace
 
-std::vector<Partition> PlanEpoch(uint64_t num_rows, uint32_t num_workers, uint32_t batch_size,
-                                 uint32_t epoch) {
-  std::vector<Partition> plan(num_workers);
+std::vector<std::vector<uint32_t>> AssignShares(absl::Span<const uint64_t> share_rows,
+                                                size_t members) {
+  std::vector<std::vector<uint32_t>> parts(members);
+  if (members == 0) return parts;
+  std::vector<uint32_t> order(share_rows.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return share_rows[a] > share_rows[b]; });
+  std::vector<uint64_t> load(members, 0);
+  for (const uint32_t share : order) {
+    const size_t k = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    parts[k].push_back(share);
+    load[k] += share_rows[share];
+  }
+  for (std::vector<uint32_t>& p : parts) std::sort(p.begin(), p.end());
+  return parts;
+}
+
+void PlanTrainEpoch(absl::Span<const uint64_t> rows, uint32_t batch_size, uint32_t epoch,
+                    std::vector<Part>* parts) {
   uint64_t batches_in_epoch = 0, max_batches = 0;
-  for (uint32_t w = 0; w < num_workers; ++w) {
-    plan[w].begin = num_rows * w / num_workers;
-    plan[w].end = num_rows * (w + 1) / num_workers;
-    const uint64_t batches = Batches(plan[w].end - plan[w].begin, batch_size);
-    plan[w].first_step = batches_in_epoch;  // offset within the epoch, rebased below
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const uint64_t batches = Batches(rows[k], batch_size);
+    (*parts)[k].first_step = batches_in_epoch;  // offset within the epoch, rebased below
     batches_in_epoch += batches;
     max_batches = std::max(max_batches, batches);
   }
-  for (Partition& p : plan) {
+  for (Part& p : *parts) {
     p.first_step += uint64_t{epoch} * batches_in_epoch;
-    p.first_clock = uint64_t{epoch} * max_batches;
     p.num_clocks = max_batches;
   }
-  return plan;
 }
 
-Schedule::Schedule(uint64_t num_rows, uint32_t batch_size, uint32_t staleness)
-    : num_rows_(num_rows), batch_size_(batch_size), staleness_(staleness) {}
+Schedule::Schedule(uint32_t staleness) : staleness_(staleness) {}
 
 void Schedule::AddWorker(uint32_t id) {
   if (id >= progress_.size()) progress_.resize(id + 1);
@@ -64,21 +77,21 @@ bool Schedule::IsMember(uint32_t id) const {
 
 bool Schedule::Reported(uint32_t id) const {
   const Progress& p = progress_[id];
-  return p.reported_epoch == epoch_ && p.reported_generation == generation_;
+  return p.reported_task == task_ && p.reported_generation == generation_;
 }
 
-void Schedule::StartEpoch(uint32_t epoch) {
-  PSREC_CHECK(!members_.empty());
-  epoch_ = epoch;
-  const std::vector<Partition> parts =
-      PlanEpoch(num_rows_, static_cast<uint32_t>(members_.size()), batch_size_, epoch);
-  plan_.assign(progress_.size(), Partition());
+void Schedule::StartTask(const TaskSpec& spec, std::vector<Part> parts) {
+  PSREC_CHECK(parts.size() == members_.size())
+      << parts.size() << " parts for " << members_.size() << " members";
+  spec_ = spec;
+  ++task_;
+  plan_.assign(progress_.size(), Part());
+  const bool train = spec.kind == WorkAssignment::TRAIN;
   for (size_t k = 0; k < members_.size(); ++k) {
-    plan_[members_[k]] = parts[k];
-    plan_[members_[k]].first_clock = next_clock_;
+    plan_[members_[k]] = std::move(parts[k]);
+    if (train) plan_[members_[k]].first_clock = next_clock_;
   }
-  next_clock_ += parts.front().num_clocks;
-  stats_ = TrainStats();
+  if (train && !members_.empty()) next_clock_ += plan_[members_.front()].num_clocks;
   running_ = true;
 }
 
@@ -92,9 +105,13 @@ bool Schedule::AllReported() const {
 
 bool Schedule::OwesReport(uint32_t id) const { return running_ && IsMember(id) && !Reported(id); }
 
-TrainStats Schedule::EndEpoch() {
+std::vector<ReportRequest> Schedule::EndTask() {
   running_ = false;
-  return stats_;
+  std::vector<ReportRequest> reports;
+  for (const uint32_t id : members_) {
+    reports.push_back(Reported(id) ? progress_[id].report : ReportRequest());
+  }
+  return reports;
 }
 
 void Schedule::Finish(bool failed) {
@@ -125,24 +142,29 @@ void Schedule::Answer(uint32_t id, WorkAssignment* work) {
     work->set_kind(WorkAssignment::WAIT);
     return;
   }
-  const Partition& p = plan_[id];
-  progress_[id].assigned_epoch = epoch_;
+  const Part& p = plan_[id];
+  progress_[id].assigned_task = task_;
   progress_[id].assigned_generation = generation_;
-  progress_[id].clock = p.first_clock;
-  work->set_kind(WorkAssignment::TRAIN);
-  work->set_epoch(epoch_);
-  work->set_begin(p.begin);
-  work->set_end(p.end);
-  work->set_first_step(p.first_step);
-  work->set_first_clock(p.first_clock);
-  work->set_num_clocks(p.num_clocks);
+  work->set_kind(spec_.kind);
+  work->set_epoch(spec_.epoch);
+  work->set_task(task_);
   work->set_generation(generation_);
+  for (const uint32_t share : p.shares) work->add_shares(share);
+  work->set_threshold(spec_.threshold);
+  work->set_rating_offset(spec_.rating_offset);
+  for (const TimeRange& range : spec_.ranges) *work->add_ranges() = range;
+  if (spec_.kind == WorkAssignment::TRAIN) {
+    progress_[id].clock = p.first_clock;
+    work->set_first_step(p.first_step);
+    work->set_first_clock(p.first_clock);
+    work->set_num_clocks(p.num_clocks);
+  }
 }
 
 absl::Status Schedule::Report(const ReportRequest& report) {
   const uint32_t id = report.worker_id();
   const bool known = id < progress_.size();
-  if (known && report.epoch() == progress_[id].reported_epoch &&
+  if (known && report.task() == progress_[id].reported_task &&
       report.generation() == progress_[id].reported_generation) {
     return absl::OkStatus();  // a retry whose first answer was lost
   }
@@ -150,20 +172,18 @@ absl::Status Schedule::Report(const ReportRequest& report) {
     // Another generation, or a rollback under way that is about to start one.
     return GenerationOver(report.generation(), generation_);
   }
-  if (!known || report.epoch() != epoch_ || progress_[id].assigned_epoch != epoch_ ||
+  if (!known || report.task() != task_ || progress_[id].assigned_task != task_ ||
       progress_[id].assigned_generation != generation_) {
     return absl::FailedPreconditionError(absl::StrCat("unexpected report from worker ", id,
-                                                      " for epoch ", report.epoch(),
-                                                      " (current epoch ", epoch_, ")"));
+                                                      " for task ", report.task(),
+                                                      " (current task ", task_, ")"));
   }
   Progress& p = progress_[id];
-  p.reported_epoch = epoch_;
+  p.reported_task = task_;
   p.reported_generation = generation_;
+  p.report = report;
   // The last clock of the epoch: SSP neighbours waiting on this worker may go on.
-  p.clock = plan_[id].first_clock + plan_[id].num_clocks;
-  stats_.loss_sum += report.loss_sum();
-  stats_.examples += report.examples();
-  stats_.batches += report.batches();
+  if (spec_.kind == WorkAssignment::TRAIN) p.clock = plan_[id].first_clock + plan_[id].num_clocks;
   return absl::OkStatus();
 }
 

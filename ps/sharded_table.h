@@ -47,6 +47,17 @@ class ShardedTable {
   void InsertRow(uint64_t key, uint32_t step, absl::Span<const float> values,
                  absl::Span<const float> state);
 
+  // Every byte the sub-shards' tables hold, keys and hash indexes included (Table::memory_bytes).
+  uint64_t MemoryBytes() const {
+    uint64_t bytes = 0;
+    for (const auto& sub : subs_) {
+      absl::MutexLock lock(&sub->mu);
+      bytes += sub->table.memory_bytes();
+    }
+    return bytes;
+  }
+
+  // Rows, and the bytes of their values, state and step counts (Table::bytes).
   void Sizes(uint64_t* rows, uint64_t* bytes) const {
     *rows = *bytes = 0;
     for (const auto& sub : subs_) {

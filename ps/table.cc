@@ -44,7 +44,9 @@ Table::Table(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t s
     : spec_(spec),
       optimizer_(optimizer),
       seed_(seed),
-      state_per_param_(StateFloatsPerParam(optimizer.kind())) {
+      state_per_param_(StateFloatsPerParam(optimizer.kind())),
+      state_width_(size_t{spec.width()} * static_cast<size_t>(state_per_param_)),
+      index_(0, KeyHash{this}, KeyEq{this}) {
   PSREC_CHECK(spec_.width() > 0) << "table " << spec_.id() << " has width 0";
 }
 
@@ -56,7 +58,7 @@ void Table::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
   for (uint64_t key : keys) {
     auto it = index_.find(key);
     if (it != index_.end()) {
-      std::memcpy(dst, values_.data() + size_t{it->second} * width, width * sizeof(float));
+      std::memcpy(dst, values(*it), width * sizeof(float));
     } else {
       InitRow(spec_, seed_, key, absl::Span<float>(dst, width));
     }
@@ -72,7 +74,7 @@ void Table::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
 // order.
 void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
   const size_t width = spec_.width();
-  const size_t state_width = width * state_per_param_;
+  const size_t state_width = state_width_;
   const size_t n = keys.size();
   PSREC_CHECK(grads.size() == n * width)
       << "table " << spec_.id() << ": " << grads.size() << " grads for " << n << " keys";
@@ -82,9 +84,9 @@ void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads)
     for (size_t i = begin; i < end; ++i) rows[i - begin] = FindOrCreate(keys[i]);
     for (size_t i = begin; i < end; ++i) {
       const size_t row = rows[i - begin];
-      Prefetch(values_.data() + row * width, width * sizeof(float));
-      Prefetch(state_.data() + row * state_width, state_width * sizeof(float));
-      Prefetch(steps_.data() + row, sizeof(uint32_t));
+      Prefetch(values(row), width * sizeof(float));
+      Prefetch(state(row), state_width * sizeof(float));
+      Prefetch(&step(row), sizeof(uint32_t));
     }
   };
   uint32_t rows[2][kChunk];
@@ -92,11 +94,11 @@ void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads)
   const float l2 = spec_.l2();
   for (size_t begin = 0, c = 0; begin < n; begin += kChunk, c ^= 1) {
     if (begin + kChunk < n) look_up(begin + kChunk, rows[c ^ 1]);
-    // Row pointers are taken only now: a look-up may have created rows and grown the arrays.
+    // Rows stay where they were made (a chunk never moves), so the pointers are good.
     for (size_t i = begin; i < std::min(n, begin + kChunk); ++i) {
       const size_t row = rows[c][i - begin];
-      ApplyUpdate(optimizer_, l2, absl::Span<float>(values_.data() + row * width, width),
-                  absl::Span<float>(state_.data() + row * state_width, state_width), &steps_[row],
+      ApplyUpdate(optimizer_, l2, absl::Span<float>(values(row), width),
+                  absl::Span<float>(state(row), state_width), &step(row),
                   grads.subspan(i * width, width));
     }
   }
@@ -104,45 +106,50 @@ void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads)
 
 void Table::ForEachRow(const RowVisitor& visit) const {
   const size_t width = spec_.width();
-  const size_t state_width = state_floats_per_row();
-  for (const auto& [key, row] : index_) {
-    visit(key, steps_[row], absl::Span<const float>(values_.data() + size_t{row} * width, width),
-          absl::Span<const float>(state_.data() + size_t{row} * state_width, state_width));
+  for (size_t row = 0; row < rows_; ++row) {
+    visit(key(row), step(row), absl::Span<const float>(values(row), width),
+          absl::Span<const float>(state(row), state_width_));
   }
 }
 
 void Table::InsertRow(uint64_t key, uint32_t step, absl::Span<const float> values,
                       absl::Span<const float> state) {
   const size_t width = spec_.width();
-  const size_t state_width = state_floats_per_row();
-  PSREC_CHECK(values.size() == width && state.size() == state_width)
+  PSREC_CHECK(values.size() == width && state.size() == state_width_)
       << "table " << spec_.id() << ": row " << key << " given " << values.size() << " values and "
-      << state.size() << " state floats, want " << width << " and " << state_width;
+      << state.size() << " state floats, want " << width << " and " << state_width_;
   const size_t row = FindOrCreate(key);
-  std::copy(values.begin(), values.end(), values_.begin() + row * width);
-  std::copy(state.begin(), state.end(), state_.begin() + row * state_width);
-  steps_[row] = step;
+  std::copy(values.begin(), values.end(), this->values(row));
+  std::copy(state.begin(), state.end(), this->state(row));
+  this->step(row) = step;
 }
 
 size_t Table::bytes() const {
-  return values_.size() * sizeof(float) + state_.size() * sizeof(float) +
-         steps_.size() * sizeof(uint32_t);
+  return rows_ * ((spec_.width() + state_width_) * sizeof(float) + sizeof(uint32_t));
+}
+
+size_t Table::memory_bytes() const {
+  // absl's flat_hash_set: a slot and a control byte per unit of capacity, and a group's worth
+  // (16) of cloned control bytes.
+  const size_t index = index_.capacity() == 0 ? 0 : index_.capacity() * (sizeof(uint32_t) + 1) + 16;
+  return chunks_.size() * ChunkBytes() + chunks_.capacity() * sizeof(chunks_[0]) + index;
 }
 
 uint32_t Table::FindOrCreate(uint64_t key) {
-  const size_t row = steps_.size();
-  auto [it, inserted] = index_.try_emplace(key, static_cast<uint32_t>(row));
-  if (!inserted) return it->second;
-  PSREC_CHECK(row < std::numeric_limits<uint32_t>::max()) << "table " << spec_.id() << " is full";
-  const size_t width = spec_.width();
-  const size_t state_width = width * state_per_param_;
-  // resize grows geometrically, so creating rows allocates O(log rows) times, not once per row.
-  values_.resize(values_.size() + width);
-  state_.resize(state_.size() + state_width);
-  steps_.push_back(0);
-  InitRow(spec_, seed_, key, absl::Span<float>(values_.data() + row * width, width));
-  InitOptimizerState(optimizer_, absl::Span<float>(state_.data() + row * state_width, state_width));
-  return it->second;
+  if (auto it = index_.find(key); it != index_.end()) return *it;
+  PSREC_CHECK(rows_ < std::numeric_limits<uint32_t>::max()) << "table " << spec_.id() << " is full";
+  const size_t row = rows_;
+  if (row % kChunkRows == 0) {
+    chunks_.emplace_back(static_cast<char*>(std::malloc(ChunkBytes())));
+    PSREC_CHECK(chunks_.back() != nullptr) << "table " << spec_.id() << ": out of memory";
+  }
+  ++rows_;
+  this->key(row) = key;
+  step(row) = 0;
+  InitRow(spec_, seed_, key, absl::Span<float>(values(row), spec_.width()));
+  InitOptimizerState(optimizer_, absl::Span<float>(state(row), state_width_));
+  index_.insert(static_cast<uint32_t>(row));  // hashes the key just stored
+  return static_cast<uint32_t>(row);
 }
 
 }  // namespace psrec

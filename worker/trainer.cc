@@ -16,22 +16,32 @@ const uint64_t kDenseKeys[] = {kDenseKey};
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config,
-                                                         const Dataset* data, ParamStore* store) {
+                                                         const RatingTable* data,
+                                                         ParamStore* store) {
   absl::StatusOr<Model> model = Model::Create(config);
   if (!model.ok()) return model.status();
   if (config.batch_size() == 0) return absl::InvalidArgumentError("batch_size must be at least 1");
   return std::unique_ptr<Trainer>(new Trainer(config, data, store, *std::move(model)));
 }
 
-Trainer::Trainer(const JobConfig& config, const Dataset* data, ParamStore* store, Model model)
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config,
+                                                         const Dataset* data, ParamStore* store) {
+  absl::StatusOr<std::unique_ptr<RatingTable>> table = RatingTable::CopyOf(*data);
+  if (!table.ok()) return table.status();
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Create(config, table->get(), store);
+  if (trainer.ok()) (*trainer)->owned_data_ = *std::move(table);
+  return trainer;
+}
+
+Trainer::Trainer(const JobConfig& config, const RatingTable* data, ParamStore* store, Model model)
     : config_(config),
       data_(data),
       store_(store),
       model_(std::move(model)),
-      user_stamp_(data->user_ids.size(), 0),
-      item_stamp_(data->item_ids.size(), 0),
-      user_slot_of_(data->user_ids.size()),
-      item_slot_of_(data->item_ids.size()),
+      user_stamp_(data->num_users(), 0),
+      item_stamp_(data->num_items(), 0),
+      user_slot_of_(data->num_users()),
+      item_slot_of_(data->num_items()),
       g_dense_(model_.dense_width()) {
   for (Batch& batch : batches_) batch.dense.resize(model_.dense_width());
 }
@@ -48,16 +58,16 @@ void Trainer::Gather(absl::Span<const uint32_t> rows, Batch* batch) {
   batch->item_slot.resize(rows.size());
   batch->rating.resize(rows.size());
   for (size_t e = 0; e < rows.size(); ++e) {
-    const Rating& r = data_->ratings[rows[e]];
+    const RatingTable::Row r = data_->Get(rows[e]);
     if (user_stamp_[r.user] != batch_stamp_) {
       user_stamp_[r.user] = batch_stamp_;
       user_slot_of_[r.user] = static_cast<uint32_t>(batch->user_keys.size());
-      batch->user_keys.push_back(static_cast<uint64_t>(data_->user_ids[r.user]));
+      batch->user_keys.push_back(static_cast<uint64_t>(data_->user_id(r.user)));
     }
     if (item_stamp_[r.item] != batch_stamp_) {
       item_stamp_[r.item] = batch_stamp_;
       item_slot_of_[r.item] = static_cast<uint32_t>(batch->item_keys.size());
-      batch->item_keys.push_back(static_cast<uint64_t>(data_->item_ids[r.item]));
+      batch->item_keys.push_back(static_cast<uint64_t>(data_->item_id(r.item)));
     }
     batch->user_slot[e] = user_slot_of_[r.user];
     batch->item_slot[e] = item_slot_of_[r.item];

@@ -15,6 +15,7 @@
 #include "common/model.h"
 #include "common/movielens.h"
 #include "common/param_store.h"
+#include "common/rating_table.h"
 #include "proto/config.pb.h"
 
 namespace psrec {
@@ -29,13 +30,19 @@ struct TrainHooks {
   std::function<void(const TrainStats& so_far)> progress;
 };
 
-// Not thread-safe. `data` and `store` must outlive the trainer.
+// Not thread-safe. `data` and `store` must outlive the trainer; rows already handed to it must stay
+// valid in `data` (a ShareSet's Hold renumbers them: train and predict only the rows it gives).
 class Trainer {
  public:
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const JobConfig& config,
+                                                         const RatingTable* data,
+                                                         ParamStore* store);
+  // The same over a compact copy of `data` that the trainer keeps (for tests and benchmarks).
+  // INVALID_ARGUMENT when a rating is not a whole number of half stars.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const JobConfig& config,
                                                          const Dataset* data, ParamStore* store);
 
-  // The one batch loop. Trains on `rows` (indices into data->ratings) in order, config.batch_size
+  // The one batch loop. Trains on `rows` (row numbers of `data`) in order, config.batch_size
   // at a time; the last batch may be short. For each batch: the hook, gather and deduplicate its
   // keys, pull their rows, forward and backward, push the gradients. Batch b is step
   // first_step + b, which seeds its dropout mask. Stops at the first error of a hook or the store.
@@ -61,7 +68,7 @@ class Trainer {
     std::vector<PullBlock> blocks;  // over the vectors above
   };
 
-  Trainer(const JobConfig& config, const Dataset* data, ParamStore* store, Model model);
+  Trainer(const JobConfig& config, const RatingTable* data, ParamStore* store, Model model);
 
   // Fills `batch` from `rows`, deduplicating users and items, and points its pull blocks at it.
   void Gather(absl::Span<const uint32_t> rows, Batch* batch);
@@ -71,7 +78,8 @@ class Trainer {
   static ParamView Params(const Batch& batch);
 
   JobConfig config_;
-  const Dataset* data_;
+  std::unique_ptr<RatingTable> owned_data_;  // Create's copy of a Dataset
+  const RatingTable* data_;
   ParamStore* store_;
   Model model_;
   bool prefetch_ = false;

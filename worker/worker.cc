@@ -30,7 +30,6 @@ bool GiveUpAssignment(const absl::Status& status) {
 
 Worker::Worker(JobConfig config, WorkerOptions options)
     : config_(std::move(config)),
-      own_data_dir_(config_.data_dir()),
       options_(std::move(options)),
       channel_(CreatePeerChannel(options_.coordinator, QuickReconnect())),
       coordinator_(Coordinator::NewStub(channel_)) {}
@@ -126,42 +125,26 @@ absl::StatusOr<Worker::Admission> Worker::Register() {
   // otherwise the coordinator's id.
   SetLogRole(options_.name_given ? options_.name : absl::StrCat("worker", worker_id_));
   config_ = response.config();
-  if (absl::Status s = ResolveDataDir(response.config().data_dir()); !s.ok()) return s;
+  shares_dir_ = options_.shares_dir.empty() ? response.shares_dir() : options_.shares_dir;
+  data_fingerprint_ = response.data_fingerprint();
   PSREC_LOG(INFO) << "registered with the coordinator at " << options_.coordinator << " as worker "
                   << worker_id_ << " of " << config_.num_workers() << ", " << ps_addresses_.size()
-                  << " ps shards, " << EnumFlagName(config_.consistency()) << " consistency, data "
-                  << config_.data_dir();
+                  << " ps shards, " << EnumFlagName(config_.consistency())
+                  << " consistency, shares " << shares_dir_;
   return Admission::kJoined;
 }
 
-// The worker's own --data (or its --config file's data_dir) wins; without one, the coordinator's
-// directory if it holds ratings here too (one machine, or one volume mounted at the same path);
-// failing that, FindDataDir's usual places. Setup's rating_offset check catches a different copy.
-absl::Status Worker::ResolveDataDir(const std::string& coordinator_dir) {
-  std::string wanted = own_data_dir_;
-  if (wanted.empty() && !coordinator_dir.empty() && FindDataDir(coordinator_dir).ok()) {
-    wanted = coordinator_dir;
-  }
-  absl::StatusOr<std::string> dir = FindDataDir(wanted);
-  if (!dir.ok()) return dir.status();
-  config_.set_data_dir(*dir);
-  return absl::OkStatus();
-}
-
 absl::Status Worker::Setup() {
-  const float coordinator_offset = config_.rating_offset();
-  absl::StatusOr<JobData> job = PrepareData(&config_);
-  if (!job.ok()) return job.status();
-  job_ = *std::move(job);
-  if (config_.rating_offset() != coordinator_offset) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "%s gives a mean training rating of %.9g but the coordinator's data gives %.9g: this "
-        "worker reads different data",
-        job_.data.path, config_.rating_offset(), coordinator_offset));
+  // The shares are mapped as tasks name them; opening reads the manifest and the id tables.
+  absl::StatusOr<std::unique_ptr<ShareSet>> data = ShareSet::Open(shares_dir_);
+  if (!data.ok()) return data.status();
+  data_ = *std::move(data);
+  if (data_->fingerprint() != data_fingerprint_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the shares in ", shares_dir_,
+                     " are not the coordinator's (their MANIFEST differs): this "
+                     "worker reads different data"));
   }
-  PSREC_LOG(INFO) << job_.data.path << ": " << job_.data.ratings.size() << " ratings; "
-                  << EnumFlagName(config_.split()) << " split " << job_.split.train.size()
-                  << " train / " << job_.split.test.size() << " test";
   absl::StatusOr<std::unique_ptr<RemoteStore>> store =
       RemoteStore::Create(ps_addresses_, config_, worker_id_, options_.rpc_timeout);
   if (!store.ok()) return store.status();
@@ -175,10 +158,6 @@ absl::Status Worker::Setup() {
           "ps shard ", i, " (", store_->address(i), ") says it is shard ", (*shards)[i].shard()));
     }
   }
-  absl::StatusOr<std::unique_ptr<Trainer>> trainer =
-      Trainer::Create(config_, &job_.data, store_.get());
-  if (!trainer.ok()) return trainer.status();
-  trainer_ = *std::move(trainer);
   return absl::OkStatus();
 }
 
@@ -202,78 +181,35 @@ absl::Status Worker::Run() {
       case WorkAssignment::ABORTED:
         return absl::AbortedError(absl::StrCat("the coordinator (", options_.coordinator,
                                                ") says the job failed; see its log"));
-      case WorkAssignment::TRAIN:
-        if (absl::Status s = TrainPartition(work); !s.ok()) {
-          if (!GiveUpAssignment(s)) return s;
-          PSREC_LOG(WARNING) << "giving up epoch " << work.epoch() + 1 << " of generation "
-                             << work.generation() << ": " << s.message();
-          store_->Reset();
-          // A restarted server's channel reconnects with backoff; failing again at once would
-          // only make the coordinator roll back once more.
-          if (absl::IsUnavailable(s) &&
-              !store_->WaitForConnected(absl::Now() + options_.fail_after)) {
-            PSREC_LOG(WARNING) << "a parameter server is still unreachable after "
-                               << absl::FormatDuration(options_.fail_after);
-          }
-          request.set_failed_generation(work.generation());
-          request.set_error(std::string(s.message()));
-        }
-        break;
       case WorkAssignment::WAIT:
         // The coordinator long-polls; should it answer at once, do not spin.
         if (absl::Now() - asked < absl::Milliseconds(100)) absl::SleepFor(absl::Milliseconds(50));
         break;
-      default:
-        return absl::InternalError(absl::StrCat("GetWork to coordinator (", options_.coordinator,
-                                                ") answered an unknown kind ", work.kind()));
+      default: {
+        ReportRequest report;
+        ReportResponse reported;
+        absl::Status s = DoTask(work, &report);
+        if (s.ok()) s = CallWithRetry("Report", &Coordinator::Stub::Report, report, &reported);
+        if (s.ok()) break;
+        if (!GiveUpAssignment(s)) return s;
+        GiveUp(work, s);
+        request.set_failed_generation(work.generation());
+        request.set_error(std::string(s.message()));
+      }
     }
   }
 }
 
-absl::Status Worker::TrainPartition(const WorkAssignment& work) {
-  const uint64_t num_train = job_.split.train.size();
-  const uint64_t batch = config_.batch_size();
-  const uint64_t batches = (work.end() - work.begin() + batch - 1) / batch;
-  if (work.epoch() >= config_.epochs() || work.begin() > work.end() || work.end() > num_train ||
-      (config_.consistency() == SYNC && batches > work.num_clocks())) {
-    return absl::InternalError(absl::StrCat(
-        "the coordinator assigned rows [", work.begin(), ", ", work.end(), ") of epoch ",
-        work.epoch(), " with ", work.num_clocks(), " clocks, but this worker has ", num_train,
-        " training rows, ", config_.epochs(), " epochs and batch_size ", batch));
+void Worker::GiveUp(const WorkAssignment& work, const absl::Status& status) {
+  PSREC_LOG(WARNING) << "giving up task " << work.task() << " (epoch " << work.epoch() + 1
+                     << ") of generation " << work.generation() << ": " << status.message();
+  store_->Reset();
+  // A restarted server's channel reconnects with backoff; failing again at once would only make
+  // the coordinator roll back once more.
+  if (absl::IsUnavailable(status) && !store_->WaitForConnected(absl::Now() + options_.fail_after)) {
+    PSREC_LOG(WARNING) << "a parameter server is still unreachable after "
+                       << absl::FormatDuration(options_.fail_after);
   }
-  if (order_epoch_ != work.epoch()) {
-    order_ = EpochOrder(job_.split.train, config_.seed(), work.epoch());
-    order_epoch_ = work.epoch();
-  }
-  const absl::Span<const uint32_t> rows =
-      absl::MakeConstSpan(order_).subspan(work.begin(), work.end() - work.begin());
-  store_->set_generation(work.generation());
-  const absl::Time start = absl::Now();
-  absl::StatusOr<TrainStats> stats = TrainBatches(work, rows);
-  if (!stats.ok()) return stats.status();
-  if (absl::Status s = FinishClocks(work, stats->batches); !s.ok()) return s;
-  // The coordinator evaluates once every worker has reported, so the last push must have landed.
-  if (absl::Status s = store_->Flush(); !s.ok()) {
-    return Annotate(s, absl::StrCat("epoch ", work.epoch() + 1, " last push: "));
-  }
-  ReportRequest report;
-  report.set_worker_id(worker_id_);
-  report.set_epoch(work.epoch());
-  report.set_loss_sum(stats->loss_sum);
-  report.set_examples(stats->examples);
-  report.set_batches(stats->batches);
-  report.set_generation(work.generation());
-  ReportResponse reported;
-  if (absl::Status s = CallWithRetry("Report", &Coordinator::Stub::Report, report, &reported);
-      !s.ok()) {
-    return s;
-  }
-  const double secs = std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-9);
-  PSREC_LOG(INFO) << absl::StrFormat(
-      "epoch %u/%u: %u ratings in %u batches, train loss %.4f, %.0f ratings/s", work.epoch() + 1,
-      config_.epochs(), stats->examples, stats->batches, stats->mean_loss(),
-      static_cast<double>(stats->examples) / secs);
-  return absl::OkStatus();
 }
 
 absl::StatusOr<TrainStats> Worker::TrainBatches(const WorkAssignment& work,
@@ -287,7 +223,14 @@ absl::StatusOr<TrainStats> Worker::TrainBatches(const WorkAssignment& work,
   clock_request.set_worker_id(worker_id_);
   clock_request.set_generation(work.generation());
   TrainHooks hooks;
-  hooks.progress = [&](const TrainStats& so_far) { progress.Update(so_far); };
+  hooks.progress = [&](const TrainStats& so_far) {
+    if (!trained_a_batch_) {
+      trained_a_batch_ = true;
+      PSREC_LOG(INFO) << absl::StrFormat("first batch trained, %.2f s after this worker started",
+                                         absl::ToDoubleSeconds(absl::Now() - started_));
+    }
+    progress.Update(so_far);
+  };
   if (clocked) {
     hooks.before_batch = [&](uint64_t b) -> absl::Status {
       clock = work.first_clock() + b;

@@ -1,10 +1,12 @@
-// One worker of a distributed job: it registers with the coordinator, reads and splits the same
-// data, and trains the partitions it is handed through a RemoteStore until the coordinator says
-// DONE.
+// One worker of a distributed job: it registers with the coordinator, maps the data shares it is
+// assigned (common/share_set.h; never the others), and does the tasks it is handed over them until
+// the coordinator says DONE: counting their timestamps and splitting them (so that the coordinator
+// can find SEED_TIME's threshold and the mean training rating), training each epoch on their
+// training ratings through a RemoteStore, and scoring their test ratings.
 //
-//   SYNC   batch b of a partition pulls and pushes at clock first_clock + b; the servers hold the
+//   SYNC   batch b of an epoch pulls and pushes at clock first_clock + b; the servers hold the
 //          pull until every worker's pushes of the earlier clocks are applied. After its batches
-//          the worker pushes empty requests for the partition's remaining clocks.
+//          the worker pushes empty requests for the epoch's remaining clocks.
 //   SSP    before batch b the worker asks the coordinator's Clock(first_clock + b), which answers
 //          once the worker is no more than `staleness` clocks ahead of the slowest.
 //   ASYNC  batches run back to back.
@@ -28,6 +30,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/job_data.h"
+#include "common/share_set.h"
 #include "proto/config.pb.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "worker/remote_store.h"
@@ -46,6 +49,8 @@ struct WorkerOptions {
   absl::Duration register_timeout = absl::Minutes(5);
   // How long the coordinator may stay unreachable before the worker gives up.
   absl::Duration fail_after = absl::Seconds(30);
+  // Where the prepared shares are; empty: where the coordinator found them.
+  std::string shares_dir;
 };
 
 // Not thread-safe. Every error names the RPC and its peer; none is retried except a Register that
@@ -63,23 +68,34 @@ class Worker {
   // fields), or the RPC's error.
   absl::StatusOr<Admission> Register();
 
-  // After Register: reads the data, connects to the shards and trains until the coordinator says
-  // DONE. Errors: FAILED_PRECONDITION when this worker's data gives another rating_offset than
-  // the coordinator's (different data) or a shard answers as another shard; otherwise the first
-  // failed RPC or data error.
+  // After Register: opens the prepared shares, connects to the shards and does its tasks until the
+  // coordinator says DONE. Errors: FAILED_PRECONDITION when the shares are not the coordinator's
+  // (another MANIFEST) or a shard answers as another shard; otherwise the first failed RPC, or a
+  // data error naming the file (a share that is missing or damaged).
   absl::Status Run();
 
  private:
   absl::Status RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response);
-  absl::Status ResolveDataDir(const std::string& coordinator_dir);
   absl::Status Setup();
   void StartHeartbeats(absl::Duration every);
   void HeartbeatLoop(absl::Duration every);
-  absl::Status TrainPartition(const WorkAssignment& work);
+
+  // The tasks (worker_tasks.cc). Each fills `report` for the coordinator.
+  absl::Status DoTask(const WorkAssignment& work, ReportRequest* report);
+  absl::Status CountTimes(const WorkAssignment& work, ReportRequest* report);
+  absl::Status SplitShares(const WorkAssignment& work, ReportRequest* report);
+  absl::Status TrainEpoch(const WorkAssignment& work, ReportRequest* report);
+  absl::Status Evaluate(const WorkAssignment& work, ReportRequest* report);
+  // Holds the assignment's shares, split with its threshold, and makes the trainer for its
+  // rating_offset (once).
+  absl::Status HoldShares(const WorkAssignment& work);
   // The assignment's rows through the trainer's batch loop, with the clock hooks of SYNC and SSP.
   absl::StatusOr<TrainStats> TrainBatches(const WorkAssignment& work,
                                           absl::Span<const uint32_t> rows);
   absl::Status FinishClocks(const WorkAssignment& work, uint64_t batches);
+  // After a failed TRAIN or EVALUATE: the store is reset, and a server that restarted is given
+  // until fail_after to take connections again.
+  void GiveUp(const WorkAssignment& work, const absl::Status& status);
   // Calls `method` on the coordinator with rpc_timeout as its deadline.
   template <typename Request, typename Response>
   absl::Status Call(const char* rpc,
@@ -93,18 +109,19 @@ class Worker {
                                                                        const Request&, Response*),
                              const Request& request, Response* response);
 
-  JobConfig config_;  // after Register, the coordinator's, with this worker's data_dir
-  const std::string own_data_dir_;
+  JobConfig config_;  // after Register, the coordinator's; rating_offset from the assignments
   const WorkerOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Coordinator::Stub> coordinator_;
   uint32_t worker_id_ = 0;
   std::vector<std::string> ps_addresses_;
-  JobData job_;
+  std::string shares_dir_;         // after Register
+  uint64_t data_fingerprint_ = 0;  // the coordinator's
+  std::unique_ptr<ShareSet> data_;
   std::unique_ptr<RemoteStore> store_;
-  std::unique_ptr<Trainer> trainer_;
-  uint32_t order_epoch_ = UINT32_MAX;  // the epoch whose order order_ holds
-  std::vector<uint32_t> order_;
+  std::unique_ptr<Trainer> trainer_;  // made by the first TRAIN or EVALUATE
+  const absl::Time started_ = absl::Now();
+  bool trained_a_batch_ = false;
   absl::Notification stop_heartbeats_;
   std::thread heartbeats_;
 };

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "app/local_job.h"
 #include "common/job_config.h"
 #include "common/job_data.h"
 #include "common/model.h"
@@ -63,21 +64,23 @@ class EvalTest : public ::testing::Test {
     config->set_epochs(2);
     config->set_batch_size(64);
     FillTableSpecs(&*config);
-    absl::StatusOr<JobData> job = PrepareData(&*config);
-    ASSERT_TRUE(job.ok()) << job.status();
+    absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&*config);
+    ASSERT_TRUE(data.ok()) << data.status();
     auto store = LocalStore::Create(config->tables(), config->optimizer(), config->seed());
     ASSERT_TRUE(store.ok()) << store.status();
-    auto trainer = Trainer::Create(*config, &job->data, store->get());
+    auto trainer = Trainer::Create(*config, &(*data)->table(), store->get());
     ASSERT_TRUE(trainer.ok()) << trainer.status();
     uint64_t step = 0;
     for (uint32_t epoch = 0; epoch < 2; ++epoch) {
-      auto stats = (*trainer)->Train(EpochOrder(job->split.train, config->seed(), epoch), step, {});
+      auto stats =
+          (*trainer)->Train(EpochOrder((*data)->train_rows(), config->seed(), epoch), step, {});
       ASSERT_TRUE(stats.ok()) << stats.status();
       step += stats->batches;
     }
-    std::vector<float> pred(job->split.test.size());
-    ASSERT_TRUE((*trainer)->Predict(job->split.test, absl::MakeSpan(pred)).ok());
-    expected_ = Score(job->data, job->split.test, pred);
+    const absl::Span<const uint32_t> test = (*data)->test_rows();
+    std::vector<float> pred(test.size());
+    ASSERT_TRUE((*trainer)->Predict(test, absl::MakeSpan(pred)).ok());
+    expected_ = ScoreRows((*data)->table(), test, pred).Metrics();
     WriteCheckpoint(*config, **store);
   }
 

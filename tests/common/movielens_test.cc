@@ -3,10 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -101,6 +103,77 @@ TEST(ParseRatingsTest, CrlfBlankLinesAndNoFinalNewline) {
       Layout::kDat, "crlf.dat");
   ASSERT_TRUE(data.ok()) << data.status();
   ExpectSample(*data);
+}
+
+// Feeds `text` to a RatingParser in pieces cut at seeded random places, as the prepare step feeds
+// a file through its fixed buffer, and returns what it parsed.
+absl::StatusOr<std::vector<ScannedRating>> ParseInPieces(absl::string_view text, Layout layout,
+                                                         uint64_t seed) {
+  RatingParser parser(layout, "pieces");
+  Rng rng(seed);
+  std::vector<ScannedRating> out;
+  std::string pending;
+  size_t pos = 0;
+  while (true) {
+    const size_t take = std::min<size_t>(text.size() - pos, rng.Below(24));
+    pending.append(text.data() + pos, take);
+    pos += take;
+    const bool last = pos == text.size();
+    absl::StatusOr<size_t> used = parser.Parse(pending, last, &out);
+    if (!used.ok()) return used.status();
+    pending.erase(0, *used);
+    if (last) {
+      if (!pending.empty()) return absl::InternalError("bytes left over at the end");
+      return out;
+    }
+  }
+}
+
+// Issue 9: however the file is cut into pieces (CRLF, blank lines, no final newline, cuts inside a
+// line ending), every line is parsed exactly once, exactly as the whole-text parser parses it.
+TEST(RatingParserTest, PiecesAtRandomBoundariesParseEveryLineOnce) {
+  const std::vector<std::pair<std::string, Layout>> texts = {
+      {"userId,movieId,rating,timestamp\r\n7,50,4.0,964982703\r\n\r\n3,20,3.5,964981247\r\n"
+       "7,20,5.0,1\r\n9,50,0.5,1493846415",
+       Layout::kCsv},
+      {"\xEF\xBB\xBFuserId,movieId,rating,timestamp\n7,50,4.0,964982703\n3,20,3.5,964981247\n"
+       "7,20,5.0,1\n9,50,0.5,1493846415\n",
+       Layout::kCsv},
+      {"7::50::4::964982703\r\n3::20::3.5::964981247\r\n7::20::5::1\r\n9::50::0.5::1493846415"
+       "\r\n\r\n\n",
+       Layout::kDat},
+      {"7\t50\t4\t964982703\n3\t20\t3.5\t964981247\n7\t20\t5\t1\n9\t50\t0.5\t1493846415",
+       Layout::kUData},
+  };
+  for (const auto& [text, layout] : texts) {
+    absl::StatusOr<Dataset> whole = ParseRatings(text, layout, "whole");
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    for (uint64_t seed = 1; seed <= 200; ++seed) {
+      absl::StatusOr<std::vector<ScannedRating>> pieces = ParseInPieces(text, layout, seed);
+      ASSERT_TRUE(pieces.ok()) << pieces.status() << " seed " << seed;
+      ASSERT_EQ(pieces->size(), whole->ratings.size()) << "seed " << seed;
+      for (size_t i = 0; i < pieces->size(); ++i) {
+        const Rating& want = whole->ratings[i];
+        const ScannedRating& got = (*pieces)[i];
+        EXPECT_EQ(got.user_id, whole->user_ids[want.user]) << "seed " << seed << " row " << i;
+        EXPECT_EQ(got.item_id, whole->item_ids[want.item]) << "seed " << seed << " row " << i;
+        EXPECT_EQ(got.rating, want.rating) << "seed " << seed << " row " << i;
+        EXPECT_EQ(got.timestamp, want.timestamp) << "seed " << seed << " row " << i;
+      }
+    }
+  }
+}
+
+// A bad line is refused with the same file:line message however the text is cut.
+TEST(RatingParserTest, PiecesReportTheBadLineAsTheWholeParserDoes) {
+  const std::string text = "userId,movieId,rating,timestamp\n7,50,4.0,1\n3,20,x,2\n9,50,0.5,3\n";
+  absl::StatusOr<Dataset> whole = ParseRatings(text, Layout::kCsv, "pieces");
+  ASSERT_FALSE(whole.ok());
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    absl::StatusOr<std::vector<ScannedRating>> pieces = ParseInPieces(text, Layout::kCsv, seed);
+    ASSERT_FALSE(pieces.ok()) << "seed " << seed;
+    EXPECT_EQ(pieces.status().message(), whole.status().message()) << "seed " << seed;
+  }
 }
 
 TEST(ParseRatingsTest, RatingSpellings) {

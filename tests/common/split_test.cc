@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/rng.h"
 #include "gtest/gtest.h"
 
 namespace psrec {
@@ -187,27 +188,75 @@ TEST(SplitDatasetTest, UserTimeRoundsDecimalFractions) {
   EXPECT_EQ(rows.test.front(), 63u);
 }
 
-TEST(SplitDatasetTest, RandomIsSeededAndSized) {
-  std::vector<int64_t> times(1000);
-  for (size_t i = 0; i < times.size(); ++i) times[i] = static_cast<int64_t>(i);
-  const Dataset data = TimesOnly(times);
+// 1000 ratings of one user on 1000 movies.
+Dataset OneUserManyMovies(size_t n) {
+  Dataset data;
+  data.user_ids = {5};
+  for (uint32_t i = 0; i < n; ++i) {
+    data.item_ids.push_back(1000 + i);
+    data.ratings.push_back({0, i, 3.0f, static_cast<int64_t>(i)});
+  }
+  return data;
+}
+
+TEST(SplitDatasetTest, RandomIsSeededAndDecidesEachRatingAlone) {
+  const Dataset data = OneUserManyMovies(1000);
   SplitRows a = MustSplit(data, RANDOM, 0.2, 7);
   SplitRows b = MustSplit(data, RANDOM, 0.2, 7);
   SplitRows c = MustSplit(data, RANDOM, 0.2, 8);
-  EXPECT_EQ(a.test.size(), 200u);
-  EXPECT_EQ(a.train.size(), 800u);
   EXPECT_EQ(a.test, b.test);
   EXPECT_EQ(a.train, b.train);
-  EXPECT_EQ(c.test.size(), 200u);
   EXPECT_NE(a.test, c.test);
+  // About a fifth: 200 expected, standard deviation 12.6.
+  EXPECT_NEAR(static_cast<double>(a.test.size()), 200, 50);
   // Not a block of the file: test rows come from all over it.
   EXPECT_LT(a.test.front(), 100u);
   EXPECT_GT(a.test.back(), 900u);
+  // The rule is the rating's alone: the same (user, movie) is test wherever it stands in a file.
+  for (const uint32_t row : a.test) {
+    EXPECT_TRUE(RandomSplitIsTest(7, 5, 1000 + row, 0.2)) << row;
+  }
+  // A larger fraction keeps every test rating of a smaller one (a threshold on one hash).
+  const SplitRows more = MustSplit(data, RANDOM, 0.5, 7);
+  EXPECT_TRUE(std::includes(more.test.begin(), more.test.end(), a.test.begin(), a.test.end()));
+}
 
-  // ceil(0.07 * 100) = 7 although 0.07 * 100 = 7.000000000000001 in doubles; ceil(0.25 * 10) = 3.
-  EXPECT_EQ(MustSplit(TimesOnly(std::vector<int64_t>(100, 0)), RANDOM, 0.07).test.size(), 7u);
-  EXPECT_EQ(MustSplit(TimesOnly(std::vector<int64_t>(10, 0)), RANDOM, 0.25).test.size(), 3u);
-  EXPECT_EQ(MustSplit(TimesOnly({1}), RANDOM, 0.5).test.size(), 1u);
+TEST(PercentileSearchTest, FindsNumpysPercentileFromCountsAlone) {
+  Rng rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const size_t n = 1 + rng.Below(trial < 100 ? 20 : 5000);
+    std::vector<int64_t> times(n);
+    // Narrow, wide, negative and extreme ranges, with ties.
+    const int64_t spread = std::vector<int64_t>{3, 1000, 1'500'000'000, INT64_MAX / 2}[trial % 4];
+    for (int64_t& t : times) {
+      t = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(spread))) - spread / 3;
+    }
+    if (trial % 10 == 0) times[0] = INT64_MIN + 1, times[n - 1] = INT64_MAX - 1;
+    const double q = std::vector<double>{80, 0, 100, 50, 37.5}[trial % 5];
+    const auto [lo, hi] = std::minmax_element(times.begin(), times.end());
+    PercentileSearch search(n, q, *lo, *hi);
+    int rounds = 0;
+    while (!search.done()) {
+      ASSERT_LE(++rounds, 4) << "trial " << trial;
+      const std::vector<TimeBuckets> query = search.Query();
+      size_t buckets = 0;
+      for (const TimeBuckets& r : query) buckets += r.count;
+      // Counted in two halves, as two holders of the data would.
+      std::vector<uint64_t> counts(buckets, 0);
+      const size_t half = n / 2;
+      CountIntoBuckets(absl::MakeConstSpan(times).subspan(0, half), query, absl::MakeSpan(counts));
+      CountIntoBuckets(absl::MakeConstSpan(times).subspan(half), query, absl::MakeSpan(counts));
+      ASSERT_TRUE(search.Add(counts).ok());
+    }
+    EXPECT_EQ(search.value(), Percentile(times, q)) << "trial " << trial << " n " << n;
+  }
+}
+
+TEST(PercentileSearchTest, CountsOfOtherDataAreRefused) {
+  PercentileSearch search(10, 80, 0, 100);
+  std::vector<uint64_t> counts(search.Query()[0].count * search.Query().size(), 0);
+  counts[0] = 3;  // 3 values where 10 were announced
+  EXPECT_FALSE(search.Add(counts).ok());
 }
 
 TEST(SplitDatasetRealTest, MovieLensLatestSmall) {
@@ -233,8 +282,10 @@ TEST(SplitDatasetRealTest, MovieLensLatestSmall) {
   EXPECT_EQ(seed_time.test.size(), 20168u);
   EXPECT_EQ(user_time.train.size(), 80419u);  // sum over users of floor(0.8 * n)
   EXPECT_EQ(user_time.test.size(), 20417u);
-  EXPECT_EQ(random.train.size(), 80668u);
-  EXPECT_EQ(random.test.size(), 20168u);  // ceil(0.2 * 100836)
+  // The random split is a hash of (seed, user, movie) against 0.2, rating by rating (RANDOM in
+  // proto/config.proto): close to a fifth, not exactly ceil(0.2 n).
+  EXPECT_EQ(random.train.size(), 80702u);
+  EXPECT_EQ(random.test.size(), 20134u);
 }
 
 }  // namespace

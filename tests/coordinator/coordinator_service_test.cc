@@ -21,13 +21,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-TestMetrics NoMetrics(uint64_t) { return TestMetrics{}; }
-
-JobData Rows(uint32_t n) {
-  JobData job;
-  for (uint32_t i = 0; i < n; ++i) job.split.train.push_back(i);
-  return job;
-}
+using ::testing::ElementsAreArray;
 
 // Each of the calls below is one RPC of worker `id`.
 WorkAssignment GetWork(CoordinatorService& service, uint32_t id) {
@@ -50,11 +44,7 @@ grpc::Status Heartbeat(CoordinatorService& service, uint32_t id) {
 
 grpc::Status Report(CoordinatorService& service, uint32_t id, const WorkAssignment& work) {
   grpc::ServerContext context;
-  ReportRequest report;
-  report.set_worker_id(id);
-  report.set_epoch(work.epoch());
-  report.set_generation(work.generation());
-  report.set_examples(work.end() - work.begin());
+  const ReportRequest report = FakeReport(id, work);
   ReportResponse done;
   return service.Report(&context, &report, &done);
 }
@@ -84,11 +74,16 @@ uint32_t RegisterWorker(CoordinatorService& service, const JobConfig& config,
   return response.worker_id();
 }
 
-// Asks until it is handed a partition.
+// Asks until it is handed an epoch to train, doing every other task it is handed meanwhile.
 WorkAssignment AwaitTrain(CoordinatorService& service, uint32_t id) {
-  WorkAssignment work;
-  while (work.kind() != WorkAssignment::TRAIN) work = GetWork(service, id);
-  return work;
+  while (true) {
+    const WorkAssignment work = GetWork(service, id);
+    if (work.kind() == WorkAssignment::TRAIN) return work;
+    if (work.kind() == WorkAssignment::SPLIT || work.kind() == WorkAssignment::EVALUATE ||
+        work.kind() == WorkAssignment::COUNT_TIMES) {
+      EXPECT_TRUE(Report(service, id, work).ok());
+    }
+  }
 }
 
 // A worker that takes its part of the running epoch and is never heard from again; `took` (if
@@ -101,8 +96,9 @@ std::thread Vanishing(CoordinatorService& service, uint32_t id,
   });
 }
 
-// A worker that trains (instantly) whatever it is handed, heartbeating, until DONE or `stop`.
-// `before_report`, if set, runs before each Report.
+// A worker that does (instantly) whatever it is handed, heartbeating, until DONE or `stop`. It
+// keeps the epochs it trained in `trained`. `before_report`, if set, runs before each Report of a
+// trained epoch.
 void RunFakeWorker(CoordinatorService& service, uint32_t id, const std::atomic<bool>& stop,
                    std::vector<WorkAssignment>* trained,
                    const std::function<void(const WorkAssignment&)>& before_report = nullptr) {
@@ -110,9 +106,11 @@ void RunFakeWorker(CoordinatorService& service, uint32_t id, const std::atomic<b
     ASSERT_TRUE(Heartbeat(service, id).ok());
     const WorkAssignment work = GetWork(service, id);
     if (work.kind() == WorkAssignment::DONE) return;
-    if (work.kind() != WorkAssignment::TRAIN) continue;
-    trained->push_back(work);
-    if (before_report) before_report(work);
+    if (work.kind() == WorkAssignment::WAIT) continue;
+    if (work.kind() == WorkAssignment::TRAIN) {
+      trained->push_back(work);
+      if (before_report) before_report(work);
+    }
     ASSERT_TRUE(Report(service, id, work).ok());
     // The answer was lost and the worker asks again: counted once.
     ASSERT_TRUE(Report(service, id, work).ok());
@@ -122,10 +120,11 @@ void RunFakeWorker(CoordinatorService& service, uint32_t id, const std::atomic<b
 // A job with recovery against FakeShards, and leases of a second: long enough for a busy machine
 // to keep a live worker.
 struct RecoveringJob {
+  // `rows` training ratings, in shares of kRowsPerShare.
   RecoveringJob(const JobConfig& job_config, uint32_t rows, uint32_t min_workers = 1)
       : config(job_config),
-        job(Rows(rows)),
-        service(config, {"ps0", "ps1"}, &job, Options(min_workers), &shards) {}
+        service(config, {"ps0", "ps1"}, Shares(rows / kRowsPerShare), Options(min_workers),
+                &shards) {}
 
   static RecoveryOptions Options(uint32_t min_workers) {
     RecoveryOptions options;
@@ -134,7 +133,7 @@ struct RecoveringJob {
     return options;
   }
   absl::StatusOr<std::vector<EpochRecord>> Run() {
-    return service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "");
+    return service.RunJob(absl::Seconds(5), absl::Seconds(20), "");
   }
   std::vector<FakeShards::Restored> Restored() {
     absl::MutexLock lock(&shards.mu);
@@ -142,7 +141,6 @@ struct RecoveringJob {
   }
 
   const JobConfig config;
-  const JobData job;
   FakeShards shards;
   CoordinatorService service;
 };
@@ -165,31 +163,23 @@ TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMa
   JobConfig config = TestConfig();
   config.set_epochs(1);
   config.set_batch_size(4);
-  const JobData job = Rows(6);
-  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   EXPECT_EQ(RegisterWorker(service, config), 0u);
   EXPECT_EQ(RegisterWorker(service, config), 1u);
   // Worker 0 is ready, worker 1 is not.
   EXPECT_EQ(GetWork(service, 0).kind(), WorkAssignment::WAIT);
-  bool evaluated = false;
-  auto evaluate = [&](uint64_t) -> absl::StatusOr<TestMetrics> {
-    evaluated = true;
-    return TestMetrics{};
-  };
   absl::StatusOr<std::vector<EpochRecord>> records =
-      service.RunJob(evaluate, absl::Milliseconds(300), absl::Seconds(5), "");
+      service.RunJob(absl::Milliseconds(300), absl::Seconds(5), "");
   ASSERT_FALSE(records.ok());
   EXPECT_EQ(records.status().message(),
             "only 2 of 2 workers registered (1 with their data loaded) within 300ms");
-  EXPECT_FALSE(evaluated);
-  // A failed job tells the workers so.
+  // Nothing was handed out.
   EXPECT_EQ(GetWork(service, 0).kind(), WorkAssignment::ABORTED);
 }
 
 TEST(CoordinatorServiceTest, RefusesAWorkerWithADifferentConfig) {
   const JobConfig config = TestConfig();
-  const JobData job;
-  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   grpc::ServerContext context;
   RegisterRequest request;
   *request.mutable_config() = config;
@@ -204,8 +194,7 @@ TEST(CoordinatorServiceTest, RefusesAWorkerWithADifferentConfig) {
 
 TEST(CoordinatorServiceTest, AnUnknownWorkerIdIsRefused) {
   const JobConfig config = TestConfig();
-  const JobData job;
-  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   const grpc::Status status = Heartbeat(service, 3);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(), "worker id 3 is not registered");
@@ -241,20 +230,19 @@ TEST(CoordinatorServiceTest, ALostWorkersEpochIsRedoneByTheOthersInANewGeneratio
   EXPECT_EQ(restored[1].checkpoint, "");
   EXPECT_FALSE(restored[1].keep_rows);
   EXPECT_THAT(restored[1].workers, ElementsAre(0));
-  // After the rollback worker 0 trains every row of each epoch, in generation 2.
+  // After the rollback worker 0 holds every share, its own and the lost worker's, and trains
+  // them in each epoch, in generation 2.
   ASSERT_GE(trained.size(), 2u);
   for (size_t i = trained.size() - 2; i < trained.size(); ++i) {
     EXPECT_EQ(trained[i].generation(), 2u);
-    EXPECT_EQ(trained[i].begin(), 0u);
-    EXPECT_EQ(trained[i].end(), 8u);
+    EXPECT_THAT(trained[i].shares(), ElementsAre(0, 1));
   }
 }
 
 TEST(CoordinatorServiceTest, AReportOfAnotherGenerationIsRefusedWithAborted) {
   JobConfig config = TestConfig();
   config.set_num_workers(1);
-  const JobData job;
-  CoordinatorService service(config, {"ps0"}, &job);
+  CoordinatorService service(config, {"ps0"}, Shares(1));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   WorkAssignment stale;
   stale.set_generation(7);
@@ -269,13 +257,12 @@ TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
   config.set_num_workers(1);
   config.set_epochs(1);
   config.set_batch_size(4);
-  const JobData job = Rows(4);
-  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  CoordinatorService service(config, {"ps0", "ps1"}, Shares(1));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
   std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
-  ASSERT_TRUE(service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "").ok());
+  ASSERT_TRUE(service.RunJob(absl::Seconds(5), absl::Seconds(20), "").ok());
   worker.join();
   grpc::ServerContext context;
   RegisterRequest late;
@@ -294,8 +281,7 @@ TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
   config.set_num_workers(1);
   config.set_epochs(2);
   config.set_batch_size(4);
-  const JobData job = Rows(5);
-  CoordinatorService service(config, {"ps0", "ps1"}, &job);
+  CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   RegisterResponse waiting_answer;
   grpc::Status waiting_status;
@@ -309,7 +295,7 @@ TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
   std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
   std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
-  ASSERT_TRUE(service.RunJob(NoMetrics, absl::Seconds(5), absl::Seconds(20), "").ok());
+  ASSERT_TRUE(service.RunJob(absl::Seconds(5), absl::Seconds(20), "").ok());
   worker.join();
   waiting.join();
   ASSERT_TRUE(waiting_status.ok()) << waiting_status.error_message();
@@ -346,8 +332,7 @@ TEST(CoordinatorServiceTest, AWaitingRegisterTakesThePlaceOfAWorkerWhoseLeaseRan
   EXPECT_THAT(restored[1].workers, ElementsAre(0));
   ASSERT_EQ(trained.size(), 1u);
   EXPECT_EQ(trained[0].generation(), 2u);
-  EXPECT_EQ(trained[0].begin(), 0u);
-  EXPECT_EQ(trained[0].end(), 8u);
+  EXPECT_THAT(trained[0].shares(), ElementsAre(0, 1));
 }
 
 // With --min_workers=2 the job does not go on with the survivor alone: the rollback waits for a
@@ -379,11 +364,12 @@ TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
   EXPECT_EQ(restored[1].generation, 2u);
   EXPECT_FALSE(restored[1].keep_rows);
   EXPECT_THAT(restored[1].workers, ElementsAre(0, 1));
-  // Both epochs of generation 2 are split between the two.
+  // Both epochs of generation 2 are split between the two: the replacement holds the lost
+  // worker's share.
   ASSERT_EQ(replacement_trained.size(), 2u);
   for (const WorkAssignment& w : replacement_trained) {
     EXPECT_EQ(w.generation(), 2u);
-    EXPECT_EQ(w.begin(), 4u);
+    EXPECT_THAT(w.shares(), ElementsAre(1));
   }
 }
 
@@ -413,6 +399,9 @@ TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
         const WorkAssignment first = GetWork(service, id);
         replacement_asked.Notify();
         if (first.kind() == WorkAssignment::TRAIN) replacement_trained.push_back(first);
+        if (first.kind() != WorkAssignment::WAIT) {
+          EXPECT_TRUE(Report(service, id, first).ok());
+        }
         RunFakeWorker(service, id, stop, &replacement_trained);
       });
       // Keeps its lease while it holds its report.
@@ -459,6 +448,8 @@ TEST(CoordinatorServiceTest, AWorkerWaitingAtTheClockLongerThanItsLeaseIsNotLost
     both_trained.WaitForNotification();
     waited = Clock(service, 1, work, 1);  // until worker 0 reaches clock 1
     EXPECT_TRUE(Report(service, 1, work).ok());
+    std::vector<WorkAssignment> more;
+    RunFakeWorker(service, 1, std::atomic<bool>{false}, &more);  // evaluation, then DONE
   });
   std::thread slow([&] {
     const WorkAssignment work = AwaitTrain(service, 0);
@@ -471,6 +462,8 @@ TEST(CoordinatorServiceTest, AWorkerWaitingAtTheClockLongerThanItsLeaseIsNotLost
     }
     EXPECT_TRUE(Clock(service, 0, work, 1).ok());
     EXPECT_TRUE(Report(service, 0, work).ok());
+    std::vector<WorkAssignment> more;
+    RunFakeWorker(service, 0, std::atomic<bool>{false}, &more);
   });
   absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
   waiting.join();

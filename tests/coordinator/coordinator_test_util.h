@@ -1,5 +1,6 @@
-// What the coordinator's tests share: a job config, and a ShardControl that records what the
-// coordinator asks of the servers and answers as the test sets it up.
+// What the coordinator's tests share: a job config, the data shares it runs on, a fake worker's
+// report for every kind of task, and a ShardControl that records what the coordinator asks of the
+// servers and answers as the test sets it up.
 #ifndef PSREC_TESTS_COORDINATOR_COORDINATOR_TEST_UTIL_H_
 #define PSREC_TESTS_COORDINATOR_COORDINATOR_TEST_UTIL_H_
 
@@ -12,8 +13,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/model.h"
+#include "coordinator/job_runner.h"
 #include "coordinator/shard_control.h"
 #include "proto/config.pb.h"
+#include "proto/coordinator.pb.h"
 
 namespace psrec {
 
@@ -30,6 +33,66 @@ inline JobConfig TestConfig() {
   config.set_rating_offset(3.5f);
   FillTableSpecs(&config);
   return config;
+}
+
+// Every test share holds this many ratings, all of them training ratings but one test rating more.
+constexpr uint64_t kRowsPerShare = 4;
+
+// `num_shares` shares of kRowsPerShare ratings each, as the coordinator learns them from the
+// MANIFEST.
+inline JobDataInfo Shares(uint32_t num_shares) {
+  JobDataInfo data;
+  data.shares_dir = "/shares";
+  data.manifest.set_num_shares(num_shares);
+  data.manifest.set_num_ratings(num_shares * (kRowsPerShare + 1));
+  for (uint32_t i = 0; i < num_shares; ++i) {
+    ShareInfo* share = data.manifest.add_shares();
+    share->set_rows(kRowsPerShare + 1);
+    share->set_min_time(0);
+    share->set_max_time(100);
+  }
+  data.fingerprint = 7;
+  return data;
+}
+
+// What a worker that does `work` at once reports: each share splits into kRowsPerShare training
+// ratings of 3.5 stars and one test rating; training takes every training rating of its shares;
+// evaluation finds no error.
+inline ReportRequest FakeReport(uint32_t id, const WorkAssignment& work) {
+  ReportRequest report;
+  report.set_worker_id(id);
+  report.set_epoch(work.epoch());
+  report.set_generation(work.generation());
+  report.set_task(work.task());
+  const uint64_t rows = kRowsPerShare * static_cast<uint64_t>(work.shares_size());
+  switch (work.kind()) {
+    case WorkAssignment::SPLIT:
+      for (const uint32_t share : work.shares()) {
+        ShareSplit* split = report.add_splits();
+        split->set_share(share);
+        split->set_train(kRowsPerShare);
+        split->set_test(1);
+        split->set_train_half_stars(7 * kRowsPerShare);
+      }
+      break;
+    case WorkAssignment::TRAIN:
+      report.set_examples(rows);
+      report.set_loss_sum(0.5 * static_cast<double>(rows));
+      break;
+    case WorkAssignment::EVALUATE:
+      report.mutable_errors()->set_count(static_cast<uint64_t>(work.shares_size()));
+      break;
+    case WorkAssignment::COUNT_TIMES:
+      for (const TimeRange& range : work.ranges()) {
+        for (uint32_t i = 0; i < range.count(); ++i) report.add_time_counts(0);
+      }
+      break;
+    default:
+      break;
+  }
+  report.mutable_process()->set_role("worker");
+  report.mutable_process()->set_name(absl::StrFormat("w%u", id));
+  return report;
 }
 
 class FakeShards final : public ShardControl {

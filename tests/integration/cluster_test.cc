@@ -118,13 +118,31 @@ TEST(ClusterTest, AFailingChildStopsTheWholeCluster) {
   const fs::path dir = FreshDir("failing");
   const fs::path bad = dir / "bad";
   fs::create_directories(bad);
+  // Every timestamp is the same, so seed_time leaves no training rating: the data prepares, and
+  // the coordinator fails once the workers have split it.
+  std::ofstream(bad / "ratings.csv")
+      << "userId,movieId,rating,timestamp\n1,2,4.0,10\n1,3,3.5,10\n2,2,1.0,10\n";
+  const Result r = RunPsrec({"train", "--ps_shards=2", "--workers=2", "--split=seed_time",
+                             "--data=" + bad.string(), "--out_dir=" + (dir / "out").string()},
+                            dir, 60);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("leaves 0 training"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("coordinator"), std::string::npos) << r.err;
+}
+
+// The launcher prepares the data before it starts a child, so a bad line fails the run at once,
+// naming the file and line.
+TEST(ClusterTest, BadDataFailsBeforeAnyChildStarts) {
+  const fs::path dir = FreshDir("bad_data");
+  const fs::path bad = dir / "bad";
+  fs::create_directories(bad);
   std::ofstream(bad / "ratings.csv") << "userId,movieId,rating,timestamp\n1,2,4.0,10\n1,3,9.5,11\n";
   const Result r = RunPsrec({"train", "--ps_shards=2", "--workers=2", "--data=" + bad.string(),
                              "--out_dir=" + (dir / "out").string()},
                             dir, 60);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("ratings.csv:3"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("coordinator"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out" / "cluster.json")) << r.err;
 }
 
 TEST(CommandLineTest, BadFlagsAreUsageErrorsThatNameTheFlag) {

@@ -332,3 +332,34 @@ TEST(ShardedTableTest, ForEachRowAndInsertRowCoverEverySubShard) {
 
 }  // namespace
 }  // namespace psrec
+
+namespace psrec {
+namespace {
+
+// Issue 9: what a row costs, keys and hash index included, at any table size. A dim-30 Adam row
+// holds 120 bytes of values, 240 of state, a 4-byte step count and an 8-byte key; the chunks and
+// the index may add at most 28 bytes more (a flat_hash_set just grown to half load, and the
+// unused rows of the last chunk).
+TEST(TableMemoryTest, ADim30AdamRowTakesAtMost400Bytes) {
+  Table table(Spec(0, 30, UNIFORM, 0.1f), Resolved(ADAM, 0.01f), 1);
+  EXPECT_EQ(table.memory_bytes(), 0u);
+  std::vector<uint64_t> keys;
+  for (uint64_t key = 0; key < 300000; ++key) {
+    keys.push_back(key * 7919);
+    if (keys.size() == 1000) {
+      table.Push(keys, std::vector<float>(keys.size() * 30, 0.01f));
+      keys.clear();
+      const double per_row =
+          static_cast<double>(table.memory_bytes()) / static_cast<double>(table.num_rows());
+      ASSERT_LE(per_row, 400.0) << table.num_rows() << " rows";
+      ASSERT_GE(per_row, 372.0) << table.num_rows() << " rows";
+    }
+  }
+  EXPECT_EQ(table.num_rows(), 300000u);
+  // The figure docs/data-at-scale.md quotes (--gtest_output=xml shows it).
+  RecordProperty("memory_bytes", std::to_string(table.memory_bytes()));
+  EXPECT_EQ(table.bytes(), 300000u * ((30 + 60) * 4 + 4));
+}
+
+}  // namespace
+}  // namespace psrec
