@@ -51,9 +51,9 @@ absl::StatusOr<ScoringCheckpoint> LoadScoringCheckpoint(const std::string& check
   absl::StatusOr<std::string> data_dir = ResolveDataDir(data_flag, out.config.data_dir());
   if (!data_dir.ok()) return data_dir.status();
   out.config.set_data_dir(*data_dir);
-  // PrepareData recomputes rating_offset from the data and LoadCheckpoint compares it with the
+  // ReadWholeData recomputes rating_offset from the data and LoadCheckpoint compares it with the
   // manifest's, so other ratings than the run's are refused rather than scored.
-  absl::StatusOr<JobData> job = PrepareData(&out.config);
+  absl::StatusOr<WholeData> job = ReadWholeData(&out.config);
   if (!job.ok()) return job.status();
   out.job = *std::move(job);
   absl::StatusOr<std::unique_ptr<LocalStore>> store =

@@ -2,8 +2,9 @@
 // MANIFEST records, the ratings read and split as that run split them, and every row in a
 // LocalStore (absent rows read as their seeded initial values, as on the servers).
 //
-// `psrec recommend` uses it; `psrec eval` does the same steps in app/eval_main.cc and can move onto
-// this face once the data layer's rewrite has landed.
+// `psrec recommend` uses it. It holds the whole ratings file (common/ranking_data.h's WholeData):
+// ranking needs every rating of a user and every movie. `psrec eval` scores from the prepared
+// shares instead (app/eval_main.cc).
 #ifndef PSREC_APP_CHECKPOINT_SCORING_H_
 #define PSREC_APP_CHECKPOINT_SCORING_H_
 
@@ -11,7 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/job_data.h"
+#include "common/ranking_data.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/config.pb.h"
 #include "ps/local_store.h"
@@ -22,7 +23,7 @@ struct ScoringCheckpoint {
   std::string dir;  // the checkpoint directory read
   CheckpointManifest manifest;
   JobConfig config;  // the manifest's, with the data directory used
-  JobData job;
+  WholeData job;
   std::unique_ptr<LocalStore> store;
 };
 

@@ -1,10 +1,34 @@
 #include "common/ranking_data.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <tuple>
+#include <utility>
+
+#include "common/job_data.h"
 
 namespace psrec {
+
+absl::StatusOr<WholeData> ReadWholeData(JobConfig* config) {
+  WholeData out;
+  absl::StatusOr<Dataset> data = ReadMovieLens(config->data_dir());
+  if (!data.ok()) return data.status();
+  out.data = *std::move(data);
+  absl::StatusOr<SplitRows> split =
+      SplitDataset(out.data, config->split(), config->test_fraction(), config->seed());
+  if (!split.ok()) return split.status();
+  out.split = *std::move(split);
+  SplitTotals totals;
+  totals.train = out.split.train.size();
+  totals.test = out.split.test.size();
+  for (const uint32_t row : out.split.train) {
+    totals.train_half_stars += static_cast<uint64_t>(std::lround(2 * out.data.ratings[row].rating));
+  }
+  if (absl::Status s = CheckSplitTotals(totals, config->split(), out.data.path); !s.ok()) return s;
+  config->set_rating_offset(totals.MeanTrainRating());
+  return out;
+}
 
 UserItems GroupItemsByUser(const Dataset& data, absl::Span<const uint32_t> rows, float min_rating) {
   UserItems out;

@@ -15,8 +15,24 @@
 #include "common/movielens.h"
 #include "common/ranking.h"
 #include "common/split.h"
+#include "proto/config.pb.h"
 
 namespace psrec {
+
+// Every rating of a job's file with its ids and file order, split by the whole-data reference
+// (SplitDataset, which the shares reproduce exactly: tests/common/share_set_test.cc). Ranking needs
+// all of a user's ratings and every movie at once, so `psrec recommend` holds the whole file, where
+// training holds shares (common/share_set.h).
+struct WholeData {
+  Dataset data;
+  SplitRows split;
+};
+
+// Reads config->data_dir and splits it as config says. Sets config->rating_offset to the mean
+// training rating, computed as the shares compute it (SplitTotals::MeanTrainRating), so that a
+// checkpoint's recorded offset matches. Errors: the reader's (file and line), and
+// CheckSplitTotals' for a split that leaves no training or no test rating.
+absl::StatusOr<WholeData> ReadWholeData(JobConfig* config);
 
 // Items grouped by user, in compressed rows: user u's items are items[offsets[u], offsets[u+1]),
 // ascending and without repeats.

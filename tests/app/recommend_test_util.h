@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "common/job_config.h"
-#include "common/job_data.h"
 #include "common/model.h"
+#include "common/ranking_data.h"
 #include "gtest/gtest.h"
 #include "ps/checkpoint.h"
 #include "ps/local_store.h"
@@ -60,7 +60,7 @@ inline void WritePlantedMoviesCsv(const std::filesystem::path& dir) {
 
 struct PlantedJob {
   JobConfig config;
-  JobData job;
+  WholeData job;
   std::unique_ptr<LocalStore> store;
 };
 
@@ -75,7 +75,7 @@ inline PlantedJob MakePlantedJob(const std::filesystem::path& dir) {
   out.config.set_model(BIAS);
   out.config.set_dim(4);
   FillTableSpecs(&out.config);
-  absl::StatusOr<JobData> job = PrepareData(&out.config);
+  absl::StatusOr<WholeData> job = ReadWholeData(&out.config);
   EXPECT_TRUE(job.ok()) << job.status();
   out.job = *std::move(job);
   auto store = LocalStore::Create(out.config.tables(), out.config.optimizer(), out.config.seed());

@@ -9,7 +9,6 @@
 #include <string>
 
 #include "common/job_config.h"
-#include "common/job_data.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -107,7 +106,7 @@ TEST(PopularityRealTest, ReproducesTheReadmeReference) {
   ASSERT_TRUE(config.ok()) << config.status();
   config->set_data_dir(dir);
   config->set_split(USER_TIME);
-  absl::StatusOr<JobData> job = PrepareData(&*config);
+  absl::StatusOr<WholeData> job = ReadWholeData(&*config);
   ASSERT_TRUE(job.ok()) << job.status();
   if (job->data.ratings.size() != 100836) {
     GTEST_SKIP() << dir << " holds " << job->data.ratings.size()
