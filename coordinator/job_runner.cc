@@ -15,6 +15,7 @@ JobRunner::JobRunner(JobConfig config, JobDataInfo data, RecoveryOptions recover
                      ShardControl* shards, CoordinatorState* state)
     : config_(std::move(config)),
       data_(std::move(data)),
+      shards_(shards),
       recovery_(config_, std::move(recovery), shards),
       state_(state) {
   for (const ShareInfo& share : data_.manifest.shares()) share_rows_.push_back(share.rows());

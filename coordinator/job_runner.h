@@ -147,6 +147,7 @@ class JobRunner {
   std::vector<uint64_t> share_rows_;   // by share, from the manifest: what AssignShares deals
   std::vector<uint64_t> share_train_;  // by share, from the split
   double threshold_ = 0;               // SEED_TIME's, once found
+  ShardControl* const shards_;         // null: no recovery
   Recovery recovery_;
   CoordinatorState* const state_;
   absl::Duration register_timeout_ = absl::Minutes(5);  // Run's

@@ -223,10 +223,12 @@ void JobRunner::NoteProcesses(const std::vector<ReportRequest>& reports) {
 }
 
 std::vector<ProcessReport> JobRunner::Processes() {
-  // The servers are not in it: their Stats answer does not carry their process's figures yet
-  // (proto/ps.proto belongs to another change). `psrec train --ps_shards` prints every child's
-  // figures, servers included, from the kernel's accounting when they exit.
+  // The servers' figures come from their Stats answers: a server that does not answer (it died)
+  // is left out.
   std::vector<ProcessReport> out = {SelfReport("coordinator", "coordinator")};
+  if (shards_ != nullptr) {
+    for (ProcessReport& server : shards_->Processes()) out.push_back(std::move(server));
+  }
   for (const auto& [name, report] : workers_) out.push_back(report);
   return out;
 }

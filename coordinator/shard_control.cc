@@ -133,6 +133,30 @@ absl::StatusOr<std::string> GrpcShardControl::Check() {
   return std::string();
 }
 
+std::vector<ProcessReport> GrpcShardControl::Processes() {
+  std::vector<ProcessReport> out;
+  for (size_t i = 0; i < stubs_.size(); ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(
+        absl::ToChronoTime(absl::Now() + std::min(rpc_timeout_, absl::Seconds(1))));
+    StatsResponse stats;
+    if (!stubs_[i]->Stats(&context, StatsRequest(), &stats).ok()) continue;
+    uint64_t rows = 0, memory = 0;
+    for (const TableStats& table : stats.tables()) {
+      rows += table.rows();
+      memory += table.memory_bytes();
+    }
+    std::string note = absl::StrCat(rows, " rows");
+    if (rows > 0) {
+      absl::StrAppend(&note, ", ", absl::SixDigits(static_cast<double>(memory) / rows),
+                      " B per row");
+    }
+    out.push_back(ProcessReport{"ps", absl::StrCat("ps", i), stats.peak_rss_bytes(),
+                                stats.cpu_seconds(), std::move(note)});
+  }
+  return out;
+}
+
 void GrpcShardControl::ShutdownServers() {
   const std::vector<std::string>& addresses = addresses_;
   grpc::CompletionQueue cq;

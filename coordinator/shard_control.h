@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/process_stats.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/config.pb.h"
 #include "proto/ps.grpc.pb.h"
@@ -34,6 +35,9 @@ class ShardControl {
   // the first that is not (it restarted) otherwise. An error when a shard has failed every check
   // for fail_after: the job cannot go on.
   virtual absl::StatusOr<std::string> Check() = 0;
+  // Every answering shard's process figures (Stats), by shard, its rows and bytes per row in the
+  // note. A shard that does not answer within a second is left out. None by default (fakes).
+  virtual std::vector<ProcessReport> Processes() { return {}; }
 };
 
 // ShardControl over gRPC: one call per shard, in shard order. Channels carry the job's credentials
@@ -53,6 +57,7 @@ class GrpcShardControl final : public ShardControl {
   absl::StatusOr<std::vector<CheckpointFile>> Checkpoint(const std::string& name,
                                                          uint64_t generation) override;
   absl::StatusOr<std::string> Check() override;
+  std::vector<ProcessReport> Processes() override;
 
   // Tells every server to exit, all at once. A server that does not answer within 2 s is only
   // logged.

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/param_store.h"
+#include "common/process_stats.h"
 #include "common/rng.h"
 #include "common/rpc.h"
 #include "common/sharding.h"
@@ -245,12 +246,15 @@ grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest
     t->Sizes(&rows, &bytes);
     stats->set_rows(rows);
     stats->set_bytes(bytes);
+    stats->set_memory_bytes(t->MemoryBytes());
   }
   response->set_pull_requests(pull_requests_.load(std::memory_order_relaxed));
   response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
   response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
   response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
   response->set_applied_clock(barrier_.applied_clock());
+  response->set_peak_rss_bytes(PeakRssBytes());
+  response->set_cpu_seconds(CpuSeconds());
   return grpc::Status::OK;
 }
 

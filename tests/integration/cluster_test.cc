@@ -62,6 +62,13 @@ TEST(ClusterTest, TwoServersTwoWorkersTrainInEveryMode) {
     for (const char* role : {"[ps0]", "[ps1]", "[coordinator]", "[worker0]", "[worker1]"}) {
       EXPECT_NE(r.err.find(role), std::string::npos) << mode << " " << role;
     }
+    // The metrics list every process of the job with its memory, the servers from their Stats.
+    const std::string json = ReadFile(metrics);
+    for (const char* name : {"coordinator", "ps0", "ps1", "worker0", "worker1"}) {
+      EXPECT_TRUE(std::regex_search(
+          json, std::regex(absl::StrCat("\"name\": \"", name, "\", \"peak_rss_bytes\": [1-9]"))))
+          << mode << " " << name << " in " << json;
+    }
     const std::string cluster = ReadFile(out / "cluster.json");
     for (const char* role : {"ps0", "ps1", "coordinator", "worker0", "worker1"}) {
       const std::regex entry(absl::StrCat("\"role\": \"", role, "\", \"pid\": ([0-9]+)"));
