@@ -2,13 +2,14 @@
 // every role maps instead of parsing the file again (the columns: common/share_files.h; reading
 // them: common/share_set.h).
 //
-//   DIR/MANIFEST           text-format psrec.SharesManifest (proto/shares.proto), written last
-//   DIR/users.ids          original user id of each dense user index
-//   DIR/items.ids          original movie id of each dense movie index
-//   DIR/share-00012.user   share 12's ratings, column by column, in file order: user and movie
-//   DIR/share-00012.item   indices (u32), the rating in half stars (u8), the timestamp (i64) and
-//   the DIR/share-00012.rating rating's number in the file (u32) DIR/share-00012.time
-//   DIR/share-00012.pos
+//   DIR/MANIFEST            text-format psrec.SharesManifest (proto/shares.proto), written last
+//   DIR/users.ids           original user id of each dense user index
+//   DIR/items.ids           original movie id of each dense movie index
+//   DIR/share-00012.user    share 12's user indices (u32), in file order
+//   DIR/share-00012.item    its movie indices (u32)
+//   DIR/share-00012.rating  its ratings in half stars (u8)
+//   DIR/share-00012.time    its timestamps (i64)
+//   DIR/share-00012.pos     each rating's number in the file (u32)
 //
 // A user's ratings are all in one share (ShareOfUser), so each split can be computed within a
 // share. The manifest records the source file's size, modification time and the crc32 of its first
