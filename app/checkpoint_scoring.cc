@@ -38,9 +38,9 @@ absl::StatusOr<std::string> ResolveDataDir(const std::string& flag, const std::s
 
 }  // namespace
 
-absl::StatusOr<ScoringCheckpoint> LoadScoringCheckpoint(const std::string& checkpoint_flag,
-                                                        const std::string& data_flag) {
-  ScoringCheckpoint out;
+absl::StatusOr<CheckpointSource> FindCheckpointSource(const std::string& checkpoint_flag,
+                                                      const std::string& data_flag) {
+  CheckpointSource out;
   absl::StatusOr<std::string> dir = ResolveCheckpoint(checkpoint_flag);
   if (!dir.ok()) return dir.status();
   out.dir = *dir;
@@ -51,26 +51,42 @@ absl::StatusOr<ScoringCheckpoint> LoadScoringCheckpoint(const std::string& check
   absl::StatusOr<std::string> data_dir = ResolveDataDir(data_flag, out.config.data_dir());
   if (!data_dir.ok()) return data_dir.status();
   out.config.set_data_dir(*data_dir);
-  // ReadWholeData recomputes rating_offset from the data and LoadCheckpoint compares it with the
-  // manifest's, so other ratings than the run's are refused rather than scored.
-  absl::StatusOr<WholeData> job = ReadWholeData(&out.config);
-  if (!job.ok()) return job.status();
-  out.job = *std::move(job);
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<LocalStore>> LoadCheckpointRows(const CheckpointSource& source) {
   absl::StatusOr<std::unique_ptr<LocalStore>> store =
-      LocalStore::Create(out.config.tables(), out.config.optimizer(), out.config.seed());
+      LocalStore::Create(source.config.tables(), source.config.optimizer(), source.config.seed());
   if (!store.ok()) return store.status();
-  out.store = *std::move(store);
   absl::Status insert = absl::OkStatus();
   absl::Status loaded =
-      LoadCheckpoint(out.dir, out.config, {},
+      LoadCheckpoint(source.dir, source.config, {},
                      [&](uint32_t table, uint64_t key, uint32_t step,
                          absl::Span<const float> values, absl::Span<const float> state) {
-                       if (insert.ok()) {
-                         insert = out.store->InsertRow(table, key, step, values, state);
-                       }
+                       if (insert.ok())
+                         insert = (*store)->InsertRow(table, key, step, values, state);
                      });
   if (!loaded.ok()) return loaded;
   if (!insert.ok()) return insert;
+  return store;
+}
+
+absl::StatusOr<ScoringCheckpoint> LoadScoringCheckpoint(const std::string& checkpoint_flag,
+                                                        const std::string& data_flag) {
+  absl::StatusOr<CheckpointSource> source = FindCheckpointSource(checkpoint_flag, data_flag);
+  if (!source.ok()) return source.status();
+  ScoringCheckpoint out;
+  // ReadWholeData recomputes rating_offset from the data and LoadCheckpointRows compares it with
+  // the manifest's, so other ratings than the run's are refused rather than scored.
+  absl::StatusOr<WholeData> job = ReadWholeData(&source->config);
+  if (!job.ok()) return job.status();
+  out.job = *std::move(job);
+  absl::StatusOr<std::unique_ptr<LocalStore>> store = LoadCheckpointRows(*source);
+  if (!store.ok()) return store.status();
+  out.store = *std::move(store);
+  out.dir = source->dir;
+  out.manifest = std::move(source->manifest);
+  out.config = std::move(source->config);
   return out;
 }
 

@@ -19,6 +19,26 @@
 
 namespace psrec {
 
+// The checkpoint a --checkpoint flag names, its manifest, and its config with the data directory
+// to read.
+struct CheckpointSource {
+  std::string dir;  // the checkpoint directory
+  CheckpointManifest manifest;
+  JobConfig config;  // the manifest's, with the data directory used
+};
+
+// `checkpoint_flag` names a checkpoint directory (holding a MANIFEST) or a --checkpoint_dir root,
+// whose latest complete checkpoint is used. The data directory is `data_flag` if set, else the one
+// the manifest records if it has ratings here (the checkpoint may come from another machine), else
+// FindDataDir's usual places. NotFound for no checkpoint or no ratings; ReadManifest's errors.
+absl::StatusOr<CheckpointSource> FindCheckpointSource(const std::string& checkpoint_flag,
+                                                      const std::string& data_flag);
+
+// A LocalStore holding every row of `source`'s checkpoint. Call it once the data has set
+// source.config's rating_offset: LoadCheckpoint refuses ratings whose mean differs from the
+// training run's, rather than scoring them. LoadCheckpoint's errors for a corrupt checkpoint.
+absl::StatusOr<std::unique_ptr<LocalStore>> LoadCheckpointRows(const CheckpointSource& source);
+
 struct ScoringCheckpoint {
   std::string dir;  // the checkpoint directory read
   CheckpointManifest manifest;

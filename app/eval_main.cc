@@ -1,25 +1,24 @@
 #include "app/eval_main.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "app/checkpoint_scoring.h"
 #include "app/local_job.h"
 #include "app/metrics_flag.h"
 #include "common/data_flags.h"
 #include "common/files.h"
 #include "common/job_config.h"
 #include "common/job_data.h"
+#include "common/job_report.h"
 #include "common/log.h"
 #include "google/protobuf/util/json_util.h"
-#include "ps/checkpoint.h"
 #include "ps/local_store.h"
 #include "worker/trainer.h"
 
@@ -40,64 +39,20 @@ struct Evaluation {
   TestMetrics test;
 };
 
-// `flag` itself if it holds a MANIFEST, else the latest complete checkpoint under it.
-absl::StatusOr<std::string> ResolveCheckpoint(const std::string& flag) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(std::filesystem::path(flag) / "MANIFEST", ec)) return flag;
-  absl::StatusOr<std::string> latest = FindLatestCheckpoint(flag);
-  if (!latest.ok()) {
-    return absl::NotFoundError(
-        absl::StrCat("--checkpoint=", flag,
-                     " has no MANIFEST and is not a checkpoint root: ", latest.status().message()));
-  }
-  return latest;
-}
-
-// --data if given; else the manifest's data directory, or failing that psrec's usual search (the
-// checkpoint may come from another machine). The rating_offset check in LoadCheckpoint refuses
-// data that differs from the training run's.
-absl::StatusOr<std::string> ResolveDataDir(const std::string& recorded) {
-  const std::string flag = absl::GetFlag(FLAGS_data);
-  if (!flag.empty()) return FindDataDir(flag);
-  if (!recorded.empty()) {
-    absl::StatusOr<std::string> dir = FindDataDir(recorded);
-    if (dir.ok()) return dir;
-    PSREC_LOG(INFO) << "the checkpoint's data directory " << recorded
-                    << " has no ratings here; searching the usual places";
-  }
-  return FindDataDir("");
-}
-
 absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
+  absl::StatusOr<CheckpointSource> source =
+      FindCheckpointSource(checkpoint_flag, absl::GetFlag(FLAGS_data));
+  if (!source.ok()) return source.status();
   Evaluation eval;
-  absl::StatusOr<std::string> checkpoint = ResolveCheckpoint(checkpoint_flag);
-  if (!checkpoint.ok()) return checkpoint.status();
-  eval.checkpoint = *checkpoint;
-  absl::StatusOr<CheckpointManifest> manifest = ReadManifest(eval.checkpoint);
-  if (!manifest.ok()) return manifest.status();
-  eval.manifest = *std::move(manifest);
-  eval.config = eval.manifest.config();
-  absl::StatusOr<std::string> data_dir = ResolveDataDir(eval.config.data_dir());
-  if (!data_dir.ok()) return data_dir.status();
-  eval.config.set_data_dir(*data_dir);
-  // HoldJobData recomputes rating_offset from the data; LoadCheckpoint then compares it with the
-  // manifest's, so a different ratings file is refused rather than scored.
-  absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&eval.config);
+  eval.checkpoint = source->dir;
+  eval.manifest = source->manifest;
+  // HoldJobData recomputes rating_offset from the data; LoadCheckpointRows then compares it with
+  // the manifest's, so a different ratings file is refused rather than scored.
+  absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&source->config);
   if (!data.ok()) return data.status();
-  absl::StatusOr<std::unique_ptr<LocalStore>> store =
-      LocalStore::Create(eval.config.tables(), eval.config.optimizer(), eval.config.seed());
+  eval.config = source->config;
+  absl::StatusOr<std::unique_ptr<LocalStore>> store = LoadCheckpointRows(*source);
   if (!store.ok()) return store.status();
-  absl::Status insert = absl::OkStatus();
-  absl::Status loaded =
-      LoadCheckpoint(eval.checkpoint, eval.config, {},
-                     [&](uint32_t table, uint64_t key, uint32_t step,
-                         absl::Span<const float> values, absl::Span<const float> state) {
-                       if (insert.ok()) {
-                         insert = (*store)->InsertRow(table, key, step, values, state);
-                       }
-                     });
-  if (!loaded.ok()) return loaded;
-  if (!insert.ok()) return insert;
   const absl::Span<const uint32_t> test = (*data)->test_rows();
   PSREC_LOG(INFO) << "loaded " << eval.checkpoint << " (" << eval.manifest.epochs_done()
                   << " epochs); evaluating " << test.size() << " test ratings of "
@@ -109,21 +64,6 @@ absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
   if (absl::Status s = (*trainer)->Predict(test, absl::MakeSpan(pred)); !s.ok()) return s;
   eval.test = ScoreRows((*data)->table(), test, pred).Metrics();
   return eval;
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 absl::Status WriteEvalJson(const std::string& path, const Evaluation& eval) {

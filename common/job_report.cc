@@ -24,8 +24,6 @@ absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs) {
   return absl::OkStatus();
 }
 
-namespace {
-
 std::string JsonString(absl::string_view s) {
   std::string out = "\"";
   for (const char c : s) {
@@ -40,8 +38,6 @@ std::string JsonString(absl::string_view s) {
   }
   return out + "\"";
 }
-
-}  // namespace
 
 std::string ProcessTable(absl::Span<const ProcessReport> processes) {
   std::string out =

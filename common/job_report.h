@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/job_data.h"
 #include "common/process_stats.h"
@@ -39,6 +40,9 @@ absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs);
 // Writes {"config": ..., "epochs": [...], "processes": [...], "final": {"test_mae", "test_rmse"}}
 // to `path` through a temporary file and a rename, so a reader never sees half a file. Each process
 // is {"role", "name", "peak_rss_bytes", "cpu_seconds"} (and "note" when it has one).
+// `s` as a JSON string literal, quotes included: '"' and '\' escaped, control characters as \u00XX.
+std::string JsonString(absl::string_view s);
+
 absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
                               absl::Span<const EpochRecord> epochs,
                               absl::Span<const ProcessReport> processes = {});
