@@ -63,8 +63,9 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LoadCheckpointRows(const CheckpointS
       LoadCheckpoint(source.dir, source.config, {},
                      [&](uint32_t table, uint64_t key, uint32_t step,
                          absl::Span<const float> values, absl::Span<const float> state) {
-                       if (insert.ok())
+                       if (insert.ok()) {
                          insert = (*store)->InsertRow(table, key, step, values, state);
+                       }
                      });
   if (!loaded.ok()) return loaded;
   if (!insert.ok()) return insert;
