@@ -15,9 +15,9 @@
 
 int main(int argc, char** argv) {
   const std::vector<psrec::Subcommand> subs = {
-      psrec::TrainSubcommand(),       psrec::PsSubcommand(),   psrec::WorkerSubcommand(),
-      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(), psrec::PrepareSubcommand(),
-      psrec::SynthSubcommand(), psrec::RecommendSubcommand()};
+      psrec::TrainSubcommand(),       psrec::PsSubcommand(),       psrec::WorkerSubcommand(),
+      psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(),     psrec::PrepareSubcommand(),
+      psrec::SynthSubcommand(),       psrec::RecommendSubcommand()};
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     psrec::PrintTopLevelHelp(subs);
