@@ -18,6 +18,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -39,8 +40,18 @@ inline std::string ReadFile(const fs::path& path) {
 }
 
 // This test process's own directory under the test temp dir: ctest runs tests in parallel.
+// This test process's scratch directory. It is named by the pid, and pids wrap (32768 here), so a
+// directory already there was left by an earlier process that had this pid: the first call clears
+// it, or a file this process writes could meet a directory of the same name.
 inline fs::path TestRoot() {
-  return fs::path(::testing::TempDir()) / absl::StrCat("psrec_test_", ::getpid());
+  static const fs::path root = [] {
+    const fs::path dir = fs::path(::testing::TempDir()) / absl::StrCat("psrec_test_", ::getpid());
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    return dir;
+  }();
+  return root;
 }
 
 inline fs::path FreshDir(const std::string& name) {
