@@ -212,6 +212,9 @@ absl::Status RemoteStore::TakeAt(size_t index) {
   sent_.erase(sent_.begin() + static_cast<std::ptrdiff_t>(index));
   for (size_t s = 0; s < shards_.size(); ++s) {
     Shard& shard = *shards_[s];
+    // A reader left open on the last answer (a failed pull is never scattered or closed) must let
+    // go of it before the answer is replaced.
+    shard.reader.Reset();
     statuses_[s] = shard.stream->TakeAnswer(index, &shard.answer);
     if (!statuses_[s].ok()) continue;
     size_t floats = 0;

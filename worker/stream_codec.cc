@@ -173,9 +173,13 @@ grpc::Slice EncodePush(absl::Span<const PushBlock> blocks, const Routing& routin
   return Encode(blocks, routing, shard, header);
 }
 
-absl::Status AnswerReader::Open(grpc::ByteBuffer* answer, size_t floats) {
-  input_.reset();
+void AnswerReader::Reset() {
+  input_.reset();  // its destructor backs up into reader_, which must still be whole
   reader_.reset();
+}
+
+absl::Status AnswerReader::Open(grpc::ByteBuffer* answer, size_t floats) {
+  Reset();
   reader_.emplace(answer);
   if (!reader_->status().ok()) return absl::InternalError("unreadable answer");
   input_.emplace(&*reader_);
@@ -246,8 +250,7 @@ bool AnswerReader::Read(float* out, size_t n) {
 
 absl::Status AnswerReader::Close() {
   absl::Status s = ReadFields(/*stop_at_values=*/false, 0);
-  input_.reset();
-  reader_.reset();
+  Reset();
   return s;
 }
 

@@ -83,6 +83,9 @@ class AnswerReader {
   bool Read(float* out, size_t n);
   // After the last Read: INTERNAL if the rest of the answer is malformed or reports an error.
   absl::Status Close();
+  // Forgets the answer it was open on, if any, without reading the rest. Call it before that
+  // answer changes or goes: the open reader still points into it, and letting go of it reads it.
+  void Reset();
 
  private:
   absl::Status ReadFields(bool stop_at_values, size_t floats);
