@@ -239,6 +239,42 @@ inline std::vector<std::string> Concat(std::vector<std::string> a,
   return a;
 }
 
+// Epochs of RecoveryFlags' job.
+constexpr int kRecoveryEpochs = 20;
+
+// `psrec train` flags for a 2x2 local cluster with checkpoints after every epoch in DIR/ckpt, short
+// leases and --fail_after, and its output in DIR/out and DIR/metrics.json. Small batches make each
+// epoch long enough for a kill or a signal to land inside the run.
+inline std::vector<std::string> RecoveryFlags(const fs::path& dir) {
+  return {"train",
+          "--ps_shards=2",
+          "--workers=2",
+          "--data=" + SyntheticData().string(),
+          "--split=user_time",
+          "--model=bias",
+          "--dim=8",
+          "--batch_size=64",
+          absl::StrCat("--epochs=", kRecoveryEpochs),
+          "--checkpoint_every_secs=0",
+          "--checkpoint_dir=" + (dir / "ckpt").string(),
+          "--worker_lease=3s",
+          "--fail_after=3s",
+          "--out_dir=" + (dir / "out").string(),
+          "--metrics_out=" + (dir / "metrics.json").string()};
+}
+
+// The pid of `role` (ps0, worker1, ...) in OUT_DIR/cluster.json; -1 and a test failure if absent.
+inline int PidOf(const fs::path& out_dir, const std::string& role) {
+  std::smatch m;
+  const std::string cluster = ReadFile(out_dir / "cluster.json");
+  if (!std::regex_search(cluster, m,
+                         std::regex(absl::StrCat("\"role\": \"", role, "\", \"pid\": ([0-9]+)")))) {
+    ADD_FAILURE() << role << " not in " << cluster;
+    return -1;
+  }
+  return std::stoi(m[1]);
+}
+
 }  // namespace testing_util
 }  // namespace psrec
 

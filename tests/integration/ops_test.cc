@@ -182,41 +182,12 @@ TEST(OpsIntegrationTest, EveryRoleExposesItsMetricsAndTheCountersGrow) {
 
 // SIGTERM as Kubernetes sends it, in `psrec train`'s local cluster, whose launcher restarts a
 // server that exits with an error and leaves a worker killed by a signal dead.
-constexpr int kEpochs = 20;
-
-std::vector<std::string> TrainFlags(const fs::path& dir) {
-  return {"train",
-          "--ps_shards=2",
-          "--workers=2",
-          "--data=" + SyntheticData().string(),
-          "--split=user_time",
-          "--model=bias",
-          "--dim=8",
-          "--batch_size=64",
-          absl::StrCat("--epochs=", kEpochs),
-          "--checkpoint_every_secs=0",
-          "--checkpoint_dir=" + (dir / "ckpt").string(),
-          "--worker_lease=3s",
-          "--fail_after=3s",
-          "--out_dir=" + (dir / "out").string(),
-          "--metrics_out=" + (dir / "metrics.json").string()};
-}
-
-int PidOf(const fs::path& out_dir, const std::string& role) {
-  std::smatch m;
-  const std::string cluster = ReadFile(out_dir / "cluster.json");
-  if (!std::regex_search(cluster, m,
-                         std::regex(absl::StrCat("\"role\": \"", role, "\", \"pid\": ([0-9]+)")))) {
-    ADD_FAILURE() << role << " not in " << cluster;
-    return -1;
-  }
-  return std::stoi(m[1]);
-}
+constexpr int kEpochs = kRecoveryEpochs;
 
 // Runs the job, sends SIGTERM to `role` once epoch 5 is done, and returns the job's exit code and
 // log.
 Result RunAndTerminate(const fs::path& dir, const std::string& role) {
-  Background job(TrainFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+  Background job(RecoveryFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
   Result result;
   if (!WaitForText(dir / "stderr.txt", absl::StrCat("epoch 5/", kEpochs, " train loss"))) {
     return result;
@@ -260,7 +231,7 @@ TEST(OpsSigtermTest, ACoordinatorDiesOfItAndResumeContinuesFromTheLastCheckpoint
   const Result r = RunAndTerminate(dir, "coordinator");
   EXPECT_NE(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
-  const Result resumed = RunPsrec(Concat(TrainFlags(dir), {"--resume"}), dir, 180);
+  const Result resumed = RunPsrec(Concat(RecoveryFlags(dir), {"--resume"}), dir, 180);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_THAT(resumed.err, HasSubstr("--resume: continuing after epoch"));
   EXPECT_GT(FinalMae(dir / "metrics.json"), 0);

@@ -21,37 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace testing_util;  // NOLINT(google-build-using-namespace): the tests' own helpers
 
-constexpr int kEpochs = 20;
-
-// Small batches make each epoch long enough for a kill to land inside the run.
-std::vector<std::string> RecoveryFlags(const fs::path& dir) {
-  return {"train",
-          "--ps_shards=2",
-          "--workers=2",
-          "--data=" + SyntheticData().string(),
-          "--split=user_time",
-          "--model=bias",
-          "--dim=8",
-          "--batch_size=64",
-          absl::StrCat("--epochs=", kEpochs),
-          "--checkpoint_every_secs=0",
-          "--checkpoint_dir=" + (dir / "ckpt").string(),
-          "--worker_lease=3s",
-          "--fail_after=3s",
-          "--out_dir=" + (dir / "out").string(),
-          "--metrics_out=" + (dir / "metrics.json").string()};
-}
-
-int PidOf(const fs::path& out_dir, const std::string& role) {
-  std::smatch m;
-  const std::string cluster = ReadFile(out_dir / "cluster.json");
-  if (!std::regex_search(cluster, m,
-                         std::regex(absl::StrCat("\"role\": \"", role, "\", \"pid\": ([0-9]+)")))) {
-    ADD_FAILURE() << role << " not in " << cluster;
-    return -1;
-  }
-  return std::stoi(m[1]);
-}
+constexpr int kEpochs = kRecoveryEpochs;
 
 struct Outcome {
   int exit_code = -1;
