@@ -23,7 +23,8 @@ absl::Status FromGrpcStatus(const grpc::Status& status, absl::string_view what);
 
 // Channel arguments for a peer that may not be up yet, or may restart: gRPC's reconnect backoff
 // (by default growing from 1 s to 2 min, during which calls fail at once) is held to 100 ms .. 1 s,
-// so a retry or a wait_for_ready call notices a peer within a second of its coming up.
+// so a retry or a wait_for_ready call notices a peer within a second of its coming up, also at a
+// new address under the same name (the name is resolved again at most once a second).
 grpc::ChannelArguments QuickReconnect();
 
 // Calls `attempt(give_up)` until it returns anything but UNAVAILABLE or DEADLINE_EXCEEDED (a peer
