@@ -4,7 +4,7 @@
 //
 //   node e2e.mjs --rendered=FILE --run=ID --workdir=DIR --pending=FILE --secret=NAME=DIR
 //        [--claim=NAME=HOSTDIR]... [--namespace=default] [--timeout=SECONDS]
-//        [--expect-mae=X --tolerance=0.01] [--scenario=clean]
+//        [--expect-mae=X --tolerance=0.01] [--scenario=clean|kill-ps]
 //
 // Every container, volume and the network carry the label psrec-e2e=ID and are removed on exit,
 // also on SIGINT and SIGTERM. Pod logs are streamed with a [pod] prefix and kept in DIR/logs.
@@ -239,7 +239,12 @@ class Run {
       timer = setTimeout(() => reject(new Error(`timed out after ${this.opts.timeout}s waiting for ${jobs.map((j) => describe(j.job)).join(', ')} to complete`)), this.opts.timeout * 1000);
     });
     try {
-      await Promise.race([Promise.all([...jobs.map((j) => j.run()), scenario(this)]), timeout]);
+      // The scenario acts while the Jobs run; the Jobs completing before it has acted is a failure, not
+      // a wait for an event that cannot come.
+      let acted = false;
+      const acting = scenario(this).then(() => { acted = true; });
+      await Promise.race([Promise.all(jobs.map((j) => j.run())), acting.then(() => new Promise(() => {})), timeout]);
+      if (!acted) throw new Error('every Job completed before the scenario had acted');
       if (this.interrupted) throw new Error('interrupted');
       log(`every Job completed in ${((Date.now() - start) / 1000).toFixed(1)}s`);
     } finally {
@@ -266,12 +271,23 @@ class Run {
 }
 
 // What a scenario does while the job runs, given the Run; the job must still complete with the expected
-// MAE. The killed-server and killed-coordinator runs go here once issue 12's C++ part lands (SIGTERM
-// handling, a coordinator that resumes by itself): wait for an epoch line of the coordinator with
-// run.waitForLine(), `podman kill` the pod's container (psrec-ps-1, or the coordinator's), and let the
-// controllers restart or replace it; the local overlay then needs checkpoints every epoch.
+// MAE. kill-ps kills server 1's container (SIGKILL, as a node failure or an OOM kill would) once the
+// coordinator has logged epoch 3: the StatefulSet controller restarts it (restartPolicy Always), the
+// coordinator sees a server that restarted and rolls the job back to its last checkpoint. The
+// killed-coordinator run comes with the coordinator that resumes by itself (deploy/NOTES-for-cpp.md).
 const kScenarios = {
   clean: async () => {},
+  'kill-ps': async (run) => {
+    await run.waitForLine(/^psrec-coordinator/, /\bepoch 3\/\d+ train loss/);
+    const handle = run.handles.find((h) => h.pod === 'psrec-ps-1' && h.running);
+    if (!handle) throw new Error('kill-ps: psrec-ps-1 is not running at epoch 3');
+    run.lines.on('line', (pod, line) => {
+      if (/^psrec-coordinator/.test(pod) && /rolling back to/.test(line)) run.rollback ??= line;
+    });
+    log('kill-ps: SIGKILL to psrec-ps-1');
+    await podman('kill', '--signal', 'KILL', handle.name);
+    run.killed = 'psrec-ps-1';
+  },
 };
 
 let signalled = false;
@@ -279,7 +295,7 @@ let signalled = false;
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (!Object.hasOwn(kScenarios, opts.scenario)) {
-    throw new Error(`scenario ${opts.scenario} is not written yet (kill-ps and kill-coordinator come with issue 12's C++ part)`);
+    throw new Error(`scenario ${opts.scenario} is not one of ${Object.keys(kScenarios).join(', ')} (kill-coordinator comes with issue 12's C++ part)`);
   }
   const run = new Run(opts);
   const onSignal = async (sig) => {
@@ -297,8 +313,13 @@ async function main() {
     await run.prepare();
     const { sets } = await run.execute(kScenarios[opts.scenario]);
     for (const s of sets) {
-      for (const [pod, n] of s.restarts) log(`pod ${pod}: ${n} restarts`);
+      for (const [pod, n] of s.restarts) {
+        log(`pod ${pod}: ${n} restarts`);
+        if (pod === run.killed && n < 1) throw new Error(`${pod} was killed but never restarted`);
+      }
     }
+    if (run.killed && !run.rollback) throw new Error(`${run.killed} was killed but the coordinator never rolled back`);
+    if (run.rollback) log(`the coordinator rolled back: ${run.rollback.trim()}`);
     const { file, metrics } = run.metrics();
     const mae = metrics.final?.test_mae;
     const rmse = metrics.final?.test_rmse;
