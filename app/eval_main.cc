@@ -37,6 +37,7 @@ struct Evaluation {
   CheckpointManifest manifest;
   JobConfig config;  // the manifest's, with the data directory used
   TestMetrics test;
+  RankingMetrics ranking, popularity;  // unranked when the config never ranks
 };
 
 absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
@@ -63,6 +64,14 @@ absl::StatusOr<Evaluation> Evaluate(const std::string& checkpoint_flag) {
   std::vector<float> pred(test.size());
   if (absl::Status s = (*trainer)->Predict(test, absl::MakeSpan(pred)); !s.ok()) return s;
   eval.test = ScoreRows((*data)->table(), test, pred).Metrics();
+  // As the last epoch of the run would: ranked unless the config never ranks.
+  absl::StatusOr<RankingMetrics> ranking =
+      RankAfterEpoch(eval.config, eval.config.epochs(), **data, store->get());
+  if (!ranking.ok()) return ranking.status();
+  eval.ranking = *ranking;
+  absl::StatusOr<RankingMetrics> popularity = PopularityBaseline(eval.config, **data);
+  if (!popularity.ok()) return popularity.status();
+  eval.popularity = *popularity;
   return eval;
 }
 
@@ -76,11 +85,24 @@ absl::Status WriteEvalJson(const std::string& path, const Evaluation& eval) {
       !s.ok()) {
     return absl::InternalError(absl::StrCat("config to JSON: ", s.ToString()));
   }
+  std::string baseline;
+  if (eval.popularity.ranked) {
+    baseline = absl::StrFormat(
+        "  \"baseline\": {\"popularity\": {\"recall_at_10\": %.17g, \"ndcg_at_10\": %.17g, "
+        "\"coverage_at_10\": %.17g}},\n",
+        eval.popularity.recall, eval.popularity.ndcg, eval.popularity.coverage);
+  }
+  std::string ranking;
+  if (eval.ranking.ranked) {
+    ranking = absl::StrFormat(
+        ", \"recall_at_10\": %.17g, \"ndcg_at_10\": %.17g, \"coverage_at_10\": %.17g",
+        eval.ranking.recall, eval.ranking.ndcg, eval.ranking.coverage);
+  }
   const std::string out = absl::StrFormat(
-      "{\n  \"checkpoint\": %s,\n  \"epochs_done\": %u,\n  \"config\": %s,\n"
-      "  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}\n}\n",
-      JsonString(eval.checkpoint), eval.manifest.epochs_done(), config_json, eval.test.mae,
-      eval.test.rmse);
+      "{\n  \"checkpoint\": %s,\n  \"epochs_done\": %u,\n  \"config\": %s,\n%s"
+      "  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g%s}\n}\n",
+      JsonString(eval.checkpoint), eval.manifest.epochs_done(), config_json, baseline,
+      eval.test.mae, eval.test.rmse, ranking);
   return WriteFileAtomically(path, out);
 }
 
@@ -104,9 +126,17 @@ int RunEval(const std::set<std::string>& specified) {
   if (!eval.ok()) {
     return Exit("eval", kExitFailed, eval.status());
   }
-  std::printf("checkpoint=%s epochs_done=%u test_mae=%.17g test_rmse=%.17g\n",
+  std::string ranking;
+  if (eval->ranking.ranked) {
+    ranking = absl::StrFormat(
+        " recall_at_10=%.17g ndcg_at_10=%.17g coverage_at_10=%.17g popularity_recall_at_10=%.17g "
+        "popularity_ndcg_at_10=%.17g",
+        eval->ranking.recall, eval->ranking.ndcg, eval->ranking.coverage, eval->popularity.recall,
+        eval->popularity.ndcg);
+  }
+  std::printf("checkpoint=%s epochs_done=%u test_mae=%.17g test_rmse=%.17g%s\n",
               eval->checkpoint.c_str(), eval->manifest.epochs_done(), eval->test.mae,
-              eval->test.rmse);
+              eval->test.rmse, ranking.c_str());
   if (const std::string path = MetricsOutFlag(); !path.empty()) {
     if (absl::Status s = WriteEvalJson(path, *eval); !s.ok()) {
       return Exit("eval", kExitFailed, s);
@@ -120,14 +150,17 @@ int RunEval(const std::set<std::string>& specified) {
 Subcommand EvalSubcommand() {
   return Subcommand{
       "eval",
-      "report the test MAE and RMSE of a saved checkpoint",
+      "report the test MAE, RMSE and ranking metrics of a saved checkpoint",
       "psrec eval --checkpoint=DIR [--data=DIR] [--metrics_out=FILE]\n\n"
       "Reads the checkpoint's MANIFEST (DIR, or the latest complete checkpoint under a\n"
       "--checkpoint_dir root), takes the job's config from it, reads and splits the ratings\n"
       "(--data, else the directory the manifest records, else the usual search; through their\n"
       "prepared shares, made first if needed, as psrec train does), loads every\n"
       "row after checking each file's size, crc32 and contents, and evaluates the test split.\n"
-      "stdout gets one line: 'checkpoint=... epochs_done=N test_mae=... test_rmse=...'.\n"
+      "stdout gets one line: 'checkpoint=... epochs_done=N test_mae=... test_rmse=...', and\n"
+      "unless the job's ranking_every is negative 'recall_at_10=... ndcg_at_10=...\n"
+      "coverage_at_10=... popularity_recall_at_10=... popularity_ndcg_at_10=...' (over the\n"
+      "whole catalogue, as the run's last epoch ranks).\n"
       "--metrics_out also writes them as JSON. Of the job flags listed below only --data\n"
       "applies. Exit 1: a missing, corrupt or mismatched checkpoint (the message names the\n"
       "file); exit 2: bad flags.",

@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "common/cli.h"
 #include "common/data_flags.h"
+#include "common/held_ranking.h"
 #include "common/job_data.h"
 #include "common/log.h"
 #include "common/prepare.h"
@@ -36,6 +37,25 @@ absl::StatusOr<std::unique_ptr<ShareSet>> HoldJobData(JobConfig* config) {
   return data;
 }
 
+absl::StatusOr<RankingMetrics> PopularityBaseline(const JobConfig& config, ShareSet& data) {
+  if (!RanksAtAll(config)) return RankingMetrics{};
+  ItemTrainStats stats(data.table().num_items());
+  if (absl::Status s = data.AddItemTrainStats(data.held(), &stats); !s.ok()) return s;
+  absl::StatusOr<RankingSums> sums = RankHeldSharesByPopularity(data, stats);
+  if (!sums.ok()) return sums.status();
+  return RankingMetrics::Of(*sums);
+}
+
+absl::StatusOr<RankingMetrics> RankAfterEpoch(const JobConfig& config, uint32_t epoch,
+                                              const ShareSet& data, ParamStore* store) {
+  if (!RanksAfterEpoch(config, epoch, data.table().num_users(), data.table().num_items())) {
+    return RankingMetrics{};
+  }
+  absl::StatusOr<RankingSums> sums = RankHeldShares(config, data, store);
+  if (!sums.ok()) return sums.status();
+  return RankingMetrics::Of(*sums);
+}
+
 absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
                                                      const std::string& metrics_out) {
   absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&config);
@@ -46,6 +66,10 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
   absl::StatusOr<std::unique_ptr<Trainer>> trainer =
       Trainer::Create(config, &(*data)->table(), store->get());
   if (!trainer.ok()) return trainer.status();
+
+  absl::StatusOr<RankingMetrics> popularity = PopularityBaseline(config, **data);
+  if (!popularity.ok()) return popularity.status();
+  if (popularity->ranked) PSREC_LOG(INFO) << "popularity baseline: " << RankingText(*popularity);
 
   const absl::Span<const uint32_t> test = (*data)->test_rows();
   std::vector<EpochRecord> records;
@@ -67,12 +91,17 @@ absl::StatusOr<std::vector<EpochRecord>> RunLocalJob(JobConfig config,
     record.train_loss = stats->mean_loss();
     if (absl::Status s = (*trainer)->Predict(test, absl::MakeSpan(pred)); !s.ok()) return s;
     record.test = ScoreRows((*data)->table(), test, pred).Metrics();
+    absl::StatusOr<RankingMetrics> ranking =
+        RankAfterEpoch(config, record.epoch, **data, store->get());
+    if (!ranking.ok()) return ranking.status();
+    record.ranking = *ranking;
     record.seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (absl::Status s = FinishEpoch(record, config.epochs()); !s.ok()) return s;
     records.push_back(record);
     const ProcessReport self = SelfReport("train", "train");
     if (!metrics_out.empty()) {
-      if (absl::Status s = WriteMetricsJson(metrics_out, config, records, {&self, 1}); !s.ok()) {
+      if (absl::Status s = WriteMetricsJson(metrics_out, config, records, {&self, 1}, *popularity);
+          !s.ok()) {
         return s;
       }
     }

@@ -9,13 +9,30 @@
 #include "google/protobuf/util/json_util.h"
 
 namespace psrec {
+namespace {
+
+// ', "recall_at_10": ..., "ndcg_at_10": ..., "coverage_at_10": ...', or nothing when not ranked.
+std::string RankingJson(const RankingMetrics& m) {
+  if (!m.ranked) return "";
+  return absl::StrFormat(
+      ", \"recall_at_10\": %.17g, \"ndcg_at_10\": %.17g, \"coverage_at_10\": %.17g", m.recall,
+      m.ndcg, m.coverage);
+}
+
+}  // namespace
+
+std::string RankingText(const RankingMetrics& m) {
+  if (!m.ranked) return "";
+  return absl::StrFormat("Recall@10 %.4f NDCG@10 %.4f coverage@10 %.4f (%d users)", m.recall,
+                         m.ndcg, m.coverage, m.users);
+}
 
 absl::Status FinishEpoch(const EpochRecord& record, uint32_t epochs) {
   const std::string line =
       absl::StrFormat("epoch %u/%u train loss %.4f  test MAE %.4f RMSE %.4f  %.0f ratings/s  %.2fs",
                       record.epoch, epochs, record.train_loss, record.test.mae, record.test.rmse,
                       static_cast<double>(record.examples) / record.train_seconds, record.seconds);
-  PSREC_LOG(INFO) << line;
+  PSREC_LOG(INFO) << line << (record.ranking.ranked ? "  " : "") << RankingText(record.ranking);
   if (!std::isfinite(record.train_loss) || !std::isfinite(record.test.mae) ||
       !std::isfinite(record.test.rmse)) {
     return absl::OutOfRangeError(
@@ -51,7 +68,8 @@ std::string ProcessTable(absl::Span<const ProcessReport> processes) {
 
 absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
                               absl::Span<const EpochRecord> epochs,
-                              absl::Span<const ProcessReport> processes) {
+                              absl::Span<const ProcessReport> processes,
+                              const RankingMetrics& popularity) {
   std::string config_json;
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -67,9 +85,9 @@ absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
     absl::StrAppendFormat(&out,
                           "%s\n    {\"epoch\": %u, \"train_loss\": %.17g, \"test_mae\": %.17g, "
                           "\"test_rmse\": %.17g, \"seconds\": %.3f, \"train_seconds\": %.3f, "
-                          "\"examples\": %u}",
+                          "\"examples\": %u%s}",
                           k == 0 ? "" : ",", e.epoch, e.train_loss, e.test.mae, e.test.rmse,
-                          e.seconds, e.train_seconds, e.examples);
+                          e.seconds, e.train_seconds, e.examples, RankingJson(e.ranking));
   }
   out += "\n  ]";
   out += ",\n  \"processes\": [";
@@ -83,10 +101,15 @@ absl::Status WriteMetricsJson(const std::string& path, const JobConfig& config,
                           p.note.empty() ? "" : absl::StrCat(", \"note\": ", JsonString(p.note)));
   }
   out += processes.empty() ? "]" : "\n  ]";
+  if (popularity.ranked) {
+    absl::StrAppendFormat(&out, ",\n  \"baseline\": {\"popularity\": {\"users\": %d%s}}",
+                          popularity.users, RankingJson(popularity));
+  }
   // "final" comes last: readers (and tests) take everything from it on as the result.
   if (!epochs.empty()) {
-    absl::StrAppendFormat(&out, ",\n  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}",
-                          epochs.back().test.mae, epochs.back().test.rmse);
+    absl::StrAppendFormat(&out, ",\n  \"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g%s}",
+                          epochs.back().test.mae, epochs.back().test.rmse,
+                          RankingJson(epochs.back().ranking));
   }
   out += "\n}\n";
   return WriteFileAtomically(path, out);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <tuple>
 #include <utility>
 
 #include "common/job_data.h"
@@ -63,29 +62,12 @@ namespace {
 
 // RankingData::first_rated: each item's first (user id, time, row) over the training rows, ranked.
 std::vector<int64_t> FirstRatedOrder(const Dataset& data, absl::Span<const uint32_t> train) {
-  struct First {
-    int64_t user_id, timestamp;
-    uint32_t row;
-    bool operator<(const First& o) const {
-      return std::tie(user_id, timestamp, row) < std::tie(o.user_id, o.timestamp, o.row);
-    }
-  };
-  const size_t items = data.item_ids.size();
-  std::vector<First> first(items, First{INT64_MAX, INT64_MAX, UINT32_MAX});
+  std::vector<FirstRating> first(data.item_ids.size());
   for (const uint32_t row : train) {
     const Rating& r = data.ratings[row];
-    first[r.item] = std::min(first[r.item], First{data.user_ids[r.user], r.timestamp, row});
+    first[r.item] = std::min(first[r.item], FirstRating{data.user_ids[r.user], r.timestamp, row});
   }
-  std::vector<uint32_t> order(items);
-  for (uint32_t i = 0; i < items; ++i) order[i] = i;
-  // Rated items differ in their first row; those never rated in training share a sentinel.
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    if (first[a].row != first[b].row) return first[a] < first[b];
-    return data.item_ids[a] < data.item_ids[b];
-  });
-  std::vector<int64_t> rank(items);
-  for (uint32_t place = 0; place < items; ++place) rank[order[place]] = place;
-  return rank;
+  return RankFirstRated(first, data.item_ids);
 }
 
 }  // namespace
@@ -98,6 +80,29 @@ RankingData MakeRankingData(const Dataset& data, const SplitRows& split) {
   out.train_counts.assign(data.item_ids.size(), 0.0f);
   for (const uint32_t row : split.train) out.train_counts[data.ratings[row].item] += 1.0f;
   out.first_rated = FirstRatedOrder(data, split.train);
+  return out;
+}
+
+std::vector<int64_t> RankFirstRated(absl::Span<const FirstRating> first,
+                                    absl::Span<const int64_t> item_ids) {
+  const size_t items = item_ids.size();
+  std::vector<uint32_t> order(items);
+  for (uint32_t i = 0; i < items; ++i) order[i] = i;
+  // Rated items differ in their first rating; those never rated in training share the default.
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    if (first[a] < first[b] || first[b] < first[a]) return first[a] < first[b];
+    return item_ids[a] < item_ids[b];
+  });
+  std::vector<int64_t> rank(items);
+  for (uint32_t place = 0; place < items; ++place) rank[order[place]] = place;
+  return rank;
+}
+
+Popularity PopularityOf(const ItemTrainStats& stats, absl::Span<const int64_t> item_ids) {
+  Popularity out;
+  out.counts.reserve(stats.size());
+  for (const uint64_t n : stats.count) out.counts.push_back(static_cast<float>(n));
+  out.tie_keys = RankFirstRated(stats.first, item_ids);
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "common/movielens.h"
 #include "common/ranking.h"
+#include "common/share_set.h"
 #include "common/split.h"
 #include "proto/config.pb.h"
 
@@ -63,6 +64,21 @@ struct RankingData {
 };
 
 RankingData MakeRankingData(const Dataset& data, const SplitRows& split);
+
+// The items ranked by their first training rating (`first`, by dense index; FirstRating's order),
+// those never rated in training last by movie id: RankingData::first_rated.
+// REQUIRES: first.size() == item_ids.size().
+std::vector<int64_t> RankFirstRated(absl::Span<const FirstRating> first,
+                                    absl::Span<const int64_t> item_ids);
+
+// The popularity baseline's scores and tie keys, by dense item index: RankingData's train_counts
+// and first_rated, from the training statistics of shares (a distributed job merges the workers').
+struct Popularity {
+  std::vector<float> counts;
+  std::vector<int64_t> tie_keys;
+};
+// REQUIRES: stats.size() == item_ids.size().
+Popularity PopularityOf(const ItemTrainStats& stats, absl::Span<const int64_t> item_ids);
 
 // Popularity scores each item by its training count, so its top K for a user are the K most-rated
 // training movies the user did not rate. Counts tie often (on ml-latest-small, at the 10th place

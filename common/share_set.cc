@@ -223,6 +223,37 @@ absl::Status ShareSet::SplitShare(Share& share, const SplitSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status ShareSet::AddItemTrainStats(absl::Span<const uint32_t> shares, ItemTrainStats* stats) {
+  if (stats->size() != manifest_.num_items()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item statistics for ", stats->size(), " items; ", dir_, " has ", manifest_.num_items()));
+  }
+  const absl::Span<const int64_t> user_ids = user_ids_.span<int64_t>();
+  for (const uint32_t id : shares) {
+    absl::StatusOr<Share*> loaded = Load(id);
+    if (!loaded.ok()) return loaded.status();
+    Share& share = **loaded;
+    if (!share.split) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("item statistics of share ", id, " of ", dir_, " before its split"));
+    }
+    absl::StatusOr<MappedColumn> time = MapTransient(share, Column::kTime);
+    if (!time.ok()) return time.status();
+    absl::StatusOr<MappedColumn> pos = MapTransient(share, Column::kPos);
+    if (!pos.ok()) return pos.status();
+    const absl::Span<const uint32_t> user = share.user.span<uint32_t>();
+    const absl::Span<const uint32_t> item = share.item.span<uint32_t>();
+    const absl::Span<const int64_t> times = time->span<int64_t>();
+    const absl::Span<const uint32_t> positions = pos->span<uint32_t>();
+    for (uint64_t r = 0; r < share.rows; ++r) {
+      if (!share.is_test(r)) {
+        stats->Add(item[r], 1, FirstRating{user_ids[user[r]], times[r], positions[r]});
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ShareSet::Hold(absl::Span<const uint32_t> shares, const SplitSpec& spec) {
   std::vector<uint32_t> wanted(shares.begin(), shares.end());
   std::sort(wanted.begin(), wanted.end());

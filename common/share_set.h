@@ -55,6 +55,34 @@ struct ShareSummary {
   uint64_t train_half_stars = 0;  // the sum of the training ratings, in half stars
 };
 
+// An item's first training rating in (user id, timestamp, file position) order: the popularity
+// baseline's tie order (common/ranking_data.h). The default is after every rating.
+struct FirstRating {
+  int64_t user_id = INT64_MAX;
+  int64_t timestamp = INT64_MAX;
+  uint32_t pos = UINT32_MAX;
+  bool operator<(const FirstRating& o) const {
+    return user_id != o.user_id       ? user_id < o.user_id
+           : timestamp != o.timestamp ? timestamp < o.timestamp
+                                      : pos < o.pos;
+  }
+};
+
+// Per item of the id table (by dense index): its training ratings, and the first of them. Those of
+// disjoint sets of shares merge exactly, in any order.
+struct ItemTrainStats {
+  std::vector<uint64_t> count;
+  std::vector<FirstRating> first;
+
+  explicit ItemTrainStats(size_t items = 0) : count(items, 0), first(items) {}
+  size_t size() const { return count.size(); }
+  // REQUIRES: item < size().
+  void Add(uint32_t item, uint64_t n, const FirstRating& f) {
+    count[item] += n;
+    if (f < first[item]) first[item] = f;
+  }
+};
+
 class ShareSet {
  public:
   // Reads DIR's manifest and maps its id tables. The manifest's errors (prepare.h); NOT_FOUND or
@@ -77,6 +105,10 @@ class ShareSet {
   // each gives, in the order of `shares`.
   absl::StatusOr<std::vector<ShareSummary>> Split(absl::Span<const uint32_t> shares,
                                                   const SplitSpec& spec);
+
+  // Adds the training ratings of `shares`, split already by Split or Hold, to `stats` (sized to
+  // the id table's items). FAILED_PRECONDITION for a share not split; the column errors below.
+  absl::Status AddItemTrainStats(absl::Span<const uint32_t> shares, ItemTrainStats* stats);
 
   // Makes `shares` the ones held: splits them as `spec` says where needed, drops every other share,
   // and numbers the held rows afresh (table, train_rows, test_rows). Holding the shares already

@@ -58,7 +58,8 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(absl::Duration epo
     CoordinatorMetrics::Get().EpochDone(done.epoch, done.test.mae, done.test.rmse);
     if (!metrics_out.empty()) {
       const std::vector<ProcessReport> processes = Processes();
-      if (absl::Status s = WriteMetricsJson(metrics_out, config_, records, processes); !s.ok()) {
+      if (absl::Status s = WriteMetricsJson(metrics_out, config_, records, processes, popularity_);
+          !s.ok()) {
         return s;
       }
     }

@@ -35,6 +35,7 @@
 #include "common/job_data.h"
 #include "common/job_report.h"
 #include "common/process_stats.h"
+#include "common/share_set.h"
 #include "coordinator/coordinator_state.h"
 #include "coordinator/recovery.h"
 #include "coordinator/shard_control.h"
@@ -120,8 +121,13 @@ class JobRunner {
   // trouble that rolls it back, or "" with the training figures in *record.
   absl::StatusOr<std::string> TrainEpoch(uint32_t epoch, absl::Duration epoch_timeout,
                                          EpochRecord* record);
-  // Has the members evaluate; the trouble, or "" with the test metrics in *record.
+  // Has the members evaluate (and rank, when record->epoch ranks); the trouble, or "" with the
+  // test metrics in *record.
   absl::StatusOr<std::string> Evaluate(uint32_t epoch, absl::Duration timeout, EpochRecord* record);
+  // Adds up the members' ranking sums into *record, and the popularity baseline's into
+  // popularity_ when `popularity` was asked for.
+  absl::Status MergeRanking(const std::vector<ReportRequest>& reports, bool popularity,
+                            EpochRecord* record);
   // Writes the checkpoint after `epochs_done` epochs if one is due; as Recovery::Checkpoint.
   absl::StatusOr<std::string> CheckpointIfDue(uint32_t epochs_done, bool last);
   // After trouble: a new generation from the latest complete checkpoint. Sets *epoch to the epoch
@@ -147,6 +153,8 @@ class JobRunner {
   std::vector<uint64_t> share_rows_;   // by share, from the manifest: what AssignShares deals
   std::vector<uint64_t> share_train_;  // by share, from the split
   double threshold_ = 0;               // SEED_TIME's, once found
+  ItemTrainStats item_stats_;          // the whole job's, from the split, when it ranks
+  RankingMetrics popularity_;          // the baseline, once an evaluation ranked it
   ShardControl* const shards_;         // null: no recovery
   Recovery recovery_;
   CoordinatorState* const state_;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/cli.h"
+#include "common/held_ranking.h"
 #include "common/log.h"
 #include "coordinator/job_runner.h"
 
@@ -140,8 +141,13 @@ absl::StatusOr<std::string> JobRunner::TrySplitData(absl::Duration timeout) {
   const uint32_t num_shares = data_.manifest.num_shares();
   std::vector<bool> seen(num_shares, false);
   share_train_.assign(num_shares, 0);
+  item_stats_ = ItemTrainStats(RanksAtAll(config_) ? data_.manifest.num_items() : 0);
   SplitTotals totals;
   for (const ReportRequest& report : outcome->reports) {
+    if (absl::Status s = MergeItemStats(report.items(), &item_stats_); !s.ok()) {
+      return absl::InternalError(
+          absl::StrCat("worker ", report.worker_id(), "'s split: ", s.message()));
+    }
     for (const ShareSplit& split : report.splits()) {
       if (split.share() >= num_shares || seen[split.share()]) {
         return absl::InternalError(absl::StrCat("worker ", report.worker_id(),
@@ -201,9 +207,16 @@ absl::StatusOr<std::string> JobRunner::Evaluate(uint32_t epoch, absl::Duration t
   spec.epoch = epoch;
   spec.threshold = threshold_;
   spec.rating_offset = config_.rating_offset();
+  spec.rank = RanksAfterEpoch(config_, record->epoch, data_.manifest.num_users(),
+                              data_.manifest.num_items());
+  const bool popularity = spec.rank && !popularity_.ranked;
+  if (popularity) ItemStatsToWire(item_stats_, spec.ranking.mutable_popularity());
   absl::StatusOr<TaskOutcome> outcome = RunTask(spec, timeout);
   if (!outcome.ok()) return outcome.status();
   if (!outcome->trouble.empty()) return absl::StrCat("evaluation failed: ", outcome->trouble);
+  if (spec.rank) {
+    if (absl::Status s = MergeRanking(outcome->reports, popularity, record); !s.ok()) return s;
+  }
   ErrorSums sums;
   for (const ReportRequest& report : outcome->reports) {
     const ErrorTotals& e = report.errors();
@@ -212,6 +225,29 @@ absl::StatusOr<std::string> JobRunner::Evaluate(uint32_t epoch, absl::Duration t
   }
   record->test = sums.Metrics();
   return std::string();
+}
+
+absl::Status JobRunner::MergeRanking(const std::vector<ReportRequest>& reports, bool popularity,
+                                     EpochRecord* record) {
+  RankingSums model, popular;
+  for (const ReportRequest& report : reports) {
+    for (auto [wire, sums] : {std::pair{&report.ranking(), &model},
+                              std::pair{&report.popularity(), popularity ? &popular : nullptr}}) {
+      if (sums == nullptr) continue;
+      absl::StatusOr<RankingSums> part = RankingFromWire(*wire);
+      absl::Status merged = part.ok() ? sums->Merge(*part) : part.status();
+      if (!merged.ok()) {
+        return absl::InternalError(
+            absl::StrCat("worker ", report.worker_id(), "'s ranking: ", merged.message()));
+      }
+    }
+  }
+  record->ranking = RankingMetrics::Of(model);
+  if (popularity) {
+    popularity_ = RankingMetrics::Of(popular);
+    PSREC_LOG(INFO) << "popularity baseline: " << RankingText(popularity_);
+  }
+  return absl::OkStatus();
 }
 
 void JobRunner::NoteProcesses(const std::vector<ReportRequest>& reports) {

@@ -153,6 +153,7 @@ void Schedule::Answer(uint32_t id, WorkAssignment* work) {
   work->set_threshold(spec_.threshold);
   work->set_rating_offset(spec_.rating_offset);
   for (const TimeRange& range : spec_.ranges) *work->add_ranges() = range;
+  if (spec_.rank) *work->mutable_ranking() = spec_.ranking;
   if (spec_.kind == WorkAssignment::TRAIN) {
     progress_[id].clock = p.first_clock;
     work->set_first_step(p.first_step);

@@ -40,6 +40,8 @@ struct TaskSpec {
   double threshold = 0;           // SEED_TIME's, once known
   float rating_offset = 0;        // TRAIN, EVALUATE
   std::vector<TimeRange> ranges;  // COUNT_TIMES
+  bool rank = false;              // EVALUATE: also rank, as `ranking` says
+  RankingWork ranking;
 };
 
 // Deals `share_rows.size()` shares out to `members` workers so that their rows come out even:

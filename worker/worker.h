@@ -86,6 +86,8 @@ class Worker {
   absl::Status SplitShares(const WorkAssignment& work, ReportRequest* report);
   absl::Status TrainEpoch(const WorkAssignment& work, ReportRequest* report);
   absl::Status Evaluate(const WorkAssignment& work, ReportRequest* report);
+  // EVALUATE's ranking of the held users, and the popularity baseline when asked for.
+  absl::Status Rank(const WorkAssignment& work, ReportRequest* report);
   // Holds the assignment's shares, split with its threshold, and makes the trainer for its
   // rating_offset (once).
   absl::Status HoldShares(const WorkAssignment& work);

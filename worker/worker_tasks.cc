@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/held_ranking.h"
 #include "common/log.h"
 #include "common/process_stats.h"
 #include "worker/worker.h"
@@ -85,6 +86,11 @@ absl::Status Worker::SplitShares(const WorkAssignment& work, ReportRequest* repo
     split->set_train_half_stars(s.train_half_stars);
     train += s.train;
     test += s.test;
+  }
+  if (RanksAtAll(config_)) {
+    ItemTrainStats items(data_->manifest().num_items());
+    if (absl::Status s = data_->AddItemTrainStats(SharesOf(work), &items); !s.ok()) return s;
+    ItemStatsToWire(items, report->mutable_items());
   }
   PSREC_LOG(INFO) << absl::StrFormat("split %u shares of %s: %u train / %u test, in %.2f s",
                                      work.shares_size(), data_->dir(), train, test,
@@ -165,6 +171,29 @@ absl::Status Worker::Evaluate(const WorkAssignment& work, ReportRequest* report)
   errors->set_sq_units_hi(sums.sq_units_hi());
   errors->set_sq_units_lo(sums.sq_units_lo());
   errors->set_non_finite(sums.non_finite());
+  if (work.has_ranking()) return Rank(work, report);
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Rank(const WorkAssignment& work, ReportRequest* report) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<RankingSums> model = RankHeldShares(config_, *data_, store_.get());
+  if (!model.ok()) {
+    return Annotate(model.status(), absl::StrCat("ranking after epoch ", work.epoch() + 1, ": "));
+  }
+  RankingToWire(*model, report->mutable_ranking());
+  if (work.ranking().popularity_size() > 0) {
+    ItemTrainStats items(data_->manifest().num_items());
+    if (absl::Status s = MergeItemStats(work.ranking().popularity(), &items); !s.ok()) {
+      return absl::InternalError(absl::StrCat("the coordinator's item statistics: ", s.message()));
+    }
+    absl::StatusOr<RankingSums> popular = RankHeldSharesByPopularity(*data_, items);
+    if (!popular.ok()) return popular.status();
+    RankingToWire(*popular, report->mutable_popularity());
+  }
+  PSREC_LOG(INFO) << absl::StrFormat("ranked %d users of %d shares over %u items in %.2f s",
+                                     model->users, work.shares_size(), model->catalogue_size,
+                                     absl::ToDoubleSeconds(absl::Now() - start));
   return absl::OkStatus();
 }
 

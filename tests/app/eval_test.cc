@@ -82,6 +82,15 @@ class EvalTest : public ::testing::Test {
     ASSERT_TRUE((*trainer)->Predict(test, absl::MakeSpan(pred)).ok());
     expected_ = ScoreRows((*data)->table(), test, pred).Metrics();
     WriteCheckpoint(*config, **store);
+    // The ranking the run's last epoch measures (rows no training touched read as their initial
+    // values, in the store and from the checkpoint alike).
+    absl::StatusOr<RankingMetrics> ranking = RankAfterEpoch(*config, 2, **data, store->get());
+    ASSERT_TRUE(ranking.ok()) << ranking.status();
+    ASSERT_TRUE(ranking->ranked);
+    ranking_ = *ranking;
+    absl::StatusOr<RankingMetrics> popularity = PopularityBaseline(*config, **data);
+    ASSERT_TRUE(popularity.ok()) << popularity.status();
+    popularity_ = *popularity;
   }
 
   static void TearDownTestSuite() {
@@ -118,8 +127,11 @@ class EvalTest : public ::testing::Test {
   }
 
   static std::string ExpectedLine() {
-    return absl::StrFormat("epochs_done=2 test_mae=%.17g test_rmse=%.17g\n", expected_.mae,
-                           expected_.rmse);
+    return absl::StrFormat(
+        "epochs_done=2 test_mae=%.17g test_rmse=%.17g recall_at_10=%.17g ndcg_at_10=%.17g "
+        "coverage_at_10=%.17g popularity_recall_at_10=%.17g popularity_ndcg_at_10=%.17g\n",
+        expected_.mae, expected_.rmse, ranking_.recall, ranking_.ndcg, ranking_.coverage,
+        popularity_.recall, popularity_.ndcg);
   }
 
   // A copy of the checkpoint that a test may damage.
@@ -132,11 +144,14 @@ class EvalTest : public ::testing::Test {
   static fs::path* data_;
   static fs::path* root_;
   static TestMetrics expected_;
+  static RankingMetrics ranking_, popularity_;
 };
 
 fs::path* EvalTest::data_ = nullptr;
 fs::path* EvalTest::root_ = nullptr;
 TestMetrics EvalTest::expected_;
+RankingMetrics EvalTest::ranking_;
+RankingMetrics EvalTest::popularity_;
 
 TEST_F(EvalTest, ScoresExactlyWhatTheTrainingRunMeasured) {
   const fs::path work = FreshDir("exact");
@@ -149,9 +164,15 @@ TEST_F(EvalTest, ScoresExactlyWhatTheTrainingRunMeasured) {
                                 ExpectedLine()));
   const std::string json = ReadFile(metrics);
   EXPECT_THAT(json, HasSubstr("\"epochs_done\": 2"));
-  EXPECT_THAT(json,
-              HasSubstr(absl::StrFormat("\"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g}",
-                                        expected_.mae, expected_.rmse)));
+  EXPECT_THAT(
+      json, HasSubstr(absl::StrFormat("\"final\": {\"test_mae\": %.17g, \"test_rmse\": %.17g, "
+                                      "\"recall_at_10\": %.17g, \"ndcg_at_10\": %.17g, "
+                                      "\"coverage_at_10\": %.17g}",
+                                      expected_.mae, expected_.rmse, ranking_.recall, ranking_.ndcg,
+                                      ranking_.coverage)));
+  EXPECT_THAT(json, HasSubstr(absl::StrFormat("\"baseline\": {\"popularity\": {\"recall_at_10\": "
+                                              "%.17g, \"ndcg_at_10\": %.17g",
+                                              popularity_.recall, popularity_.ndcg)));
 }
 
 TEST_F(EvalTest, UsesTheManifestsDataDirWithoutData) {
