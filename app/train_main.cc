@@ -69,9 +69,10 @@ int RunInProcess(const JobConfig& config) {
   absl::StatusOr<std::vector<EpochRecord>> records = RunLocalJob(config, MetricsOutFlag());
   if (!records.ok()) return Exit("train", kExitFailed, records.status());
   const EpochRecord& last = records->back();
-  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f\n",
+  std::printf("model=%s split=%s test_mae=%.4f test_rmse=%.4f%s\n",
               EnumFlagName(config.model()).c_str(), EnumFlagName(config.split()).c_str(),
-              last.test.mae, last.test.rmse);
+              last.test.mae, last.test.rmse,
+              config.loss() == BPR ? " (loss=bpr: of scores, not ratings; meaningless)" : "");
   return 0;
 }
 
@@ -79,6 +80,11 @@ int RunTrain(const std::set<std::string>& specified) {
   SetLogRole("train");
   absl::StatusOr<JobConfig> config = JobConfigFromFlags(specified);
   if (!config.ok()) return Exit("train", kExitUsage, config.status());
+  if (config->loss() == BPR) {
+    PSREC_LOG(INFO) << "--loss=bpr trains a ranking: the test MAE and RMSE below are of scores "
+                       "clipped to [0.5, 5], not of ratings, and mean nothing; rank a checkpoint "
+                       "with bench/recommend_bench --ranking";
+  }
   absl::StatusOr<std::string> data_dir = FindDataDir(config->data_dir());
   if (!data_dir.ok()) return Exit("train", kExitFailed, data_dir.status());
   config->set_data_dir(*data_dir);
@@ -134,7 +140,9 @@ Subcommand TrainSubcommand() {
       "stdout is 'model=... split=... test_mae=... test_rmse=...'. The ratings are read through\n"
       "their prepared shares (--shares_dir), made from the ratings file the first time and\n"
       "whenever it changes (see psrec prepare --help); later runs map them instead of parsing.\n"
-      "The end of the run logs each process's peak memory and CPU time (also in --metrics_out).\n\n"
+      "The end of the run logs each process's peak memory and CPU time (also in --metrics_out).\n"
+      "With --loss=bpr the model learns a ranking, not ratings: its test MAE and RMSE mean\n"
+      "nothing (the final line says so); rank its checkpoint with recommend_bench --ranking.\n\n"
       "With --ps_shards=N (N >= 1) the same job runs as separate processes on this machine: N\n"
       "parameter servers, --workers workers and a coordinator, on 127.0.0.1 with free ports. "
       "Their\n"

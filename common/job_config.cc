@@ -17,6 +17,8 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/model.h"
+#include "common/movielens.h"
+#include "common/negative_sampler.h"
 #include "common/optimizer_config.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -35,7 +37,15 @@ ABSL_FLAG(std::string, model, "bias", "dot, bias or mlp.");
 ABSL_FLAG(int32_t, dim, 30, "Embedding dimension.");
 ABSL_FLAG(int32_t, hidden, 10, "Hidden units of the mlp model.");
 ABSL_FLAG(double, dropout, 0.6, "Dropout rate on user (.) item, in every model.");
-ABSL_FLAG(std::string, loss, "mae", "Training loss: mae, mse or huber (delta 1).");
+ABSL_FLAG(std::string, loss, "mae",
+          "Training loss: mae, mse, huber (delta 1), or bpr: a ranking loss over sampled "
+          "negatives (see --negatives, --positive_min_rating). A bpr model's scores are not "
+          "ratings: the test MAE and RMSE printed for it mean nothing; rank its checkpoint with "
+          "bench/recommend_bench --ranking.");
+ABSL_FLAG(int32_t, negatives, 1,
+          "loss=bpr: negatives drawn uniformly from the catalogue per positive, in [1, 64].");
+ABSL_FLAG(double, positive_min_rating, 0,
+          "loss=bpr: training ratings of at least this are positives (0: every rating).");
 ABSL_FLAG(std::string, optimizer, "adam", "sgd, adagrad or adam (sparse: a step count per row).");
 ABSL_FLAG(double, lr, 0.002, "Learning rate.");
 ABSL_FLAG(double, l2, 3e-4,
@@ -128,6 +138,17 @@ absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobCon
           absl::StrCat("--", name, "=", value, " must be at least 1"));
     }
   }
+  if (use("negatives")) {
+    const int32_t negatives = absl::GetFlag(FLAGS_negatives);
+    if (negatives < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--negatives=", negatives, " must be at least 1"));
+    }
+    config->set_negatives(negatives);
+  }
+  if (use("positive_min_rating")) {
+    config->set_positive_min_rating(absl::GetFlag(FLAGS_positive_min_rating));
+  }
   if (use("dim")) config->set_dim(absl::GetFlag(FLAGS_dim));
   if (use("hidden")) config->set_hidden(absl::GetFlag(FLAGS_hidden));
   if (use("batch_size")) config->set_batch_size(absl::GetFlag(FLAGS_batch_size));
@@ -201,6 +222,14 @@ absl::Status ValidateJobConfig(const JobConfig& config) {
     return bad(absl::StrCat("batch_size ", config.batch_size(), " is not in [1, 1048576]"));
   }
   if (config.epochs() < 1) return bad("epochs must be at least 1");
+  if (config.loss() == BPR && (config.negatives() < 1 || config.negatives() > kMaxNegatives)) {
+    return bad(
+        absl::StrCat("negatives ", config.negatives(), " is not in [1, ", kMaxNegatives, "]"));
+  }
+  if (!(config.positive_min_rating() >= 0 && config.positive_min_rating() <= kMaxRating)) {
+    return bad(absl::StrCat("positive_min_rating ", config.positive_min_rating(), " is not in [0, ",
+                            kMaxRating, "]"));
+  }
   for (auto [name, value] : {std::pair{"l2", config.l2()}, std::pair{"l2_dense", config.l2_dense()},
                              std::pair{"init_scale", config.init_scale()}}) {
     if (!(value >= 0 && std::isfinite(value))) {

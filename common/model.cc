@@ -42,6 +42,8 @@ float LossValue(Loss loss, float pred, float target) {
   switch (loss) {
     case MSE:
       return r * r;
+    case BPR:  // softplus(-r), without overflow for large |r|
+      return r > 0 ? std::log1p(std::exp(-r)) : -r + std::log1p(std::exp(r));
     case HUBER: {
       const float a = std::fabs(r);
       return a <= kHuberDelta ? 0.5f * r * r : kHuberDelta * (a - 0.5f * kHuberDelta);
@@ -56,6 +58,8 @@ float LossGrad(Loss loss, float pred, float target) {
   switch (loss) {
     case MSE:
       return 2.0f * r;
+    case BPR:  // -sigmoid(-r)
+      return -1.0f / (1.0f + std::exp(r));
     case HUBER:
       return std::clamp(r, -kHuberDelta, kHuberDelta);
     default:
@@ -84,8 +88,9 @@ absl::StatusOr<Model> Model::Create(const JobConfig& config) {
   if (config.model() != DOT && config.model() != BIAS && config.model() != MLP) {
     return absl::InvalidArgumentError("model must be dot, bias or mlp");
   }
-  if (config.loss() != MAE && config.loss() != MSE && config.loss() != HUBER) {
-    return absl::InvalidArgumentError("loss must be mae, mse or huber");
+  if (config.loss() != MAE && config.loss() != MSE && config.loss() != HUBER &&
+      config.loss() != BPR) {
+    return absl::InvalidArgumentError("loss must be mae, mse, huber or bpr");
   }
   if (config.dim() == 0) return absl::InvalidArgumentError("dim must be at least 1");
   if (config.model() == MLP && config.hidden() == 0) {
@@ -102,6 +107,7 @@ absl::StatusOr<Model> Model::Create(const JobConfig& config) {
   model.hidden_ = config.hidden();
   model.dropout_ = config.dropout();
   model.offset_ = config.rating_offset();
+  model.positive_min_rating_ = config.positive_min_rating();
   return model;
 }
 
@@ -210,20 +216,48 @@ void Model::Scatter(const ExampleBatch& batch, const ParamView& params, const Gr
 
 float Model::TrainStep(const ExampleBatch& batch, const ParamView& params, uint64_t dropout_seed,
                        const GradView& grads) {
-  const Eigen::Index n = static_cast<Eigen::Index>(batch.user_slot.size());
   BuildFeatures(batch, params);
   if (dropout_ > 0) ApplyDropout(dropout_seed);
   ForwardDense(kind_, hidden_, offset_, x_, params.dense, &fwd_);
+  const double loss = loss_ == BPR ? PairLoss(batch.rating) : RatingLoss(batch.rating);
+  Backward(params.dense, grads.dense);
+  Scatter(batch, params, grads);
+  return static_cast<float>(loss);
+}
+
+double Model::RatingLoss(absl::Span<const float> rating) {
+  const Eigen::Index n = fwd_.pred.size();
   d_pred_.resize(n);
   double loss = 0;
   const float scale = 1.0f / static_cast<float>(n);
   for (Eigen::Index e = 0; e < n; ++e) {
-    loss += LossValue(loss_, fwd_.pred[e], batch.rating[e]);
-    d_pred_[e] = LossGrad(loss_, fwd_.pred[e], batch.rating[e]) * scale;
+    loss += LossValue(loss_, fwd_.pred[e], rating[e]);
+    d_pred_[e] = LossGrad(loss_, fwd_.pred[e], rating[e]) * scale;
   }
-  Backward(params.dense, grads.dense);
-  Scatter(batch, params, grads);
-  return static_cast<float>(loss / static_cast<double>(n));
+  return loss / static_cast<double>(n);
+}
+
+double Model::PairLoss(absl::Span<const float> rating) {
+  const auto n = static_cast<Eigen::Index>(rating.size());
+  const Eigen::Index negatives = n == 0 ? 0 : fwd_.pred.size() / n - 1;
+  d_pred_.setZero(fwd_.pred.size());
+  Eigen::Index positives = 0;
+  for (const float r : rating) positives += r >= positive_min_rating_ ? 1 : 0;
+  if (positives == 0 || negatives == 0) return 0;
+  const Eigen::Index pairs = positives * negatives;
+  const float scale = 1.0f / static_cast<float>(pairs);
+  double loss = 0;
+  for (Eigen::Index e = 0; e < n; ++e) {
+    if (rating[e] < positive_min_rating_) continue;
+    for (Eigen::Index m = 1; m <= negatives; ++m) {
+      const Eigen::Index j = m * n + e;
+      loss += LossValue(BPR, fwd_.pred[e], fwd_.pred[j]);
+      const float g = LossGrad(BPR, fwd_.pred[e], fwd_.pred[j]) * scale;
+      d_pred_[e] += g;
+      d_pred_[j] -= g;
+    }
+  }
+  return loss / static_cast<double>(pairs);
 }
 
 void Model::Predict(const ExampleBatch& batch, const ParamView& params, absl::Span<float> out) {

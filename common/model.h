@@ -4,7 +4,10 @@
 //   BIAS: x = [dropout(u (.) v), bu, bi]       p = w.x + b
 //   MLP:  x = [dropout(u (.) v), bu, bi]       p = w2.relu(W1 x + b1) + b2
 //
-// and every prediction adds config.rating_offset. The seed put dropout in DOT only; here it
+// and every prediction adds config.rating_offset. Under --loss=bpr the same forward pass scores a
+// positive (u, i) and its sampled negatives (u, j) (common/negative_sampler.h), and the loss is
+// -log sigmoid(s(u, i) - s(u, j)): a ranking, whose scores are not ratings (the head's bias and the
+// offset cancel). The seed put dropout in DOT only; here it
 // regularizes the interaction in all three (set --dropout=0 for the seed's BIAS and MLP), which is
 // what lets the bias and mlp models beat plain L2-regularized factorization on the time splits. The
 // parameters live in five tables keyed by (table, id): user and item embeddings (dim wide), user
@@ -38,7 +41,9 @@ constexpr uint64_t kDenseKey = 0;  // the dense table's one row
 void FillTableSpecs(JobConfig* config);
 
 // A batch of examples. Example e uses user row user_slot[e] and item row item_slot[e] of the pulled
-// buffers; rating is read by TrainStep only.
+// buffers; rating is read by TrainStep only. Under BPR the batch has n = rating.size() examples and
+// (1 + negatives) * n rows of slots: rows [0, n) are the positives, and row m * n + e (m = 1 ..
+// negatives) pairs example e's user with its m-th negative item. Otherwise rows and examples agree.
 struct ExampleBatch {
   absl::Span<const uint32_t> user_slot;
   absl::Span<const uint32_t> item_slot;
@@ -92,12 +97,14 @@ class Model {
   uint32_t dense_width() const;
   bool uses_biases() const { return kind_ != DOT; }
 
-  // Forward and backward for the batch's mean loss. Returns the mean loss. `dropout_seed` picks the
-  // dropout mask, which is a pure function of (dropout_seed, example index, element).
+  // Forward and backward for the batch's mean loss. Returns the mean loss (BPR: over the pairs of
+  // the examples rated at least positive_min_rating; 0 when there are none). `dropout_seed` picks
+  // the dropout mask, which is a pure function of (dropout_seed, row index, element).
   float TrainStep(const ExampleBatch& batch, const ParamView& params, uint64_t dropout_seed,
                   const GradView& grads);
 
-  // Predictions clipped to [kMinRating, kMaxRating]; out.size() == batch size. No dropout.
+  // Predictions clipped to [kMinRating, kMaxRating]; out.size() == batch size. No dropout. (Under
+  // BPR these are scores squeezed into the rating range, not ratings.)
   void Predict(const ExampleBatch& batch, const ParamView& params, absl::Span<float> out);
 
  private:
@@ -105,6 +112,9 @@ class Model {
   uint32_t features() const { return uses_biases() ? dim_ + 2 : dim_; }
   void BuildFeatures(const ExampleBatch& batch, const ParamView& params);
   void ApplyDropout(uint64_t seed);
+  // Sets d_pred_ from fwd_.pred and returns the mean loss: one rating per row, or BPR's pairs.
+  double RatingLoss(absl::Span<const float> rating);
+  double PairLoss(absl::Span<const float> rating);
   // d_pred_ -> dense grads and dx_.
   void Backward(const float* dense, float* dense_grad);
   void Scatter(const ExampleBatch& batch, const ParamView& params, const GradView& grads);
@@ -115,6 +125,7 @@ class Model {
   uint32_t hidden_ = 0;
   float dropout_ = 0;
   float offset_ = 0;
+  float positive_min_rating_ = 0;  // BPR
 
   // Scratch, sized to the last batch.
   RowMatrix x_;       // batch x features
@@ -125,7 +136,9 @@ class Model {
   Eigen::VectorXf d_pred_;
 };
 
-// Loss of one prediction and its derivative with respect to the prediction.
+// Loss of one prediction and its derivative with respect to the prediction. For BPR, `pred` is a
+// positive's score and `target` its negative's: -log sigmoid(pred - target), and the derivative is
+// with respect to pred (minus that with respect to target).
 float LossValue(Loss loss, float pred, float target);
 float LossGrad(Loss loss, float pred, float target);
 

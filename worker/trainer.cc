@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
+#include "common/negative_sampler.h"
 #include "common/rng.h"
 #include "worker/worker_metrics.h"
 
@@ -46,7 +47,33 @@ Trainer::Trainer(const JobConfig& config, const RatingTable* data, ParamStore* s
   for (Batch& batch : batches_) batch.dense.resize(model_.dense_width());
 }
 
-void Trainer::Gather(absl::Span<const uint32_t> rows, Batch* batch) {
+uint32_t Trainer::ItemSlot(uint32_t item, Batch* batch) {
+  if (item_stamp_[item] != batch_stamp_) {
+    item_stamp_[item] = batch_stamp_;
+    item_slot_of_[item] = static_cast<uint32_t>(batch->item_keys.size());
+    batch->item_keys.push_back(static_cast<uint64_t>(data_->item_id(item)));
+  }
+  return item_slot_of_[item];
+}
+
+void Trainer::AddNegatives(uint64_t step, Batch* batch) {
+  const size_t n = batch->rating.size();
+  const size_t negatives = config_.negatives();
+  const auto num_items = static_cast<uint32_t>(data_->num_items());
+  batch->user_slot.resize(n * (1 + negatives));
+  batch->item_slot.resize(n * (1 + negatives));
+  negative_items_.resize(negatives);
+  for (size_t e = 0; e < n; ++e) {
+    SampleNegatives(config_.seed(), step, e, num_items, absl::MakeSpan(negative_items_));
+    for (size_t m = 1; m <= negatives; ++m) {
+      batch->user_slot[m * n + e] = batch->user_slot[e];
+      batch->item_slot[m * n + e] = ItemSlot(negative_items_[m - 1], batch);
+    }
+  }
+}
+
+void Trainer::Gather(absl::Span<const uint32_t> rows, std::optional<uint64_t> negatives_step,
+                     Batch* batch) {
   if (++batch_stamp_ == 0) {  // wrapped: forget every stamp
     std::fill(user_stamp_.begin(), user_stamp_.end(), 0);
     std::fill(item_stamp_.begin(), item_stamp_.end(), 0);
@@ -64,15 +91,11 @@ void Trainer::Gather(absl::Span<const uint32_t> rows, Batch* batch) {
       user_slot_of_[r.user] = static_cast<uint32_t>(batch->user_keys.size());
       batch->user_keys.push_back(static_cast<uint64_t>(data_->user_id(r.user)));
     }
-    if (item_stamp_[r.item] != batch_stamp_) {
-      item_stamp_[r.item] = batch_stamp_;
-      item_slot_of_[r.item] = static_cast<uint32_t>(batch->item_keys.size());
-      batch->item_keys.push_back(static_cast<uint64_t>(data_->item_id(r.item)));
-    }
     batch->user_slot[e] = user_slot_of_[r.user];
-    batch->item_slot[e] = item_slot_of_[r.item];
+    batch->item_slot[e] = ItemSlot(r.item, batch);
     batch->rating[e] = r.rating;
   }
+  if (negatives_step.has_value() && config_.loss() == BPR) AddNegatives(*negatives_step, batch);
   const size_t dim = model_.dim();
   batch->user_emb.resize(batch->user_keys.size() * dim);
   batch->item_emb.resize(batch->item_keys.size() * dim);
@@ -136,7 +159,7 @@ absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint6
       if (absl::Status s = hooks.before_batch(b); !s.ok()) return s;
     }
     Batch& batch = batches_[b % 2];
-    Gather(rows.subspan(b * size, size), &batch);
+    Gather(rows.subspan(b * size, size), first_step + b, &batch);
     if (prefetch_) return store_->StartPull(batch.blocks);
     return Timed(WorkerMetrics::Get().pull, [&] { return store_->Pull(batch.blocks); });
   };
@@ -180,7 +203,7 @@ absl::Status Trainer::Predict(absl::Span<const uint32_t> rows, absl::Span<float>
   Batch& batch = batches_[0];
   for (size_t begin = 0; begin < rows.size(); begin += size) {
     const absl::Span<const uint32_t> part = rows.subspan(begin, size);
-    Gather(part, &batch);
+    Gather(part, std::nullopt, &batch);
     if (absl::Status s = store_->Pull(batch.blocks); !s.ok()) return s;
     model_.Predict(Examples(batch), Params(batch), out.subspan(begin, part.size()));
   }

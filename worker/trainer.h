@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,7 +46,8 @@ class Trainer {
   // The one batch loop. Trains on `rows` (row numbers of `data`) in order, config.batch_size
   // at a time; the last batch may be short. For each batch: the hook, gather and deduplicate its
   // keys, pull their rows, forward and backward, push the gradients. Batch b is step
-  // first_step + b, which seeds its dropout mask. Stops at the first error of a hook or the store.
+  // first_step + b, which seeds its dropout mask and (BPR) its negatives. Stops at the first error
+  // of a hook or the store.
   absl::StatusOr<TrainStats> Train(absl::Span<const uint32_t> rows, uint64_t first_step,
                                    const TrainHooks& hooks = {});
 
@@ -62,8 +64,8 @@ class Trainer {
   // other computes.
   struct Batch {
     std::vector<uint64_t> user_keys, item_keys;  // unique, original MovieLens ids
-    std::vector<uint32_t> user_slot, item_slot;  // per example
-    std::vector<float> rating;
+    std::vector<uint32_t> user_slot, item_slot;  // per row: the examples, then BPR's negatives
+    std::vector<float> rating;                   // per example
     std::vector<float> user_emb, item_emb, user_bias, item_bias, dense;
     std::vector<PullBlock> blocks;  // over the vectors above
   };
@@ -71,7 +73,13 @@ class Trainer {
   Trainer(const JobConfig& config, const RatingTable* data, ParamStore* store, Model model);
 
   // Fills `batch` from `rows`, deduplicating users and items, and points its pull blocks at it.
-  void Gather(absl::Span<const uint32_t> rows, Batch* batch);
+  // Under BPR, a training batch (`negatives_step` set: its step) also gets its sampled negatives.
+  void Gather(absl::Span<const uint32_t> rows, std::optional<uint64_t> negatives_step,
+              Batch* batch);
+  // The slot of item `item` (a dense index) in `batch`, added to its keys on first sight.
+  uint32_t ItemSlot(uint32_t item, Batch* batch);
+  // Appends the negative rows of a BPR batch (ExampleBatch's layout), keyed by (seed, step).
+  void AddNegatives(uint64_t step, Batch* batch);
   // Forward, backward and push for a batch whose rows have arrived; returns its mean loss.
   absl::StatusOr<float> ComputeAndPush(Batch& batch, uint64_t step);
   ExampleBatch Examples(const Batch& batch) const;
@@ -90,7 +98,8 @@ class Trainer {
   std::vector<uint32_t> user_slot_of_, item_slot_of_;
   Batch batches_[2];
   std::vector<float> g_user_emb_, g_item_emb_, g_user_bias_, g_item_bias_, g_dense_;
-  std::vector<PushBlock> push_blocks_;  // over the gradients above
+  std::vector<PushBlock> push_blocks_;    // over the gradients above
+  std::vector<uint32_t> negative_items_;  // one example's draws (BPR)
 };
 
 }  // namespace psrec

@@ -36,6 +36,13 @@ struct Fixture {
     fill(&item_bias, 3, 0.5f);
     dense.resize(Model::Create(config)->dense_width());
     fill(&dense, dense.size(), 0.8f);
+    if (loss == BPR) {
+      // Two negatives per example (ExampleBatch's layout), one of them the positive item itself
+      // (example 4), and two examples rated below the positive threshold, which must not count.
+      config.set_positive_min_rating(3.0f);
+      user_slot.insert(user_slot.end(), {0, 1, 0, 2, 1, 0, 1, 0, 2, 1});
+      item_slot.insert(item_slot.end(), {2, 1, 2, 0, 1, 1, 2, 0, 1, 2});
+    }
   }
   ExampleBatch Batch() const { return ExampleBatch{user_slot, item_slot, rating, 3, 3}; }
   ParamView Params() const {
@@ -108,7 +115,7 @@ TEST_P(GradientTest, MatchesFiniteDifferencesWithDropout) {
 
 INSTANTIATE_TEST_SUITE_P(AllModelsAndLosses, GradientTest,
                          ::testing::Combine(::testing::Values(DOT, BIAS, MLP),
-                                            ::testing::Values(MAE, MSE, HUBER)));
+                                            ::testing::Values(MAE, MSE, HUBER, BPR)));
 
 TEST(ModelTest, PredictClipsToRatingRange) {
   Fixture f(BIAS, MAE, 0);
@@ -134,6 +141,48 @@ TEST(ModelTest, LossValuesAndGradients) {
   EXPECT_FLOAT_EQ(LossGrad(HUBER, 3.0f, 3.5f), -0.5f);
   EXPECT_FLOAT_EQ(LossValue(HUBER, 1.0f, 4.0f), 2.5f);
   EXPECT_FLOAT_EQ(LossGrad(HUBER, 1.0f, 4.0f), -1.0f);
+}
+
+TEST(ModelTest, BprLossIsSoftplusOfTheNegativeMargin) {
+  EXPECT_FLOAT_EQ(LossValue(BPR, 1.0f, 1.0f), std::log(2.0f));
+  EXPECT_FLOAT_EQ(LossGrad(BPR, 1.0f, 1.0f), -0.5f);
+  EXPECT_FLOAT_EQ(LossValue(BPR, 2.0f, 0.0f), std::log1p(std::exp(-2.0f)));
+  EXPECT_FLOAT_EQ(LossGrad(BPR, 2.0f, 0.0f), -1.0f / (1.0f + std::exp(2.0f)));
+  // No overflow far from zero.
+  EXPECT_FLOAT_EQ(LossValue(BPR, 0.0f, 200.0f), 200.0f);
+  EXPECT_FLOAT_EQ(LossGrad(BPR, 0.0f, 200.0f), -1.0f);
+  EXPECT_EQ(LossValue(BPR, 200.0f, 0.0f), 0.0f);
+  EXPECT_EQ(LossGrad(BPR, 200.0f, 0.0f), -0.0f);
+}
+
+TEST(ModelTest, BprWithoutPositivesHasNoLossAndNoGradient) {
+  for (const ModelKind kind : {DOT, BIAS, MLP}) {
+    Fixture f(kind, BPR, 0.3f);
+    f.config.set_positive_min_rating(5.5f);  // above every rating: no positive
+    absl::StatusOr<Model> model = Model::Create(f.config);
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::vector<float> g_ue(f.user_emb.size(), 1), g_ie(f.item_emb.size(), 1), g_ub(3, 1),
+        g_ib(3, 1), g_d(f.dense.size(), 1);
+    const GradView grads{g_ue.data(), g_ie.data(), g_ub.data(), g_ib.data(), g_d.data()};
+    EXPECT_EQ(model->TrainStep(f.Batch(), f.Params(), 1, grads), 0.0f);
+    for (const auto* g : {&g_ue, &g_ie, &g_d}) {
+      for (const float x : *g) EXPECT_EQ(x, 0.0f) << ModelKind_Name(kind);
+    }
+  }
+}
+
+TEST(ModelTest, BprMovesTheHeadBiasNot) {
+  // The dense head's bias adds to both scores of a pair, so its gradient cancels.
+  Fixture f(BIAS, BPR, 0);
+  absl::StatusOr<Model> model = Model::Create(f.config);
+  ASSERT_TRUE(model.ok());
+  std::vector<float> g_ue(f.user_emb.size()), g_ie(f.item_emb.size()), g_ub(3), g_ib(3),
+      g_d(f.dense.size());
+  const GradView grads{g_ue.data(), g_ie.data(), g_ub.data(), g_ib.data(), g_d.data()};
+  EXPECT_GT(model->TrainStep(f.Batch(), f.Params(), 1, grads), 0.0f);
+  EXPECT_NEAR(g_d.back(), 0.0f, 1e-6f);
+  // A user's bias adds to both scores too.
+  for (const float g : g_ub) EXPECT_NEAR(g, 0.0f, 1e-6f);
 }
 
 TEST(ModelTest, CreateRejectsBadConfigs) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,11 +23,28 @@ using namespace testing_util;  // NOLINT(google-build-using-namespace): the test
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
+// Every epoch's train loss in a metrics file, as text.
+std::vector<std::string> TrainLosses(const fs::path& metrics) {
+  const std::string json = ReadFile(metrics);
+  const std::regex loss("\"train_loss\": ([0-9.eE+-]+)");
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), loss); it != std::sregex_iterator();
+       ++it) {
+    out.push_back((*it)[1]);
+  }
+  return out;
+}
+
 TEST(ClusterTest, OneWorkerSyncReproducesTheInProcessTrainerBitwise) {
-  for (const std::string model : {"dot", "mlp"}) {
-    const fs::path dir = FreshDir("equivalence_" + model);
-    const Result local = RunPsrec(
-        Concat({"train", "--metrics_out=" + (dir / "local.json").string()}, JobFlags(model)), dir);
+  // The ranking loss too: its negatives are keyed by (seed, step, example) in every process.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"dot", JobFlags("dot")},
+      {"mlp", JobFlags("mlp")},
+      {"bpr", Concat(JobFlags("bias"), {"--loss=bpr", "--negatives=2"})}};
+  for (const auto& [name, flags] : cases) {
+    const fs::path dir = FreshDir("equivalence_" + name);
+    const Result local =
+        RunPsrec(Concat({"train", "--metrics_out=" + (dir / "local.json").string()}, flags), dir);
     ASSERT_EQ(local.exit_code, 0) << local.err;
     for (const std::string shards : {"1", "3"}) {
       const fs::path metrics = dir / ("dist" + shards + ".json");
@@ -34,11 +52,14 @@ TEST(ClusterTest, OneWorkerSyncReproducesTheInProcessTrainerBitwise) {
           RunPsrec(Concat({"train", "--ps_shards=" + shards, "--workers=1", "--consistency=sync",
                            "--out_dir=" + (dir / ("out" + shards)).string(),
                            "--metrics_out=" + metrics.string()},
-                          JobFlags(model)),
+                          flags),
                    dir);
       ASSERT_EQ(dist.exit_code, 0) << dist.err;
       EXPECT_EQ(FinalLine(metrics), FinalLine(dir / "local.json"))
-          << model << " with " << shards << " shards";
+          << name << " with " << shards << " shards";
+      EXPECT_EQ(TrainLosses(metrics), TrainLosses(dir / "local.json"))
+          << name << " with " << shards << " shards";
+      EXPECT_EQ(TrainLosses(metrics).size(), 3u) << name;
       EXPECT_NE(dist.out.find("test_mae="), std::string::npos) << dist.out;
     }
   }
