@@ -20,7 +20,8 @@
 #   --cpu_period_us=N the cfs period the quota is given per (100000, the kernel's default)
 #   --data=SOURCE     DIR holding ratings.csv / ratings.dat / u.data, gen[:RATINGS] for a set from
 #                     scale_tools.py gen (default gen:200000; --quick gen:100000), or
-#                     synth:RATINGS[:LIKE] for `psrec synth --like=LIKE` (ml-25m) scaled to RATINGS.
+#                     synth:RATINGS[:LIKE] for `psrec synth --like=LIKE` (ml-25m) scaled down to
+#                     RATINGS (users and movies scaled as psrec synth does without --like).
 #                     The data is prepared (psrec prepare) into OUT/data/shares/ before the runs
 #   --epochs=E --model=dot|bias|mlp --split=random|user_time|seed_time   (3, bias, random)
 #   --out=DIR         results and per-run logs (out/scale). DIR and --data's DIR are relative to
@@ -270,16 +271,19 @@ launch() {
 # system, irq, softirq, steal).
 machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 
-# Starts a sampler "$@" (output to $1) in the background, in a cpuacct cgroup of ours without a
-# quota, so that a leftover of a killed run is found and stopped like the hosts' processes. The
+# Starts a sampler "$@" (output to $1) in the background, in cpu and cpuacct cgroups of ours without
+# a quota, so that a leftover of a killed run is found and stopped like the hosts' processes. The
 # samplers also exit by themselves once this script is gone.
 monitor() {
   local logfile=$1
   shift
-  mkdir -p "$CG_ACCT/monitor"
+  mkdir -p "$CG_ACCT/monitor" "$CG_CPU/monitor"
   (
     exec 9>&-
     echo "$BASHPID" >"$CG_ACCT/monitor/cgroup.procs"
+    # In the cluster's cpu cgroup too (no quota): with --reserve a sampler left among the machine's
+    # other processes waits behind the cluster and its 1 s windows come out ragged.
+    echo "$BASHPID" >"$CG_CPU/monitor/cgroup.procs"
     exec "$@"
   ) >"$logfile" 2>&1 </dev/null &
   MONITORS+=($!)
@@ -323,8 +327,10 @@ make_data() {
         usage_error "--data=$src: give synth:RATINGS or synth:RATINGS:LIKE (e.g. synth:2000000:ml-25m)"
       local d=$OUT/data/synth-$like-$n-seed1
       if [ ! -f "$d/synth.json" ]; then
-        log "psrec synth --like=$like --ratings=$n into $d"
-        "$PSREC" synth --like="$like" --ratings="$n" --out="$d" >&2 ||
+        # --users=0 --movies=0: psrec synth's own scaling for --ratings (users = ratings / 154,
+        # movies = 62,423 x sqrt(ratings / 25M)) instead of the release's full counts.
+        log "psrec synth --like=$like --ratings=$n --users=0 --movies=0 into $d"
+        "$PSREC" synth --like="$like" --ratings="$n" --users=0 --movies=0 --out="$d" >&2 ||
           usage_error "--data=$src: psrec synth failed (above)"
       fi
       echo "$d" ;;
@@ -602,7 +608,7 @@ main() {
       run_point 2 1 sync
       run_point 2 2 async ;;
     sweep)
-      for c in sync async; do
+      for c in async sync; do
         for s in 1 2 4; do
           for w in 1 2 4 8; do run_point "$w" "$s" "$c"; done
         done

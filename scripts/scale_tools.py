@@ -86,7 +86,9 @@ def cpu_sampler(out, specs):
             for host, d in cgroups:
                 try:
                     with open(os.path.join(d, "cpuacct.usage")) as u:
-                        f.write(f"{now:.3f} {host} {u.read().strip()}\n")
+                        usage = u.read().strip()
+                    # Each reading's own time: the sampler may be preempted between two reads.
+                    f.write(f"{time.monotonic():.3f} {host} {usage}\n")
                 except OSError:
                     pass  # the cgroup is being removed
             time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
