@@ -119,38 +119,50 @@ def predict(row, c, dense):
 # 521 and 40): 560 B, rounded up.
 BYTES_PER_ENTITY = 560
 # Real releases and a 1B set shaped by psrec synth's rule (users = ratings / 154, movies =
-# 62,423 x sqrt(ratings / 25M)).
-TARGETS = [("ml-32m", 32_000_204, 200_948, 87_585, 4, 2, 1.0),
-           ("1B ratings", 1_000_000_000, 6_493_506, 394_801, 64, 8, 10.0)]
+# 62,423 x sqrt(ratings / 25M)): name, ratings, users, movies, workers, servers, and the link of
+# a worker and of a server in Gbit/s each way, and whether the dense row is split evenly over the
+# shards (psrec does not do that today: docs/scaling.md, per-shard load).
+TARGETS = [("ml-32m", 32_000_204, 200_948, 87_585, 4, 2, 1, 1, False),
+           ("1B ratings", 1_000_000_000, 6_493_506, 394_801, 64, 24, 1, 10, False),
+           ("1B, dense row split", 1_000_000_000, 6_493_506, 394_801, 64, 24, 1, 10, True)]
 
 
-def project(c, batch):
+def project(c, batch, dense):
     """Epoch time, memory and network of each target on machines where a worker or a server has one
-    whole core and the link is fast. Assumptions: speed per core is the 0.14-core speed / 0.14 (the
-    quota gives CPU time, not a slower CPU); a batch of `batch` ratings pulls 4 rows a rating with no
-    dedup (user and item embedding and bias: an upper bound, the 1M-rating set deduplicated to
-    k / batch), so the server cost and the bytes are scaled up by 4 batch / k; 80% of the ratings
-    train; evaluation is not counted."""
+    whole core. Assumptions: speed per core is the 0.14-core speed / 0.14 (the quota gives CPU
+    time, not a slower CPU); a batch of `batch` ratings pulls 4 rows a rating with no dedup (user
+    and item embedding and bias: an upper bound; the 1M-rating set deduplicated to k / batch), so
+    the server's cost per batch and the bytes of the embedding rows are scaled up by 4 batch / k;
+    the dense row (`dense` bytes) stays one key on one shard, whose server also pays for its floats
+    at the measured cost per float of a key; 80% of the ratings train; evaluation
+    and start-up are not counted."""
     keys = 4 * batch + 1
-    per_rating_worker = c["a"] / batch                    # core-seconds
-    per_rating_server = c["b"] * keys / batch            # core-seconds, summed over shards
-    bytes_per_rating = c["q"] * (keys / c["k"]) / batch   # each way, the larger
-    print("| set | ratings | workers x servers (1 core each) | memory per server (rows) | "
-          "ratings/s (bound) | epoch | link per worker, each way | link per server |")
+    scale = keys / c["k"]
+    per_batch_worker = c["a"]                               # core-seconds
+    per_batch_server = c["b"] * keys                        # core-seconds, summed over shards
+    emb = (c["q"] - min(dense, c["q"])) * scale             # bytes each way, all shards
+    print("| set | ratings | workers x servers | memory per server (rows) | ratings/s (bound) | epoch "
+          "| link per worker, each way | link per server, each way (the dense row's) |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, n, users, movies, w, s, gbit in TARGETS:
-        train = 0.8 * n
-        x_w = w / per_rating_worker
-        x_s = s / per_rating_server
-        x_l = min(w, s) * gbit * 1e9 / 8 / bytes_per_rating
-        x = min(x_w, x_s, x_l)
-        neck = {x_w: "compute", x_s: "server CPU", x_l: "link"}[x]
+    for name, n, users, movies, w, s, wl, sl, split in TARGETS:
+        # The dense row's shard also applies Adam to the dense row: as many key-costs as the row
+        # has embedding rows' worth of floats (31 floats a key: an embedding row and its bias).
+        dense_keys = dense / 4 / 31 / (s if split else 1)
+        hot = dense / (s if split else 1)
+        bounds = {"compute": w / per_batch_worker,
+                  "server CPU": 1 / (c["b"] * (keys / s + dense_keys)),
+                  "worker link": w * wl * 1e9 / 8 / (emb + dense),
+                  "server link": sl * 1e9 / 8 / (emb / s + hot)}
+        neck = min(bounds, key=bounds.get)
+        x = bounds[neck] * batch                             # ratings/s
+        xb = bounds[neck]
         mem = (users + movies) * BYTES_PER_ENTITY / s
         print(f"| {name} | {n / 1e6:,.0f}M | {w} x {s} | {mem / 1e6:,.0f} MB | {x:,.0f} ({neck}) | "
-              f"{train / x:,.0f} s | {x / w * bytes_per_rating * 8 / 1e6:,.0f} Mbit/s of {gbit:g} Gbit/s | "
-              f"{x / s * bytes_per_rating * 8 / 1e6:,.0f} Mbit/s |")
-    print(f"\nper rating: worker {per_rating_worker * 1e6:.2f} us, server {per_rating_server * 1e6:.2f} us "
-          f"(core time), {bytes_per_rating:.0f} B each way")
+              f"{0.8 * n / x:,.0f} s | {xb / w * (emb + dense) * 8 / 1e6:,.0f} Mbit/s of {wl:g} Gbit/s | "
+              f"{xb * emb / s * 8 / 1e6:,.0f} ({xb * (emb / s + hot) * 8 / 1e6:,.0f}) Mbit/s of {sl:g} Gbit/s |")
+    print(f"\nper batch of {batch:.0f}: worker {per_batch_worker * 1e3:.2f} ms, server "
+          f"{per_batch_server * 1e3:.2f} ms (core time, summed over shards), "
+          f"{(emb + dense) / 1e3:.0f} kB each way of which {dense / 1e3:.1f} kB is the dense row")
 
 
 def main(argv):
@@ -213,7 +225,7 @@ def main(argv):
                       f"{float(r['predicted_ratings_per_s']):,.0f} | "
                       f"{100 * float(r['prediction_error']):+.0f}% | {r['bottleneck']} |")
     if proj:
-        project(c, num(refs[0], "batch_size"))
+        project(c, num(refs[0], "batch_size"), dense)
     return 0
 
 
