@@ -57,9 +57,8 @@ def speedup(d, runs, work):
 set title 'Speedup over 1 worker x 1 server (same consistency), 0.14 cores per process'
 set xlabel 'workers'
 set ylabel 'speedup (ratings/s over 1w x 1s ratings/s)'
-set logscale x 2
 set xtics (1, 2, 4, 8)
-set xrange [0.9:9]
+set xrange [0.5:8.5]
 set yrange [0:9]
 plot {', '.join(plots)}
 """, work)
@@ -74,7 +73,7 @@ def link(d, runs, work):
     f = write(work, "link.dat", [f"{x:g} {y:.1f} {p:.1f}" for x, y, p in pts])
     cfg = next(r for r in runs if r["label"].startswith("link"))
     gnuplot(TERM + f"""set output '{d}/link.png'
-set title 'Throughput against link rate: {cfg["workers"]} workers x {cfg["servers"]} servers, {cfg["consistency"]}'
+set title 'Throughput against link rate: {cfg["workers"]} workers x {cfg["servers"]} servers, {cfg["consistency"]}, {cfg["cpu"]} cores per process'
 set xlabel 'link rate per host, each way (Mbit/s, log scale)'
 set ylabel 'training ratings/s'
 set logscale x 10
@@ -98,17 +97,19 @@ def shards(d, runs, shard_rows, work):
             vals[key] = [x / m for x in v]
         names.append(run)
         for k in range(4):
-            lines.append(f"{len(names) - 1}.{k} " + " ".join(f"{vals[key][k]:.4f}" for key in vals))
+            lines.append(f"{len(names) - 1 + 0.18 * k:.2f} " +
+                         " ".join(f"{vals[key][k]:.4f}" for key in vals))
     if not names:
         return
     f = write(work, "shards.dat", lines)
-    tics = ", ".join(f"'{n}' {i + 0.15}" for i, n in enumerate(names))
+    tics = ", ".join(f"'{n}' {i + 0.27}" for i, n in enumerate(names))
     gnuplot(TERM.replace("900,560", "1100,560") + f"""set output '{d}/shards.png'
 set title 'Per-shard load, 4 servers: each shard over the mean of the 4 (1 = even)'
-set xlabel 'run (4 points each: shards 0 to 3)'
+set xlabel 'run (4 points each, left to right: shards 0 to 3)'
 set ylabel 'shard / mean of shards'
 set xtics ({tics}) rotate by -30
-set yrange [0.8:1.2]
+set xrange [-0.3:{len(names) - 0.2}]
+set yrange [0:2.2]
 plot '{f}' using ($1):2 with points pt 4 ps 1.2 title 'rows held', \\
      '{f}' using ($1):4 with points pt 7 ps 1.2 title 'rows pulled', \\
      '{f}' using ($1):5 with points pt 9 ps 1.2 title 'bytes sent', \\

@@ -22,25 +22,29 @@ phases=("$@")
 
 data_of() { echo "$OUT/sweep/data/synth-ml-25m-1000000-seed1"; }
 
+# A run that fails (scale.sh exits 1) leaves its row and logs; the next phases still run, and the
+# script exits 1 at the end.
+failed=0
+run() { "$@" || { echo "scale_report: failed: $*" >&2; failed=1; }; }
 for phase in "${phases[@]}"; do
   case "$phase" in
     sweep)
-      scripts/scale.sh --sweep "${COMMON[@]}" --data="$SYNTH" --epochs=2 --out="$OUT/sweep" "${JOB[@]}" ;;
+      run scripts/scale.sh --sweep "${COMMON[@]}" --data="$SYNTH" --epochs=2 --out="$OUT/sweep" "${JOB[@]}" ;;
     link)
       for rate in 10mbit 30mbit 100mbit 1gbit; do
-        scripts/scale.sh --points=4:2:async --label="link$rate" --link="$rate" "${COMMON[@]}" \
+        run scripts/scale.sh --points=4:2:async --label="link$rate" --link="$rate" "${COMMON[@]}" \
           --data="$(data_of)" --epochs=1 --out="$OUT/link-$rate" "${JOB[@]}"
       done ;;
     mae)
-      scripts/scale.sh --points=1:1:async,4:2:async,8:4:async,4:2:sync,8:4:sync --label=mae \
+      run scripts/scale.sh --points=1:1:async,4:2:async,8:4:async,4:2:sync,8:4:sync --label=mae \
         "${COMMON[@]}" --data="$(data_of)" --epochs=5 --out="$OUT/mae" "${JOB[@]}" ;;
     real)
-      scripts/scale.sh --points=1:1:async,4:2:async,8:4:async,1:1:sync,4:2:sync,8:4:sync \
+      run scripts/scale.sh --points=1:1:async,4:2:async,8:4:async,1:1:sync,4:2:sync,8:4:sync \
         --label=mlsmall "${COMMON[@]}" --data=../shared/data/ml-latest-small --epochs=2 \
         --out="$OUT/real" "${JOB[@]}" ;;
     rerun)
       # The sweep's w8-s4-async again, with the samplers in the cluster's cpu cgroup (docs/scaling.md).
-      scripts/scale.sh --points=8:4:async --label=rerun "${COMMON[@]}" --data="$(data_of)" --epochs=2 \
+      run scripts/scale.sh --points=8:4:async --label=rerun "${COMMON[@]}" --data="$(data_of)" --epochs=2 \
         --out="$OUT/rerun" "${JOB[@]}" ;;
     merge)
       mkdir -p "$DOCS"
@@ -60,3 +64,4 @@ for phase in "${phases[@]}"; do
     *) echo "scale_report: unknown phase '$phase' (sweep link mae real rerun merge)" >&2; exit 2 ;;
   esac
 done
+exit "$failed"
