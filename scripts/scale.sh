@@ -6,7 +6,7 @@
 #
 # Usage: scripts/scale.sh [flags] [-- extra job flags given to every role, e.g. --batch_size=1024]
 #   --workers=N --servers=M --consistency=sync|async|ssp   one run (defaults 1, 1, sync)
-#   --sweep           workers {1,2,4,8} x servers {1,2,4} x {sync,async} instead of one run
+#   --sweep           workers {1,2,4,8} x servers {1,2,4} x {async,sync} instead of one run
 #   --points=LIST     these runs instead of one: W:S:CONSISTENCY items, comma-separated (4:2:async,8:4:async)
 #   --label=TEXT      appended to each run's name (wW-sS-C-TEXT) and written in the label column
 #   --reserve         give the cluster's cgroups the most cpu.shares (262144) so that, on a busy

@@ -2,7 +2,8 @@
 # Every run behind docs/scaling.md, then the merged csv files, the cost model's predictions and
 # the plots in docs/scaling/. Needs root, like scripts/scale.sh; about 40 minutes on 2 cores.
 #
-#   scripts/scale_report.sh [PHASE...]    phases: sweep link mae real rerun merge (default: all)
+#   scripts/scale_report.sh [PHASE...]    phases: sweep link mae real rerun merge (default: all);
+#                                         real-again reruns REAL_AGAIN (8:4:async) of the real phase
 #
 # Runs go to out/scaling/PHASE/ (logs stay there); merge writes docs/scaling/{scaling,shards,
 # hosts,epochs}.csv from whichever phases have results, then scale_model.py and scale_plots.py.
@@ -42,6 +43,11 @@ for phase in "${phases[@]}"; do
       run scripts/scale.sh --points=1:1:async,4:2:async,8:4:async,1:1:sync,4:2:sync,8:4:sync \
         --label=mlsmall "${COMMON[@]}" --data=../shared/data/ml-latest-small --epochs=2 \
         --out="$OUT/real" "${JOB[@]}" ;;
+    real-again)
+      # A point of the real phase once more, when it failed there (docs/scaling.md: a server
+      # crashed on shutdown once): REAL_AGAIN=W:S:C scripts/scale_report.sh real-again
+      run scripts/scale.sh --points="${REAL_AGAIN:-8:4:async}" --label=mlsmall "${COMMON[@]}" \
+        --data=../shared/data/ml-latest-small --epochs=2 --out="$OUT/real-again" "${JOB[@]}" ;;
     rerun)
       # The sweep's w8-s4-async again, with the samplers in the cluster's cpu cgroup (docs/scaling.md).
       run scripts/scale.sh --points=8:4:async --label=rerun "${COMMON[@]}" --data="$(data_of)" --epochs=2 \
@@ -50,7 +56,7 @@ for phase in "${phases[@]}"; do
       mkdir -p "$DOCS"
       for f in scaling shards hosts epochs; do
         first=1
-        for d in "$OUT"/sweep "$OUT"/link-* "$OUT"/mae "$OUT"/real "$OUT"/rerun; do
+        for d in "$OUT"/sweep "$OUT"/link-* "$OUT"/mae "$OUT"/real "$OUT"/real-again "$OUT"/rerun; do
           [ -f "$d/$f.csv" ] || continue
           if [ "$first" = 1 ]; then cat "$d/$f.csv"; first=0; else tail -n +2 "$d/$f.csv"; fi
         done >"$DOCS/$f.csv"
@@ -60,8 +66,8 @@ for phase in "${phases[@]}"; do
       /usr/bin/python3 scripts/scale_model.py "$DOCS/scaling.csv" --dense_floats=17409 --project \
         >"$DOCS/projection.md"
       /usr/bin/python3 scripts/scale_plots.py "$DOCS"
-      /usr/bin/python3 scripts/scale_tables.py "$DOCS" >"$DOCS/tables.md" ;;
-    *) echo "scale_report: unknown phase '$phase' (sweep link mae real rerun merge)" >&2; exit 2 ;;
+      /usr/bin/python3 scripts/scale_tables.py "$DOCS" 0.60 >"$DOCS/tables.md" ;;
+    *) echo "scale_report: unknown phase '$phase' (sweep link mae real real-again rerun merge)" >&2; exit 2 ;;
   esac
 done
 exit "$failed"

@@ -35,7 +35,8 @@ def table(head, body):
 def runs_table(runs, base):
     body = []
     for r in runs:
-        b = base.get((r["label"], r["consistency"]))
+        # Over the 1w x 1s run with the same label, else the sweep's.
+        b = base.get((r["label"], r["consistency"])) or base.get(("", r["consistency"]))
         sp = float(r["ratings_per_s"]) / b if b else float("nan")
         body.append([r["run"], f(r["ratings_per_s"]), f(sp, ".2f"), f(r["epoch_seconds"], ".1f"),
                      f(r["test_mae"], ".4f"),
@@ -65,7 +66,9 @@ def main(argv):
     print("### sweep")
     runs_table([r for r in runs if not r["label"]], base)
     print("### link")
-    link = [r for r in runs if r["label"].startswith("link")]
+    rate = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+    link = sorted((r for r in runs if r["label"].startswith("link")),
+                  key=lambda r: float(r["link"][:-4]) * rate.get(r["link"][-4:], 1))
     table(["link", "ratings/s", "B/rating up / down", "busy cores ps / worker",
            "model ratings/s", "model error", "model bottleneck"],
           [[r["link"], f(r["ratings_per_s"]),
