@@ -615,6 +615,7 @@ main() {
       done ;;
     points)
       local p
+      # shellcheck disable=SC2086  # W:S:C split into three words on purpose
       for p in ${points//,/ }; do run_point ${p//:/ }; done ;;
   esac
   if [ -f "$OUT/scaling.csv" ]; then

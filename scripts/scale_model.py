@@ -37,7 +37,6 @@ stated in the report, not hidden.
 """
 
 import csv
-import math
 import sys
 
 RATE = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
