@@ -6,15 +6,23 @@
 #
 # Usage: scripts/scale.sh [flags] [-- extra job flags given to every role, e.g. --batch_size=1024]
 #   --workers=N --servers=M --consistency=sync|async|ssp   one run (defaults 1, 1, sync)
-#   --sweep           workers {1,2,4,8} x servers {1,2,4} x {sync,async} instead of one run
+#   --sweep           workers {1,2,4,8} x servers {1,2,4} x {async,sync} instead of one run
+#   --points=LIST     these runs instead of one: W:S:CONSISTENCY items, comma-separated (4:2:async,8:4:async)
+#   --label=TEXT      appended to each run's name (wW-sS-C-TEXT) and written in the label column
+#   --reserve         give the cluster's cgroups the most cpu.shares (262144) so that, on a busy
+#                     machine, every host gets its whole budget: refused when a run's caps add up to
+#                     more than the machine's cores less 0.1
 #   --quick           CI's proof that the harness works, < 3 min: 1w1s sync, 2w1s sync, 2w2s async
 #                     on a small generated set; fails if a run fails or a number is missing
 #   --link=RATE       each host's link, each way: tc rate in bit, kbit, mbit or gbit (1gbit)
 #   --cpu=CORES       each process's CPU budget in cores, via cfs quota (0.15)
 #   --ps_cpu=CORES    the servers' budget, if it is to differ from --cpu (to find a worker-bound point)
 #   --cpu_period_us=N the cfs period the quota is given per (100000, the kernel's default)
-#   --data=SOURCE     DIR holding ratings.csv / ratings.dat / u.data, or gen[:RATINGS] for a generated
-#                     MovieLens-shaped set (default gen:200000; --quick gen:100000)
+#   --data=SOURCE     DIR holding ratings.csv / ratings.dat / u.data, gen[:RATINGS] for a set from
+#                     scale_tools.py gen (default gen:200000; --quick gen:100000), or
+#                     synth:RATINGS[:LIKE] for `psrec synth --like=LIKE` (ml-25m) scaled down to
+#                     RATINGS (users and movies scaled as psrec synth does without --like).
+#                     The data is prepared (psrec prepare) into OUT/data/shares/ before the runs
 #   --epochs=E --model=dot|bias|mlp --split=random|user_time|seed_time   (3, bias, random)
 #   --out=DIR         results and per-run logs (out/scale). DIR and --data's DIR are relative to
 #                     the current directory
@@ -40,7 +48,7 @@ TOOLS=$ROOT/scripts/scale_tools.py
 PSREC=$ROOT/build/psrec
 
 workers=1 servers=1 consistency=sync link=1gbit cpu=0.15 ps_cpu="" period_us=100000 data="" epochs=3 model=bias split=random
-out=out/scale timeout="" mode=one
+out=out/scale timeout="" mode=one points="" label="" reserve=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,6 +66,9 @@ while [ $# -gt 0 ]; do
     --out=*) out=${1#*=} ;;
     --timeout=*) timeout=${1#*=} ;;
     --sweep) mode=sweep ;;
+    --points=*) mode=points; points=${1#*=} ;;
+    --label=*) label=${1#*=} ;;
+    --reserve) reserve=1 ;;
     --quick) mode=quick ;;
     --check-caps) mode=check ;;
     --clean) mode=clean ;;
@@ -76,6 +87,14 @@ log() { echo "scale: $*" >&2; }
 [[ $servers =~ ^[1-9][0-9]*$ && $servers -le 16 ]] || usage_error "--servers=$servers: give 1..16"
 [[ $epochs =~ ^[1-9][0-9]*$ ]] || usage_error "--epochs=$epochs: give a whole number >= 1"
 case "$consistency" in sync|async|ssp) ;; *) usage_error "--consistency=$consistency: sync, async or ssp" ;; esac
+[[ -z $label || $label =~ ^[A-Za-z0-9_.]+$ ]] || usage_error "--label=$label: letters, digits, _ and . only"
+if [ "$mode" = points ]; then
+  for p in ${points//,/ }; do
+    [[ $p =~ ^[1-9][0-9]*:[1-9][0-9]*:(sync|async|ssp)$ ]] ||
+      usage_error "--points: '$p' is not W:S:CONSISTENCY (e.g. 4:2:async)"
+  done
+  [ -n "$points" ] || usage_error "--points is empty"
+fi
 case "$model" in dot|bias|mlp) ;; *) usage_error "--model=$model: dot, bias or mlp" ;; esac
 case "$split" in random|user_time|seed_time) ;; *) usage_error "--split=$split: random, user_time or seed_time" ;; esac
 # tc takes the rate as given; the burst is derived from it in bytes/s.
@@ -252,16 +271,19 @@ launch() {
 # system, irq, softirq, steal).
 machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 
-# Starts a sampler "$@" (output to $1) in the background, in a cpuacct cgroup of ours without a
-# quota, so that a leftover of a killed run is found and stopped like the hosts' processes. The
+# Starts a sampler "$@" (output to $1) in the background, in cpu and cpuacct cgroups of ours without
+# a quota, so that a leftover of a killed run is found and stopped like the hosts' processes. The
 # samplers also exit by themselves once this script is gone.
 monitor() {
   local logfile=$1
   shift
-  mkdir -p "$CG_ACCT/monitor"
+  mkdir -p "$CG_ACCT/monitor" "$CG_CPU/monitor"
   (
     exec 9>&-
     echo "$BASHPID" >"$CG_ACCT/monitor/cgroup.procs"
+    # In the cluster's cpu cgroup too (no quota): with --reserve a sampler left among the machine's
+    # other processes waits behind the cluster and its 1 s windows come out ragged.
+    echo "$BASHPID" >"$CG_CPU/monitor/cgroup.procs"
     exec "$@"
   ) >"$logfile" 2>&1 </dev/null &
   MONITORS+=($!)
@@ -298,8 +320,20 @@ make_data() {
         "$PY" "$TOOLS" gen "$d" "$n" 1
       fi
       echo "$d" ;;
-    synth|synth:*)
-      usage_error "--data=$src: 'psrec synth' is not in this build yet; use --data=gen:RATINGS or --data=DIR" ;;
+    synth:*)
+      local like
+      n=$(echo "$src" | cut -d: -f2); like=$(echo "$src" | cut -d: -f3); like=${like:-ml-25m}
+      [[ $n =~ ^[1-9][0-9]*$ && $like =~ ^ml-[0-9a-z]+$ ]] ||
+        usage_error "--data=$src: give synth:RATINGS or synth:RATINGS:LIKE (e.g. synth:2000000:ml-25m)"
+      local d=$OUT/data/synth-$like-$n-seed1
+      if [ ! -f "$d/synth.json" ]; then
+        # --users=0 --movies=0: psrec synth's own scaling for --ratings (users = ratings / 154,
+        # movies = 62,423 x sqrt(ratings / 25M)) instead of the release's full counts.
+        log "psrec synth --like=$like --ratings=$n --users=0 --movies=0 into $d"
+        "$PSREC" synth --like="$like" --ratings="$n" --users=0 --movies=0 --out="$d" >&2 ||
+          usage_error "--data=$src: psrec synth failed (above)"
+      fi
+      echo "$d" ;;
     *)
       case "$src" in /*) ;; *) src=$CALLER_PWD/$src ;; esac
       [ -d "$src" ] || usage_error "--data=$src: no such directory (or give gen[:RATINGS])"
@@ -327,8 +361,11 @@ cluster_up() {
     host_up "w$k" "$SUBNET.$((100 + k))"; hosts+=("w$k"); addrs+=("$SUBNET.$((100 + k))")
   done
   # Each emulated host weighs like one ordinary process when the machine is busy (v1 gives a
-  # cgroup one share of 1024, however many processes it holds), and no more than that.
-  echo $((1024 * ${#hosts[@]})) >"$CG_CPU/cpu.shares"
+  # cgroup one share of 1024, however many processes it holds), and no more than that. With
+  # --reserve the cluster outweighs the rest of the machine (262144 is v1's most): a host that is
+  # runnable gets the CPU first, up to its quota, so the caps act as budgets, not only ceilings.
+  # The caps' sum is kept below the machine's cores (run_one), so the rest still gets >= 0.1 core.
+  if [ "$reserve" = 1 ]; then echo 262144; else echo $((1024 * ${#hosts[@]})); fi >"$CG_CPU/cpu.shares"
 }
 
 # Samplers, outside the emulated hosts: CPU of every cgroup once a second (root namespace, where
@@ -354,6 +391,7 @@ samplers_up() {
 roles_up() {
   local w=$1 s=$2 k waited=0
   local job=(--config="$dir/job.textproto" "${extra[@]}")
+  local shares=(); [ -n "$shares_dir" ] && shares=(--shares_dir="$shares_dir")
   for ((k = 0; k < s; k++)); do
     launch "ps$k" "$dir" "$PSREC" ps "${job[@]}" --shard="$k" --num_shards="$s" \
       --host="$SUBNET.$((20 + k))" --port="$PS_PORT" --port_file="$dir/ps$k.port"
@@ -369,7 +407,7 @@ roles_up() {
     fi
   done
   launch coord "$dir" "$PSREC" coordinator "${job[@]}" --ps="$ps_list" --host="$SUBNET.10" \
-    --port="$COORD_PORT" --port_file="$dir/coord.port" --metrics_out="$dir/metrics.json"
+    --port="$COORD_PORT" --port_file="$dir/coord.port" --metrics_out="$dir/metrics.json" "${shares[@]}"
   for ((k = 0; k < w; k++)); do
     launch "w$k" "$dir" "$PSREC" worker "${job[@]}" --coordinator="$SUBNET.10:$COORD_PORT" --name="w$k"
   done
@@ -427,11 +465,17 @@ collect() {
 # is missing or a cap did not hold.
 run_one() {
   local w=$1 s=$2 c=$3 name dir hosts=() addrs=() ps_list="" status=ok start wall busy0 busy1 h rc=0
-  name=w$w-s$s-$c
+  name=w$w-s$s-$c${label:+-$label}
   dir=$OUT/runs/$name
   rm -rf "$dir"
   mkdir -p "$dir"
-  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu (ps $ps_cpu), $epochs epochs of $model"
+  log "run $name: $w workers, $s servers, $c, link $link, cpu $cpu (ps $ps_cpu), $epochs epochs of $model${extra[*]:+ (${extra[*]})}"
+  if [ "$reserve" = 1 ] && ! awk -v w="$w" -v s="$s" -v c="$cpu" -v p="$ps_cpu" -v n="$(nproc)" \
+      'BEGIN { exit !(c * (w + 1) + p * s <= n - 0.1 + 1e-9) }'; then
+    log "run $name: --reserve needs the caps to add up to at most $(nproc) - 0.1 cores; they add up to" \
+      "$(awk -v w="$w" -v s="$s" -v c="$cpu" -v p="$ps_cpu" 'BEGIN { print c * (w + 1) + p * s }')"
+    return 1
+  fi
   printf 'data_dir: "%s"\nsplit: %s\nmodel: %s\nepochs: %s\nnum_shards: %s\nnum_workers: %s\nconsistency: %s\n' \
     "$data_dir" "${split^^}" "${model^^}" "$epochs" "$s" "$w" "${c^^}" >"$dir/job.textproto"
   cluster_up "$w" "$s"
@@ -444,9 +488,9 @@ run_one() {
   busy1=$(machine_busy)
   collect
   printf '{"workers": %s, "servers": %s, "consistency": "%s", "link": "%s", "cpu": %s, "ps_cpu": %s,
- "model": "%s", "epochs": %s, "data": "%s", "status": "%s", "wall_seconds": %s,
- "machine_cores": %s, "machine_busy_s": %s}\n' "$w" "$s" "$c" "$link" "$cpu" "$ps_cpu" "$model" \
-    "$epochs" "$data_dir" "$status" "$wall" "$(nproc)" \
+ "model": "%s", "epochs": %s, "data": "%s", "status": "%s", "wall_seconds": %s, "label": "%s",
+ "reserved": %s, "machine_cores": %s, "machine_busy_s": %s}\n' "$w" "$s" "$c" "$link" "$cpu" "$ps_cpu" "$model" \
+    "$epochs" "$data_dir" "$status" "$wall" "$label" "$reserve" "$(nproc)" \
     "$(awk -v a="$busy0" -v b="$busy1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')" \
     >"$dir/params.json"
   cleanup_all
@@ -530,7 +574,7 @@ run_point() {
   cleanup_all
   after=$(csv_rows)
   if [ "$after" -le "$before" ]; then
-    log "run w$1-s$2-$3 stopped before writing its row: see the error above"
+    log "run w$1-s$2-$3${label:+-$label} stopped before writing its row: see the error above"
     rc=1
   fi
   if [ "$rc" = 0 ]; then PASSED=$((PASSED + 1)); else FAILURES=$((FAILURES + 1)); fi
@@ -549,7 +593,13 @@ main() {
   fi
   mkdir -p "$OUT"
   data_dir=$(make_data "$data")
-  rm -f "$OUT"/{scaling,shards,hosts}.csv
+  # Shares are made once, here, outside every run's time, and kept under OUT (never in --data's
+  # directory, which may be shared): the coordinator gets --shares_dir, the workers read its.
+  shares_dir=$OUT/data/shares/$(basename "$data_dir")
+  log "psrec prepare --data=$data_dir --shares_dir=$shares_dir"
+  "$PSREC" prepare --data="$data_dir" --shares_dir="$shares_dir" >&2 || die "psrec prepare failed (above)"
+  if [ "$reserve" = 1 ]; then log "--reserve: the cluster's cgroups get cpu.shares 262144"; fi
+  rm -f "$OUT"/{scaling,shards,hosts,epochs}.csv
   local began=$SECONDS c s w
   case "$mode" in
     one) run_point "$workers" "$servers" "$consistency" ;;
@@ -558,11 +608,15 @@ main() {
       run_point 2 1 sync
       run_point 2 2 async ;;
     sweep)
-      for c in sync async; do
+      for c in async sync; do
         for s in 1 2 4; do
           for w in 1 2 4 8; do run_point "$w" "$s" "$c"; done
         done
       done ;;
+    points)
+      local p
+      # shellcheck disable=SC2086  # W:S:C split into three words on purpose
+      for p in ${points//,/ }; do run_point ${p//:/ }; done ;;
   esac
   if [ -f "$OUT/scaling.csv" ]; then
     log "results: $OUT/scaling.csv (per shard: shards.csv, per host: hosts.csv, logs: runs/)"

@@ -35,10 +35,14 @@ COLUMNS = [
     "throttled_s_ps", "throttled_s_workers",
     "bytes_ps_up", "bytes_ps_down", "bytes_coordinator_up", "bytes_coordinator_down",
     "other_cores", "cluster_cores_cap", "contended", "tc_drops", "shard_rows_max_over_mean", "shard_rows_pulled_max_over_mean",
-    "shard_pull_requests", "shard_push_requests", "status", "run",
+    "shard_pull_requests", "shard_push_requests",
+    "label", "data", "reserved", "batch_size", "batches", "rows_pulled",
+    "median_cores_worker", "median_cores_ps", "peak_rss_mb_ps", "peak_rss_mb_worker",
+    "shard_pulled_bytes_max_over_mean", "shard_cpu_max_over_mean", "status", "run",
 ]
 # Columns that must hold a finite number in a run that passed (--quick checks them).
-REQUIRED = [c for c in COLUMNS if c not in ("consistency", "link", "model", "status", "run")]
+REQUIRED = [c for c in COLUMNS if c not in ("consistency", "link", "model", "status", "run", "label",
+                                            "data", "peak_rss_mb_ps", "peak_rss_mb_worker")]
 
 
 def gen(out, ratings, seed):
@@ -82,7 +86,9 @@ def cpu_sampler(out, specs):
             for host, d in cgroups:
                 try:
                     with open(os.path.join(d, "cpuacct.usage")) as u:
-                        f.write(f"{now:.3f} {host} {u.read().strip()}\n")
+                        usage = u.read().strip()
+                    # Each reading's own time: the sampler may be preempted between two reads.
+                    f.write(f"{time.monotonic():.3f} {host} {usage}\n")
                 except OSError:
                     pass  # the cgroup is being removed
             time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
@@ -162,6 +168,15 @@ def peak_cores(points):
     return best
 
 
+def busy_cores(points, floor=0.02):
+    """The median CPU use over consecutive ~1 s samples in which the host was busy (used more than
+    floor cores), in cores: what it got while it had work, to set against its budget."""
+    rates = sorted((u1 - u0) / 1e9 / (t1 - t0) for (t0, u0), (t1, u1) in zip(points, points[1:])
+                   if t1 - t0 > 0.5)
+    rates = [x for x in rates if x > floor]
+    return rates[len(rates) // 2] if rates else float("nan")
+
+
 def read_kv(path):
     """Lines 'host key=value ...' into {host: {key: value}}."""
     out = {}
@@ -186,8 +201,11 @@ def row(run_dir, out_dir):
     r.update(workers=p["workers"], servers=p["servers"], consistency=p["consistency"],
              link=p["link"], cpu=p["cpu"], ps_cpu=p["ps_cpu"], model=p["model"], epochs=p["epochs"],
              run=os.path.basename(run_dir), status=p.get("status", "failed"),
+             label=p.get("label", ""), data=os.path.basename(p.get("data", "")),
+             reserved=p.get("reserved", 0),
              wall_seconds=p.get("wall_seconds", float("nan")))
     problems = []
+    epoch_rows = []
 
     try:
         with open(os.path.join(run_dir, "metrics.json")) as f:
@@ -203,6 +221,18 @@ def row(run_dir, out_dir):
         r["train_seconds"] = train_s / len(epochs)
         r["test_mae"] = m["final"]["test_mae"]
         r["test_rmse"] = m["final"]["test_rmse"]
+        r["batch_size"] = int(m["config"].get("batch_size", 0))
+        elapsed = 0.0
+        for e in epochs:
+            elapsed += e["seconds"]
+            epoch_rows.append({"epoch": e["epoch"], "seconds": e["seconds"],
+                               "train_seconds": e["train_seconds"], "examples": e["examples"],
+                               "test_mae": e["test_mae"], "test_rmse": e["test_rmse"],
+                               "elapsed_seconds": elapsed})
+        for role, col in (("ps", "peak_rss_mb_ps"), ("worker", "peak_rss_mb_worker")):
+            rss = [q["peak_rss_bytes"] / 1e6 for q in m.get("processes", []) if q.get("role") == role]
+            if rss:
+                r[col] = max(rss)
     except (OSError, KeyError, ValueError, ZeroDivisionError) as e:
         problems.append(f"metrics.json: {e!r}")
         examples = 0
@@ -254,8 +284,14 @@ def row(run_dir, out_dir):
         peaks = [peak_cores(series.get(h, [])) for h, _ in by_role[role]]
         r[col] = max(peaks) if peaks and all(len(series.get(h, [])) > 1 for h, _ in by_role[role]) \
             else float("nan")
+    for role, col in (("ps", "median_cores_ps"), ("worker", "median_cores_worker")):
+        meds = [busy_cores(series.get(h, [])) for h, _ in by_role[role]]
+        meds = [x for x in meds if math.isfinite(x)]
+        if meds:
+            r[col] = sorted(meds)[len(meds) // 2]
     for h, v in hosts.items():
         v["peak_cores"] = fmt(peak_cores(series.get(h, [])))
+        v["median_cores"] = fmt(busy_cores(series.get(h, [])))
 
     shards = []
     try:
@@ -286,6 +322,14 @@ def row(run_dir, out_dir):
         r["shard_rows_pulled_max_over_mean"] = skew("rows_pulled")
         r["shard_pull_requests"] = sum(s["pull_requests"] for s in shards)
         r["shard_push_requests"] = sum(s["push_requests"] for s in shards)
+        r["rows_pulled"] = sum(s["rows_pulled"] for s in shards)
+        # Every training batch pushes to every shard once.
+        r["batches"] = r["shard_push_requests"] / p["servers"]
+        for s in shards:
+            s["tx_bytes"] = float(s["tx_bytes"] or "nan")
+            s["cpu_s"] = float(s["cpu_s"] or "nan")
+        r["shard_pulled_bytes_max_over_mean"] = skew("tx_bytes")
+        r["shard_cpu_max_over_mean"] = skew("cpu_s")
     except (OSError, KeyError, ValueError) as e:
         problems.append(f"ps_stats.json: no answer from every shard ({e!r})")
 
@@ -322,7 +366,12 @@ def row(run_dir, out_dir):
                           "cpu_s"], [dict(s, run=r["run"]) for s in shards])
     append("hosts.csv", ["run", "host", "role", "address", "tx_bytes", "rx_bytes", "tx_packets",
                          "rx_packets", "up_drops", "down_drops", "cpu_s", "throttled_s",
-                         "peak_cores"], [dict(v, run=r["run"], host=h) for h, v in hosts.items()])
+                         "peak_cores", "median_cores"],
+           [dict(v, run=r["run"], host=h) for h, v in hosts.items()])
+    append("epochs.csv", ["run", "workers", "servers", "consistency", "label", "epoch", "seconds",
+                          "train_seconds", "examples", "test_mae", "test_rmse", "elapsed_seconds"],
+           [dict(e, run=r["run"], workers=r["workers"], servers=r["servers"],
+                 consistency=r["consistency"], label=r["label"]) for e in epoch_rows])
     for msg in problems:
         print(f"{r['run']}: {msg}")
     return 1 if problems else 0
