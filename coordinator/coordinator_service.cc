@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/rpc.h"
+#include "coordinator/coordinator_metrics.h"
 
 namespace psrec {
 namespace {
@@ -128,6 +129,19 @@ grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*, const Heartbeat
                                            HeartbeatResponse*) {
   absl::MutexLock lock(&state_.mu);
   return Known(request->worker_id());
+}
+
+grpc::Status CoordinatorService::Leave(grpc::ServerContext*, const LeaveRequest* request,
+                                       LeaveResponse*) {
+  absl::MutexLock lock(&state_.mu);
+  absl::StatusOr<Membership::Lost> lost =
+      state_.membership.Leave(request->worker_id(), request->reason());
+  if (!lost.ok()) return ToGrpc(lost.status());
+  if (state_.schedule.trouble().empty() && state_.schedule.OwesReport(lost->id)) {
+    state_.schedule.SetTrouble(lost->what);
+  }
+  CoordinatorMetrics::Get().workers_alive.Set(state_.membership.LiveReady().size());
+  return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const ClockRequest* request,

@@ -55,6 +55,10 @@ class CoordinatorService final : public Coordinator::Service {
   // Keeps the worker's lease. INVALID_ARGUMENT for an unknown id.
   grpc::Status Heartbeat(grpc::ServerContext* context, const HeartbeatRequest* request,
                          HeartbeatResponse* response) override;
+  // The worker is taken for lost at once (Membership::Leave); if it owed a report of the work under
+  // way, that work is redone as after a lost lease. INVALID_ARGUMENT for an unknown id.
+  grpc::Status Leave(grpc::ServerContext* context, const LeaveRequest* request,
+                     LeaveResponse* response) override;
 
   // JobRunner::Run. Call it once.
   absl::StatusOr<std::vector<EpochRecord>> RunJob(absl::Duration register_timeout,

@@ -49,6 +49,10 @@ absl::Status Membership::CheckIn(uint32_t id, absl::Time now) {
     return absl::InvalidArgumentError(absl::StrCat("worker id ", id, " is not registered"));
   }
   Worker& w = workers_[id];
+  if (w.left) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker ", id, " (", w.name, ") has left the job"));
+  }
   w.last_seen = now;
   if (!w.live) {
     PSREC_LOG(INFO) << "worker " << id << " (" << w.name << ") is back; it joins after this epoch";
@@ -78,6 +82,18 @@ std::vector<Membership::Lost> Membership::ExpireLeases(absl::Time now) {
                                      absl::FormatDuration(now - w.last_seen))});
     PSREC_LOG(WARNING) << lost.back().what;
   }
+  return lost;
+}
+
+absl::StatusOr<Membership::Lost> Membership::Leave(uint32_t id, const std::string& reason) {
+  if (id >= workers_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("worker id ", id, " is not registered"));
+  }
+  Worker& w = workers_[id];
+  w.live = false;
+  w.left = true;
+  Lost lost{id, absl::StrCat("worker ", id, " (", w.name, ") left: ", reason)};
+  PSREC_LOG(WARNING) << lost.what;
   return lost;
 }
 

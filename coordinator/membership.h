@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "proto/config.pb.h"
 
@@ -41,8 +42,9 @@ class Membership {
   // The ids handed out so far are 0 .. size()-1.
   uint32_t size() const { return static_cast<uint32_t>(workers_.size()); }
 
-  // INVALID_ARGUMENT naming `id` when no worker has it; otherwise the worker is seen alive at
-  // `now`; a lost one is back (logged), and takes part again from the next epoch on.
+  // INVALID_ARGUMENT naming `id` when no worker has it, FAILED_PRECONDITION when it has left;
+  // otherwise the worker is seen alive at `now`; a lost one is back (logged), and takes part again
+  // from the next epoch on.
   absl::Status CheckIn(uint32_t id, absl::Time now);
   // Worker `id` has asked for work, so its data is loaded. REQUIRES: id < size().
   void SetReady(uint32_t id);
@@ -61,6 +63,10 @@ class Membership {
   // Takes every live worker that is not waiting and was last seen more than a lease before `now`
   // for lost, logging each, in id order.
   std::vector<Lost> ExpireLeases(absl::Time now);
+  // Worker `id` says it is stopping (`reason`, e.g. "SIGTERM"): it is lost at once, logged, and
+  // none of its later calls brings it back (CheckIn then fails); its place is free for a
+  // replacement. INVALID_ARGUMENT when no worker has the id.
+  absl::StatusOr<Lost> Leave(uint32_t id, const std::string& reason);
 
   // Every place is taken by a worker that has asked for work (lost or not).
   bool AllReady() const;
@@ -79,6 +85,7 @@ class Membership {
     absl::Time last_seen;  // its last call
     int waiting = 0;       // its calls waiting in a long poll
     bool told_done = false;
+    bool left = false;  // said it is stopping (Leave): lost for good
   };
 
   const uint32_t places_;

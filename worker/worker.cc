@@ -110,6 +110,16 @@ absl::Status Worker::RegisterWithRetry(const RegisterRequest& request, RegisterR
   }
 }
 
+absl::Status Worker::Leave(const std::string& reason) {
+  if (!admitted_.load(std::memory_order_acquire)) return absl::OkStatus();
+  LeaveRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_reason(reason);
+  LeaveResponse response;
+  return Call("Leave", &Coordinator::Stub::Leave, request, &response,
+              std::min(options_.rpc_timeout, absl::Seconds(5)));
+}
+
 absl::StatusOr<Worker::Admission> Worker::Register() {
   RegisterRequest request;
   *request.mutable_config() = config_;
@@ -118,6 +128,7 @@ absl::StatusOr<Worker::Admission> Worker::Register() {
   if (absl::Status s = RegisterWithRetry(request, &response); !s.ok()) return s;
   if (response.job_done()) return Admission::kJobIsDone;
   worker_id_ = response.worker_id();
+  admitted_.store(true, std::memory_order_release);
   ps_addresses_.assign(response.ps_addresses().begin(), response.ps_addresses().end());
   // From here on: loading the data may take longer than the lease.
   StartHeartbeats(absl::Milliseconds(response.heartbeat_ms()));

@@ -19,6 +19,7 @@
 #ifndef PSREC_WORKER_WORKER_H_
 #define PSREC_WORKER_WORKER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,8 +54,8 @@ struct WorkerOptions {
   std::string shares_dir;
 };
 
-// Not thread-safe. Every error names the RPC and its peer; none is retried except a Register that
-// finds the coordinator not up yet.
+// Not thread-safe, except Leave. Every error names the RPC and its peer; none is retried except a
+// Register that finds the coordinator not up yet.
 class Worker {
  public:
   // `config` is this worker's own, from its flags; the coordinator compares it when registering.
@@ -73,6 +74,12 @@ class Worker {
   // (another MANIFEST) or a shard answers as another shard; otherwise the first failed RPC, or a
   // data error naming the file (a share that is missing or damaged).
   absl::Status Run();
+
+  // The one call that may come from another thread while Register or Run goes on (a signal
+  // watcher): tells the coordinator that this worker is stopping (`reason`, for its log), with a
+  // deadline of at most 5 s. OK and no call before Register has admitted the worker. Errors: the
+  // RPC's.
+  absl::Status Leave(const std::string& reason);
 
  private:
   absl::Status RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response);
@@ -116,6 +123,7 @@ class Worker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Coordinator::Stub> coordinator_;
   uint32_t worker_id_ = 0;
+  std::atomic<bool> admitted_{false};  // worker_id_ is set; Leave reads it from another thread
   std::vector<std::string> ps_addresses_;
   std::string shares_dir_;         // after Register
   uint64_t data_fingerprint_ = 0;  // the coordinator's

@@ -138,6 +138,30 @@ TEST(MembershipTest, ALostWorkerThatCallsAgainIsBackUnlessItsPlaceWasTaken) {
   EXPECT_THAT(m.LiveReady(), ElementsAre(0));
 }
 
+TEST(MembershipTest, AWorkerThatLeftIsLostAtOnceAndForGood) {
+  Membership m = TwoReady();
+  absl::StatusOr<Membership::Lost> left = m.Leave(1, "SIGTERM");
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_EQ(left->id, 1u);
+  EXPECT_EQ(left->what, "worker 1 (b) left: SIGTERM");
+  EXPECT_THAT(m.LiveReady(), ElementsAre(0));
+  EXPECT_TRUE(m.HasPlace());
+  EXPECT_FALSE(m.AllToldDoneOrLost());  // worker 0 is live and not told
+  // A call of its still under way when it left does not bring it back, as a lost lease's would.
+  m.BeginWait(1);
+  m.EndWait(1, kStart);
+  const absl::Status back = m.CheckIn(1, kStart);
+  EXPECT_TRUE(absl::IsFailedPrecondition(back)) << back;
+  EXPECT_EQ(back.message(), "worker 1 (b) has left the job");
+  EXPECT_THAT(m.LiveReady(), ElementsAre(0));
+  EXPECT_THAT(m.ExpireLeases(kStart + 10 * kLease), SizeIs(1));  // worker 0; 1 is gone already
+  // Its place goes to a replacement, which is a worker like any other.
+  EXPECT_EQ(m.Admit("replacement", kStart), 0u);
+  EXPECT_TRUE(m.CheckIn(0, kStart).ok());
+  const absl::Status unknown = m.Leave(2, "SIGTERM").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(unknown)) << unknown;
+}
+
 TEST(MembershipTest, EveryWorkerToldDoneOrLost) {
   Membership m(2, kLease);
   EXPECT_TRUE(m.AllToldDoneOrLost());  // nobody came

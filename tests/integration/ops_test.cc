@@ -184,10 +184,11 @@ TEST(OpsIntegrationTest, EveryRoleExposesItsMetricsAndTheCountersGrow) {
 // server that exits with an error and leaves a worker killed by a signal dead.
 constexpr int kEpochs = kRecoveryEpochs;
 
-// Runs the job, sends SIGTERM to `role` once epoch 5 is done, and returns the job's exit code and
-// log.
-Result RunAndTerminate(const fs::path& dir, const std::string& role) {
-  Background job(RecoveryFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+// Runs the job (RecoveryFlags, then `extra`), sends SIGTERM to `role` once epoch 5 is done, and
+// returns the job's exit code and log.
+Result RunAndTerminate(const fs::path& dir, const std::string& role,
+                       const std::vector<std::string>& extra = {}) {
+  Background job(Concat(RecoveryFlags(dir), extra), dir / "stderr.txt", dir / "stdout.txt");
   Result result;
   if (!WaitForText(dir / "stderr.txt", absl::StrCat("epoch 5/", kEpochs, " train loss"))) {
     return result;
@@ -215,8 +216,11 @@ TEST(OpsSigtermTest, AServerExits143IsRestartedAndTheJobRollsBack) {
 
 TEST(OpsSigtermTest, AWorkerLeavesAndTheOtherFinishesTheJob) {
   const fs::path dir = FreshDir("sigterm_worker");
-  const Result r = RunAndTerminate(dir, "worker1");
+  // A lease far longer than the test's wait: only the worker's Leave lets the job go on.
+  const Result r = RunAndTerminate(dir, "worker1", {"--worker_lease=1000s"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("leaving the job on SIGTERM; told the coordinator"));
+  EXPECT_THAT(r.err, HasSubstr("(worker1) left: SIGTERM"));
   // Killed by the signal: 143 to Kubernetes, and not "succeeded", so its index is replaced.
   EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
   EXPECT_THAT(r.err, HasSubstr("the coordinator redoes its work with the other workers"));
