@@ -42,6 +42,7 @@ class ItemGenres {
 
   const std::string& path() const { return path_; }
   size_t num_genres() const { return keys_.size(); }
+  size_t num_movies_with_genres() const { return of_movie_.size(); }
   uint64_t key(uint32_t genre) const { return keys_[genre]; }
   const std::string& name(uint32_t genre) const { return names_[genre]; }
   // The genres of `movie`, in the file's order; empty for a movie with none or not in the file.

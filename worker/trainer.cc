@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/rng.h"
 #include "worker/worker_metrics.h"
@@ -25,6 +26,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config
   if (config.model() == GENRE) {
     absl::StatusOr<ItemGenres> genres = ReadItemGenres(config.data_dir());
     if (!genres.ok()) return genres.status();
+    PSREC_LOG(INFO) << genres->path() << ": " << genres->num_genres() << " genres over "
+                    << genres->num_movies_with_genres()
+                    << " movies; a movie with none listed there keeps its own rows";
     trainer->genres_ = std::make_unique<ItemGenres>(*std::move(genres));
   }
   return trainer;
