@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/genres.h"
 #include "common/model.h"
 
 namespace psrec {
@@ -29,6 +30,18 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Create(const JobConfig
                               {kItemBiasTable, keys, absl::MakeSpan(rows.item_bias)},
                               {kDenseTable, kDenseKeys, absl::MakeSpan(rows.dense)}};
   if (absl::Status s = store->Pull(blocks); !s.ok()) return s;
+  if (config.model() == GENRE) {
+    if (movies.path.empty()) {
+      return absl::FailedPreconditionError(
+          "the genre model scores each movie with its genres, and there is no movies file beside "
+          "the ratings (movies.csv, movies.dat or u.item)");
+    }
+    if (absl::Status s = MixCatalogueGenres(config.dim(), ItemGenres(movies), keys, store,
+                                            &rows.item_emb, &rows.item_bias);
+        !s.ok()) {
+      return s;
+    }
+  }
   absl::StatusOr<CatalogueScorer> scorer = CatalogueScorer::Create(config, std::move(rows));
   if (!scorer.ok()) return scorer.status();
   RankingData ranking = MakeRankingData(data, split);

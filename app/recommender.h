@@ -42,7 +42,9 @@ class Recommender {
  public:
   // Pulls every catalogue movie's rows and the dense row from `store` (which must outlive the
   // recommender) for the model of `config`; `data` and `split` are the run's, `movies` may be
-  // empty. Errors: the store's, Model::Create's, and InvalidArgument for k < 1.
+  // empty except for the genre model, whose item rows are widened by their genres' rows
+  // (common/genres.h), as in training. Errors: the store's, Model::Create's, InvalidArgument for
+  // k < 1, and FailedPrecondition for the genre model without a movies file.
   static absl::StatusOr<std::unique_ptr<Recommender>> Create(const JobConfig& config,
                                                              const Dataset& data,
                                                              const SplitRows& split,

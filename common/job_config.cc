@@ -33,7 +33,9 @@ ABSL_FLAG(std::string, split, "seed_time",
           "seed_time (train before the 80th percentile timestamp), user_time (each user's latest "
           "20% test) or random (seeded 80/20).");
 ABSL_FLAG(double, test_fraction, 0.2, "Fraction of ratings held out for test.");
-ABSL_FLAG(std::string, model, "bias", "dot, bias or mlp.");
+ABSL_FLAG(std::string, model, "bias",
+          "dot, bias, mlp or genre (bias plus genre embeddings and biases, from the movies file "
+          "beside the ratings).");
 ABSL_FLAG(int32_t, dim, 30, "Embedding dimension.");
 ABSL_FLAG(int32_t, hidden, 10, "Hidden units of the mlp model.");
 ABSL_FLAG(double, dropout, 0.6, "Dropout rate on user (.) item, in every model.");

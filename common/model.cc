@@ -82,11 +82,17 @@ void FillTableSpecs(JobConfig* config) {
   *config->add_tables() =
       MakeSpec(kDenseTable, "dense", DenseWidth(config->model(), features, config->hidden()),
                UNIFORM, dense_scale, config->l2_dense());
+  if (config->model() == GENRE) {
+    *config->add_tables() =
+        MakeSpec(kGenreEmbeddingTable, "genre_embedding", config->dim(), ZEROS, 0, config->l2());
+    *config->add_tables() = MakeSpec(kGenreBiasTable, "genre_bias", 1, ZEROS, 0, config->l2());
+  }
 }
 
 absl::StatusOr<Model> Model::Create(const JobConfig& config) {
-  if (config.model() != DOT && config.model() != BIAS && config.model() != MLP) {
-    return absl::InvalidArgumentError("model must be dot, bias or mlp");
+  if (config.model() != DOT && config.model() != BIAS && config.model() != MLP &&
+      config.model() != GENRE) {
+    return absl::InvalidArgumentError("model must be dot, bias, mlp or genre");
   }
   if (config.loss() != MAE && config.loss() != MSE && config.loss() != HUBER &&
       config.loss() != BPR) {

@@ -14,6 +14,9 @@
 // and item biases (1 wide), and one row holding all dense weights. The model never sees a table:
 // the trainer pulls a batch's rows into packed buffers, hands them over as a ParamView, and pushes
 // back the GradView this computes.
+//
+// GENRE is BIAS over item rows widened by their genres' rows (common/genres.h): the trainer and the
+// catalogue scorer widen them, and the model sees only the widened rows.
 #ifndef PSREC_COMMON_MODEL_H_
 #define PSREC_COMMON_MODEL_H_
 
@@ -35,9 +38,13 @@ constexpr uint32_t kUserBiasTable = 2;
 constexpr uint32_t kItemBiasTable = 3;
 constexpr uint32_t kDenseTable = 4;
 constexpr uint64_t kDenseKey = 0;  // the dense table's one row
+// GENRE only (common/genres.h): a row per genre, keyed by GenreKey(name).
+constexpr uint32_t kGenreEmbeddingTable = 5;
+constexpr uint32_t kGenreBiasTable = 6;
 
 // Sets config->tables to the tables `config.model` needs, in id order. The bias tables exist for
-// every model (DOT leaves them untouched) so that all models share one key space.
+// every model (DOT leaves them untouched) so that all models share one key space; GENRE adds its
+// two genre tables (both starting at zero, so an untrained genre model is the bias model).
 void FillTableSpecs(JobConfig* config);
 
 // A batch of examples. Example e uses user row user_slot[e] and item row item_slot[e] of the pulled
@@ -90,6 +97,7 @@ void ForwardDense(ModelKind kind, uint32_t hidden, float offset, const RowMatrix
 // One model with its scratch space. Not thread-safe: use one per thread.
 class Model {
  public:
+  // GENRE runs as BIAS: the caller widens the item rows (common/genres.h).
   // Fails on an unspecified model or loss, dim 0, hidden 0 for MLP, or dropout outside [0, 1).
   static absl::StatusOr<Model> Create(const JobConfig& config);
 

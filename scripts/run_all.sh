@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, find or fetch ml-latest-small, train the three models
+# The main job: install what is missing, build, find or fetch ml-latest-small, train the four models
 # on the three splits, and print psrec's test MAE / RMSE beside the seed's and the reference numbers.
 # Also runs the seed's own protocol (seed_time) on the seed's own data, ml-latest-small-2016, where found.
 #
@@ -57,10 +57,10 @@ printf '\npsrec on %s, default flags %s\n\n' "$data" "${extra[*]:-}"
 printf '%-10s %-5s %-17s %-13s %-15s %-15s %-15s\n' split model "psrec MAE / RMSE" "seed recipe" \
   "global median" "mean+biases" "biased MF"
 for split in seed_time user_time random; do
-  for model in dot bias mlp; do
+  for model in dot bias mlp genre; do  # genre has no seed recipe
     read -r mae rmse < <(train "$data" "$split" "$model" latest)
     printf '%-10s %-5s %-17s %-13s %-15s %-15s %-15s\n' "$split" "$model" "$mae / $rmse" \
-      "${recipe[$split/$model]}" "${median[$split]}" "${biases[$split]}" "${mf[$split]}"
+      "${recipe[$split/$model]:--}" "${median[$split]}" "${biases[$split]}" "${mf[$split]}"
   done
 done
 

@@ -92,6 +92,31 @@ inline fs::path SyntheticData() {
   return dir;
 }
 
+// SyntheticData's ratings with a movies.csv for the genre model: item i is listed with genres
+// drawn from five by i; every tenth item has "(no genres listed)" and items above 110 are missing
+// from the file (no genre either).
+inline fs::path GenreData() {
+  static const fs::path dir = [] {
+    const fs::path d = FreshDir("genre_data");
+    fs::copy_file(SyntheticData() / "ratings.csv", d / "ratings.csv");
+    std::ofstream out(d / "movies.csv");
+    out << "movieId,title,genres\n";
+    const char* names[] = {"Action", "Comedy", "Drama", "Horror", "Romance"};
+    for (int i = 1; i <= 110; ++i) {
+      out << i << ",Movie " << i << " (1990),";
+      if (i % 10 == 0) {
+        out << "(no genres listed)\n";
+        continue;
+      }
+      out << names[i % 5];
+      if (i % 3 == 0) out << "|" << names[(i / 3) % 5];
+      out << "\n";
+    }
+    return d;
+  }();
+  return dir;
+}
+
 // Two CAs; "server" and "client" certificates signed by CA "ca_a", a "rogue" one by "ca_b", each as
 // NAME.pem and NAME.key in the returned directory, made once per process with the openssl command.
 // Every leaf names localhost and 127.0.0.1.

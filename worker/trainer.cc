@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/negative_sampler.h"
 #include "common/rng.h"
@@ -22,7 +23,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config
   absl::StatusOr<Model> model = Model::Create(config);
   if (!model.ok()) return model.status();
   if (config.batch_size() == 0) return absl::InvalidArgumentError("batch_size must be at least 1");
-  return std::unique_ptr<Trainer>(new Trainer(config, data, store, *std::move(model)));
+  std::unique_ptr<Trainer> trainer(new Trainer(config, data, store, *std::move(model)));
+  if (config.model() == GENRE) {
+    absl::StatusOr<ItemGenres> genres = ReadItemGenres(config.data_dir());
+    if (!genres.ok()) return genres.status();
+    PSREC_LOG(INFO) << genres->path() << ": " << genres->num_genres() << " genres over "
+                    << genres->num_movies_with_genres()
+                    << " movies; a movie with none listed there keeps its own rows";
+    trainer->genres_ = std::make_unique<ItemGenres>(*std::move(genres));
+  }
+  return trainer;
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config,
@@ -110,6 +120,9 @@ void Trainer::Gather(absl::Span<const uint32_t> rows, std::optional<uint64_t> ne
     batch->blocks.push_back({kUserBiasTable, batch->user_keys, absl::MakeSpan(batch->user_bias)});
     batch->blocks.push_back({kItemBiasTable, batch->item_keys, absl::MakeSpan(batch->item_bias)});
   }
+  if (genres_ != nullptr) {
+    batch->genre.Gather(*genres_, model_.dim(), batch->item_keys, &batch->blocks);
+  }
 }
 
 ExampleBatch Trainer::Examples(const Batch& batch) const {
@@ -118,7 +131,12 @@ ExampleBatch Trainer::Examples(const Batch& batch) const {
                       static_cast<uint32_t>(batch.item_keys.size())};
 }
 
-ParamView Trainer::Params(const Batch& batch) {
+ParamView Trainer::Params(Batch& batch) const {
+  if (genres_ != nullptr) {
+    batch.genre.Mix(model_.dim(), batch.item_emb.data(), batch.item_bias.data());
+    return ParamView{batch.user_emb.data(), batch.genre.item_emb.data(), batch.user_bias.data(),
+                     batch.genre.item_bias.data(), batch.dense.data()};
+  }
   return ParamView{batch.user_emb.data(), batch.item_emb.data(), batch.user_bias.data(),
                    batch.item_bias.data(), batch.dense.data()};
 }
@@ -141,6 +159,9 @@ absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
   if (model_.uses_biases()) {
     push_blocks_.push_back({kUserBiasTable, batch.user_keys, g_user_bias_});
     push_blocks_.push_back({kItemBiasTable, batch.item_keys, g_item_bias_});
+  }
+  if (genres_ != nullptr) {
+    batch.genre.Backward(model_.dim(), g_item_emb_.data(), g_item_bias_.data(), &push_blocks_);
   }
   // A store may defer the push into the next pull (ParamStore::Push), whose time then holds it.
   const auto push = [&] { return store_->Push(push_blocks_); };

@@ -18,6 +18,7 @@
 #include "common/param_store.h"
 #include "common/rating_table.h"
 #include "proto/config.pb.h"
+#include "worker/genre_side.h"
 
 namespace psrec {
 
@@ -35,6 +36,8 @@ struct TrainHooks {
 // valid in `data` (a ShareSet's Hold renumbers them: train and predict only the rows it gives).
 class Trainer {
  public:
+  // The genre model reads each movie's genres from the movies file in config.data_dir
+  // (ReadItemGenres' errors: NotFound when there is none).
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const JobConfig& config,
                                                          const RatingTable* data,
                                                          ParamStore* store);
@@ -68,6 +71,7 @@ class Trainer {
     std::vector<float> rating;                   // per example
     std::vector<float> user_emb, item_emb, user_bias, item_bias, dense;
     std::vector<PullBlock> blocks;  // over the vectors above
+    GenreSide genre;                // GENRE only
   };
 
   Trainer(const JobConfig& config, const RatingTable* data, ParamStore* store, Model model);
@@ -83,13 +87,15 @@ class Trainer {
   // Forward, backward and push for a batch whose rows have arrived; returns its mean loss.
   absl::StatusOr<float> ComputeAndPush(Batch& batch, uint64_t step);
   ExampleBatch Examples(const Batch& batch) const;
-  static ParamView Params(const Batch& batch);
+  // The batch's pulled rows; for GENRE, with the item rows widened first.
+  ParamView Params(Batch& batch) const;
 
   JobConfig config_;
   std::unique_ptr<RatingTable> owned_data_;  // Create's copy of a Dataset
   const RatingTable* data_;
   ParamStore* store_;
   Model model_;
+  std::unique_ptr<ItemGenres> genres_;  // GENRE only
   bool prefetch_ = false;
 
   // Reused so that no batch allocates once sizes settle.

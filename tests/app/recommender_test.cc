@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <vector>
 
+#include "common/genres.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/app/recommend_test_util.h"
 #include "tests/test_util.h"
+#include "worker/trainer.h"
 
 namespace psrec {
 namespace {
@@ -126,6 +128,70 @@ TEST_F(RecommenderTest, WithoutMoviesTheEntriesHaveNoTitles) {
   EXPECT_FALSE(Recommender::Create(planted_.config, planted_.job.data, planted_.job.split,
                                    planted_.store.get(), MovieCatalog{}, 0)
                    .ok());
+}
+
+// The genre model scores the catalogue with each movie's rows widened by its genres' rows, as the
+// trainer does: every score, clipped, is the trainer's prediction for that pair, bit for bit.
+TEST(GenreRecommenderTest, ScoresAreTheTrainersPredictionsBitForBit) {
+  const fs::path dir = testing_util::FreshDir("genre_recommender");
+  testing_util::WritePlantedRatings(dir);
+  testing_util::WritePlantedMoviesCsv(dir);
+  PlantedJob planted = testing_util::MakePlantedJob(dir);
+  planted.config.set_model(GENRE);
+  FillTableSpecs(&planted.config);
+  auto store = LocalStore::Create(planted.config.tables(), planted.config.optimizer(),
+                                  planted.config.seed());
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<MovieCatalog> movies = ReadMovies(dir.string());
+  ASSERT_TRUE(movies.ok()) << movies.status();
+  const ItemGenres genres(*movies);
+  ASSERT_GT(genres.num_genres(), 2u);
+  const uint32_t dim = planted.config.dim();
+  for (uint32_t g = 0; g < genres.num_genres(); ++g) {  // distinct, nonzero genre rows
+    std::vector<float> emb(dim, 0.1f * static_cast<float>(g + 1));
+    const float bias = 0.3f * static_cast<float>(g) - 0.4f;
+    for (const auto& [table, values] :
+         {std::pair{kGenreEmbeddingTable, absl::MakeConstSpan(emb)},
+          std::pair{kGenreBiasTable, absl::MakeConstSpan(&bias, 1)}}) {
+      const std::vector<float> state((*store)->table(table)->state_floats_per_row(), 0.0f);
+      ASSERT_TRUE((*store)->InsertRow(table, genres.key(g), 1, values, state).ok());
+    }
+  }
+  auto r = Recommender::Create(planted.config, planted.job.data, planted.job.split, store->get(),
+                               *movies, 3);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto trainer = Trainer::Create(planted.config, &planted.job.data, store->get());
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  const Dataset& data = planted.job.data;
+  std::vector<uint32_t> rows(data.ratings.size());
+  for (uint32_t k = 0; k < rows.size(); ++k) rows[k] = k;
+  std::vector<float> predicted(rows.size());
+  ASSERT_TRUE((*trainer)->Predict(rows, absl::MakeSpan(predicted)).ok());
+  std::vector<float> bias_only(rows.size());  // the same rows without genres differ
+  int differ = 0;
+  for (uint32_t k = 0; k < rows.size(); ++k) {
+    const Rating& rating = data.ratings[k];
+    absl::StatusOr<absl::Span<const float>> scores = (*r)->Score(data.user_ids[rating.user]);
+    ASSERT_TRUE(scores.ok()) << scores.status();
+    EXPECT_EQ(ClipRating((*scores)[rating.item]), predicted[k]) << "rating row " << k;
+  }
+  planted.config.set_model(BIAS);
+  auto bias_trainer = Trainer::Create(planted.config, &planted.job.data, store->get());
+  ASSERT_TRUE(bias_trainer.ok()) << bias_trainer.status();
+  ASSERT_TRUE((*bias_trainer)->Predict(rows, absl::MakeSpan(bias_only)).ok());
+  for (uint32_t k = 0; k < rows.size(); ++k) differ += bias_only[k] != predicted[k];
+  EXPECT_GT(differ, 0) << "the genre rows change the predictions";
+}
+
+TEST(GenreRecommenderTest, NeedsTheMoviesFile) {
+  const fs::path dir = testing_util::FreshDir("genre_recommender_no_movies");
+  testing_util::WritePlantedRatings(dir);
+  PlantedJob planted = testing_util::MakePlantedJob(dir);
+  planted.config.set_model(GENRE);
+  auto r = Recommender::Create(planted.config, planted.job.data, planted.job.split,
+                               planted.store.get(), MovieCatalog{}, 3);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("movies file"));
 }
 
 }  // namespace

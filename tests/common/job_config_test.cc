@@ -53,7 +53,7 @@ TEST(JobConfigFromFlagsTest, BadInputNamesTheProblem) {
   absl::SetFlag(&FLAGS_model, "deep");
   absl::StatusOr<JobConfig> config = JobConfigFromFlags({"model"});
   ASSERT_FALSE(config.ok());
-  EXPECT_EQ(config.status().message(), "--model=deep is not one of dot, bias, mlp");
+  EXPECT_EQ(config.status().message(), "--model=deep is not one of dot, bias, mlp, genre");
 
   absl::SetFlag(&FLAGS_model, "bias");
   absl::SetFlag(&FLAGS_config, WriteConfig("bad.textproto", "model: MLP\nno_such_field: 1\n"));

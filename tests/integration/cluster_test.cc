@@ -35,34 +35,65 @@ std::vector<std::string> TrainLosses(const fs::path& metrics) {
   return out;
 }
 
-TEST(ClusterTest, OneWorkerSyncReproducesTheInProcessTrainerBitwise) {
-  // The ranking loss too: its negatives are keyed by (seed, step, example) in every process.
-  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
-      {"dot", JobFlags("dot")},
-      {"mlp", JobFlags("mlp")},
-      {"bpr", Concat(JobFlags("bias"), {"--loss=bpr", "--negatives=2"})}};
-  for (const auto& [name, flags] : cases) {
-    const fs::path dir = FreshDir("equivalence_" + name);
-    const Result local =
-        RunPsrec(Concat({"train", "--metrics_out=" + (dir / "local.json").string()}, flags), dir);
-    ASSERT_EQ(local.exit_code, 0) << local.err;
-    for (const std::string shards : {"1", "3"}) {
-      const fs::path metrics = dir / ("dist" + shards + ".json");
-      const Result dist =
-          RunPsrec(Concat({"train", "--ps_shards=" + shards, "--workers=1", "--consistency=sync",
-                           "--out_dir=" + (dir / ("out" + shards)).string(),
-                           "--metrics_out=" + metrics.string()},
-                          flags),
-                   dir);
-      ASSERT_EQ(dist.exit_code, 0) << dist.err;
-      EXPECT_EQ(FinalLine(metrics), FinalLine(dir / "local.json"))
-          << name << " with " << shards << " shards";
-      EXPECT_EQ(TrainLosses(metrics), TrainLosses(dir / "local.json"))
-          << name << " with " << shards << " shards";
-      EXPECT_EQ(TrainLosses(metrics).size(), 3u) << name;
-      EXPECT_NE(dist.out.find("test_mae="), std::string::npos) << dist.out;
-    }
+// `psrec train` in-process and with one worker under SYNC over 1 and 3 servers give the same final
+// metrics and every epoch's train loss to the last bit. `name` names the case's directory. Returns
+// the directory of the 1-server run's checkpoints.
+fs::path ExpectClusterReproducesInProcess(const std::string& name,
+                                          const std::vector<std::string>& flags) {
+  const fs::path dir = FreshDir("equivalence_" + name);
+  const Result local =
+      RunPsrec(Concat({"train", "--metrics_out=" + (dir / "local.json").string()}, flags), dir);
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  for (const std::string shards : {"1", "3"}) {
+    const fs::path metrics = dir / ("dist" + shards + ".json");
+    const Result dist =
+        RunPsrec(Concat({"train", "--ps_shards=" + shards, "--workers=1", "--consistency=sync",
+                         "--out_dir=" + (dir / ("out" + shards)).string(),
+                         "--checkpoint_dir=" + (dir / ("ckpt" + shards)).string(),
+                         "--metrics_out=" + metrics.string()},
+                        flags),
+                 dir);
+    EXPECT_EQ(dist.exit_code, 0) << dist.err;
+    EXPECT_EQ(FinalLine(metrics), FinalLine(dir / "local.json"))
+        << name << " with " << shards << " shards";
+    EXPECT_EQ(TrainLosses(metrics), TrainLosses(dir / "local.json"))
+        << name << " with " << shards << " shards";
+    EXPECT_EQ(TrainLosses(metrics).size(), 3u) << name;
+    EXPECT_NE(dist.out.find("test_mae="), std::string::npos) << dist.out;
   }
+  return dir / "ckpt1";
+}
+
+TEST(ClusterTest, OneWorkerSyncReproducesTheInProcessTrainerBitwise) {
+  ExpectClusterReproducesInProcess("dot", JobFlags("dot"));
+  ExpectClusterReproducesInProcess("mlp", JobFlags("mlp"));
+  // The ranking loss too: its negatives are keyed by (seed, step, example) in every process.
+  ExpectClusterReproducesInProcess("bpr",
+                                   Concat(JobFlags("bias"), {"--loss=bpr", "--negatives=2"}));
+}
+
+// The genre model's tables shard, train, checkpoint and score like the others: the cluster
+// reproduces the in-process run, and eval and recommend read its checkpoint.
+TEST(ClusterTest, GenreModelReproducesTheInProcessTrainerAndScoresItsCheckpoint) {
+  const fs::path ckpt = ExpectClusterReproducesInProcess(
+      "genre", Concat(JobFlags("genre"), {"--data=" + GenreData().string()}));
+  const fs::path dir = ckpt.parent_path();
+  const Result eval = RunPsrec({"eval", "--checkpoint=" + ckpt.string()}, dir);
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(eval.out, m, std::regex("test_mae=([0-9.eE+-]+)"))) << eval.out;
+  EXPECT_NEAR(std::stod(m[1]), FinalMae(dir / "dist1.json"), 1e-9) << eval.out;
+  const Result recommend =
+      RunPsrec({"recommend", "--checkpoint=" + ckpt.string(), "--user=3", "--k=5"}, dir);
+  EXPECT_EQ(recommend.exit_code, 0) << recommend.err;
+}
+
+TEST(ClusterTest, GenreModelWithoutAMoviesFileFailsNamingIt) {
+  const fs::path dir = FreshDir("genre_no_movies");
+  const Result local = RunPsrec(Concat({"train"}, JobFlags("genre")), dir);
+  EXPECT_EQ(local.exit_code, 1) << local.err;
+  EXPECT_NE(local.err.find("genre model"), std::string::npos) << local.err;
+  EXPECT_NE(local.err.find("movies.csv"), std::string::npos) << local.err;
 }
 
 // Every "recall_at_10", "ndcg_at_10" and "coverage_at_10" of a metrics file, in order: each
