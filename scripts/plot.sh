@@ -68,7 +68,8 @@ case "$loss" in
   MAE) loss_label="train loss: mean |error| (stars)" ;;
   MSE) loss_label="train loss: mean squared error (stars^2)" ;;
   HUBER) loss_label="train loss: Huber, delta 1 (stars)" ;;
-  *) loss_label="train loss (each run's own loss)" ;;
+  BPR) loss_label="train loss: BPR, -log sigmoid(s+ - s-)" ;;
+  *) loss_label="train loss (each run by its own loss)" ;;
 esac
 
 panels=$((2 + has_recall))
@@ -83,7 +84,7 @@ panels=$((2 + has_recall))
   echo "set key top right"
   echo "set style data linespoints"
   plot_panel() {  # column, y label, key position
-    echo "set ylabel '$2'"
+    echo "set ylabel '${2//\'/\'\'}'"
     echo "set key $3"
     local sep="plot "
     for i in "${!files[@]}"; do
@@ -95,7 +96,11 @@ panels=$((2 + has_recall))
   }
   plot_panel 2 "$loss_label" "top right"
   plot_panel 3 "test MAE (stars)" "top right"
-  if [[ $has_recall -eq 1 ]]; then plot_panel 4 "test Recall@10 (fraction of relevant movies)" "bottom right"; fi
+  # Recall rises for some runs and falls for others: headroom above the lines keeps the key off them.
+  if [[ $has_recall -eq 1 ]]; then
+    echo "set offsets 0, 0, graph 0.6, 0"
+    plot_panel 4 "test Recall@10 (fraction of relevant movies)" "top right"
+  fi
   echo "unset multiplot"
 } >"$work/plot.gp"
 
