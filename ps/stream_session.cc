@@ -84,7 +84,26 @@ void StreamSession::Unref() {
   if (last) delete this;
 }
 
-void StreamSession::Cancel() { context_->TryCancel(); }
+// TryCancel must not reach a call that has been finished: between Finish and OnDone the call may
+// already be gone (gRPC asserted `prior > 0` in CancelWithError when a stream finished as the
+// server shut down). So a finished session is not cancelled, and while the cancel is under way no
+// reaction may finish the stream (cancelling_); the cancel's own Schedule finishes it afterwards.
+// TryCancel may run OnCancel on this thread before it returns, so mu_ is not held across it.
+void StreamSession::Cancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    cancelling_ = true;
+  }
+  context_->TryCancel();
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    cancelling_ = false;
+    Schedule(&actions);
+  }
+  Perform(actions);
+}
 
 std::unique_ptr<StreamRequest> StreamSession::NewRequest() {
   if (spare_.empty()) return std::make_unique<StreamRequest>();
@@ -270,7 +289,7 @@ void StreamSession::Schedule(Actions* actions) {
       actions->read = true;
     }
   }
-  const bool idle = !reading_ && !writing_ && !parked_;
+  const bool idle = !reading_ && !writing_ && !parked_ && !cancelling_;
   if (idle && (cancelled_ || (reads_done_ && queue_.empty() && answers_.empty()))) {
     finished_ = true;
     actions->finish = true;

@@ -68,7 +68,8 @@ class StreamSession final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void OnCancel() override;
   void OnDone() override;
 
-  // Asks gRPC to cancel the stream (shutdown). The session ends through OnCancel.
+  // Asks gRPC to cancel the stream (shutdown), unless it has already finished. The session ends
+  // through OnCancel. The caller holds a reference (Ref).
   void Cancel();
   void Ref();
   void Unref();
@@ -128,6 +129,7 @@ class StreamSession final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;  // the client closed its side, or it failed
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelling_ ABSL_GUARDED_BY(mu_) = false;  // Cancel's TryCancel is under way: no Finish
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool parked_ ABSL_GUARDED_BY(mu_) = false;     // the front request waits in the barrier
   uint64_t parks_ ABSL_GUARDED_BY(mu_) = 0;      // parks so far: the last one's number

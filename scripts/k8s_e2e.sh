@@ -10,7 +10,9 @@
 #                      [--scenario=clean|kill-ps]
 #
 #   --data=DIR     the movielens-data volume's content: a directory holding ml-latest-small/
-#                  (default: data/, else ../shared/data); mounted read-only, never copied
+#                  (default: data/, else ../shared/data); mounted read-only, never copied. Where
+#                  neither has it, psrec synth makes a set of its size, and the expected MAE is
+#                  the host's run of the same job on it
 #   --no-build     use the image if it exists instead of running scripts/build_image.sh
 #   --binary=PATH  build the image around this psrec binary (scripts/build_image.sh --binary): what CI
 #                  does, after its own build
@@ -59,11 +61,11 @@ if [ -z "$data" ]; then
     if [ -f "$d/ml-latest-small/ratings.csv" ]; then data=$d; break; fi
   done
 fi
-if [ -z "$data" ] || [ ! -f "$data/ml-latest-small/ratings.csv" ]; then
-  log "no ml-latest-small/ratings.csv under --data=${data:-data/ or ../shared/data}"
+if [ -n "$data" ] && [ ! -f "$data/ml-latest-small/ratings.csv" ]; then
+  log "no ml-latest-small/ratings.csv under --data=$data"
   exit 1
 fi
-data=$(cd "$data" && pwd)
+[ -z "$data" ] || data=$(cd "$data" && pwd)
 
 IFS=, read -r -a scenarios <<<"$scenario"
 for sc in "${scenarios[@]}"; do
@@ -90,10 +92,35 @@ cleanup() {
   else
     rm -rf "$work"
   fi
+  if [ -n "$gen" ]; then
+    rm -rf "$gen"
+  fi
   exit $status
 }
+gen=
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Without the real ratings (a machine that has not fetched them, and cannot), a MovieLens-shaped set of
+# ml-latest-small's size from psrec synth stands in, and the expected MAE is that of the same job run
+# on the host by the psrec the image is built around: the pods must reproduce it.
+if [ -z "$data" ]; then
+  host=${binary:-build/psrec}
+  if [ ! -x "$host" ]; then
+    log "no ml-latest-small/ratings.csv under data/ or ../shared/data, and no built psrec to generate a stand-in (scripts/build.sh, or --data=DIR)"
+    exit 1
+  fi
+  gen=$(mktemp -d "${TMPDIR:-/tmp}/psrec-k8s-e2e-data.XXXXXX")
+  "$host" synth --ratings=100836 --users=610 --movies=9742 --out="$gen/ml-latest-small" >/dev/null 2>&1 ||
+    { log "psrec synth into $gen failed"; exit 1; }
+  chmod -R a+rX "$gen"  # the pods run as uid 10001
+  expected_mae=$("$host" train --ps_shards=2 --workers=2 --config="$overlay/job.textproto" \
+    --data="$gen/ml-latest-small" --out_dir="$gen/host" 2>/dev/null |
+    sed -n 's/.*test_mae=\([0-9.]*\).*/\1/p')
+  [ -n "$expected_mae" ] || { log "the host's run of the job on the generated set failed"; exit 1; }
+  log "no ml-latest-small here: a generated MovieLens-shaped set of its size stands in; the host's run of the same job gave test MAE $expected_mae"
+  data=$gen
+fi
 
 command -v kubectl >/dev/null || { log "kubectl not found (it renders the overlay: kubectl kustomize)"; exit 1; }
 kubectl kustomize "$overlay" >"$work/rendered.yaml"
