@@ -177,7 +177,10 @@ absl::Status Worker::Evaluate(const WorkAssignment& work, ReportRequest* report)
 
 absl::Status Worker::Rank(const WorkAssignment& work, ReportRequest* report) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<RankingSums> model = RankHeldShares(config_, *data_, store_.get());
+  // Grouped once for both rankings (RankHeldShares and RankHeldSharesByPopularity each group).
+  const HeldUsers held = GroupHeldUsers(data_->table(), data_->train_rows(), data_->test_rows());
+  absl::StatusOr<RankingSums> model =
+      RankHeldUsers(config_, data_->table(), held, store_.get(), kRankingK);
   if (!model.ok()) {
     return Annotate(model.status(), absl::StrCat("ranking after epoch ", work.epoch() + 1, ": "));
   }
@@ -187,7 +190,8 @@ absl::Status Worker::Rank(const WorkAssignment& work, ReportRequest* report) {
     if (absl::Status s = MergeItemStats(work.ranking().popularity(), &items); !s.ok()) {
       return absl::InternalError(absl::StrCat("the coordinator's item statistics: ", s.message()));
     }
-    absl::StatusOr<RankingSums> popular = RankHeldSharesByPopularity(*data_, items);
+    absl::StatusOr<RankingSums> popular =
+        RankHeldPopularity(data_->table(), held, items, kRankingK);
     if (!popular.ok()) return popular.status();
     RankingToWire(*popular, report->mutable_popularity());
   }
