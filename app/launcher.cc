@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -96,10 +97,57 @@ absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,
 bool IsServer(const Child& c) { return c.role.rfind("ps", 0) == 0; }
 bool IsWorker(const Child& c) { return c.role.rfind("worker", 0) == 0; }
 
+// Died of a signal, or exited as a role does after SIGTERM or SIGINT (143, 130): a stop, which a
+// restart mends, rather than an error, which it would meet again.
+bool Stopped(const Child& c) {
+  return WIFSIGNALED(c.status) || (WIFEXITED(c.status) && (WEXITSTATUS(c.status) == 128 + SIGTERM ||
+                                                           WEXITSTATUS(c.status) == 128 + SIGINT));
+}
+
+// Starts child `i` again on the port it had, with `args` (its arguments, "--port=0" replaced),
+// counting the restart against options.max_restarts.
+absl::Status RestartOnItsPort(ProcessGroup& cluster, size_t i, std::vector<std::string> args,
+                              const ClusterOptions& options, uint32_t* restarts,
+                              const std::string& cluster_json) {
+  Child& c = cluster.children()[i];
+  const std::string what = DescribeExit(c);
+  if (*restarts >= options.max_restarts) {
+    return absl::AbortedError(
+        absl::StrCat(what, " after ", *restarts, " restarts (--max_restarts)"));
+  }
+  ++*restarts;
+  const std::string port = c.address.substr(c.address.rfind(':') + 1);
+  for (std::string& a : args) {
+    if (a == "--port=0") a = "--port=" + port;
+  }
+  PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << *restarts
+                     << " of " << options.max_restarts << ")";
+  if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
+  return WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+}
+
+// The coordinator stopped while the job runs (killed, or exited 143 after SIGTERM): it is started
+// again on its port with --auto_resume, so that it continues from its last complete checkpoint (or
+// from the start, if it wrote none), and the live servers and workers rejoin it. Any other failure
+// of the coordinator ends the job with it.
+absl::Status OnCoordinatorFailed(ProcessGroup& cluster, size_t coordinator,
+                                 const ClusterOptions& options, uint32_t* restarts,
+                                 const std::string& cluster_json) {
+  const Child& c = cluster.children()[coordinator];
+  if (!Stopped(c)) return absl::AbortedError(DescribeExit(c));
+  std::vector<std::string> args;
+  for (const std::string& a : c.args) {
+    if (a.rfind("--resume=", 0) != 0 && a.rfind("--auto_resume=", 0) != 0) args.push_back(a);
+  }
+  args.push_back("--auto_resume=true");
+  return RestartOnItsPort(cluster, coordinator, std::move(args), options, restarts, cluster_json);
+}
+
 // Child `i` failed while the job runs. A worker killed by a signal is left dead (the coordinator
 // redoes its work with the others); a worker that exits with an error, having found something
 // wrong, fails the job; a parameter server is started again on its port (the coordinator then
-// restores it from the last checkpoint), up to options.max_restarts times in all. OK to go on.
+// restores it from the last checkpoint), up to options.max_restarts times in all, a count shared
+// with the coordinator's restarts. OK to go on.
 absl::Status OnChildFailed(ProcessGroup& cluster, size_t i, size_t coordinator,
                            const ClusterOptions& options, uint32_t* restarts,
                            const std::string& cluster_json) {
@@ -118,21 +166,8 @@ absl::Status OnChildFailed(ProcessGroup& cluster, size_t i, size_t coordinator,
     while (!coord.exited && absl::Now() < wait_until) cluster.Pump(absl::Milliseconds(50));
     return absl::AbortedError(Failed(coord) ? DescribeExit(coord) : what);
   }
-  if (!IsServer(c) || *restarts >= options.max_restarts) {
-    return absl::AbortedError(
-        IsServer(c) ? absl::StrCat(what, " after ", *restarts, " restarts (--max_restarts)")
-                    : what);
-  }
-  ++*restarts;
-  std::vector<std::string> args = c.args;
-  const std::string port = c.address.substr(c.address.rfind(':') + 1);
-  for (std::string& a : args) {
-    if (a == "--port=0") a = "--port=" + port;
-  }
-  PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << *restarts
-                     << " of " << options.max_restarts << ")";
-  if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
-  return WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+  if (!IsServer(c)) return absl::AbortedError(what);
+  return RestartOnItsPort(cluster, i, c.args, options, restarts, cluster_json);
 }
 
 // Once the coordinator is done: gives the others kExitGrace to leave, and fails if one did not
@@ -169,10 +204,18 @@ void LogProcesses(const std::vector<Child>& children) {
 absl::Status Supervise(ProcessGroup& cluster, size_t coordinator, const ClusterOptions& options,
                        const std::string& cluster_json) {
   uint32_t restarts = 0;
-  while (!cluster.children()[coordinator].exited) {
-    cluster.Pump(absl::Milliseconds(200));
+  while (!cluster.children()[coordinator].exited || Failed(cluster.children()[coordinator])) {
+    if (!cluster.children()[coordinator].exited) cluster.Pump(absl::Milliseconds(200));
     if (cluster.stopped()) {
       return absl::CancelledError(absl::StrCat("stopped by signal ", cluster.stop_signal()));
+    }
+    if (Failed(cluster.children()[coordinator])) {
+      if (absl::Status s =
+              OnCoordinatorFailed(cluster, coordinator, options, &restarts, cluster_json);
+          !s.ok()) {
+        return s;
+      }
+      continue;
     }
     for (size_t i = 0; i < cluster.children().size(); ++i) {
       if (!Failed(cluster.children()[i]) || cluster.children()[coordinator].exited) continue;

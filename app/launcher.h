@@ -1,8 +1,9 @@
 // Single-machine multi-process mode: `psrec train --ps_shards=N --workers=M` starts N parameter
 // servers, a coordinator and M workers as child processes of this one, on 127.0.0.1 with ports they
 // pick themselves, and stops them all when the job ends, when one fails, or on SIGINT/SIGTERM. A
-// parameter server that dies is started again on the same port; a worker killed by a signal is
-// left to the coordinator, which carries on without it.
+// parameter server that dies is started again on the same port; so is a coordinator killed by a
+// signal (or exiting 143 after SIGTERM), with --auto_resume, and the live servers and workers
+// rejoin it; a worker killed by a signal is left to the coordinator, which carries on without it.
 #ifndef PSREC_APP_LAUNCHER_H_
 #define PSREC_APP_LAUNCHER_H_
 
@@ -20,7 +21,8 @@ struct ClusterOptions {
   std::string metrics_out;  // handed to the coordinator; may be empty
   // More flags for each role's children (timeouts, recovery, credentials).
   std::vector<std::string> ps_flags, coordinator_flags, worker_flags;
-  // How many times in all a parameter server that died is started again.
+  // How many times in all a parameter server that died, or a coordinator that was stopped, is
+  // started again.
   uint32_t max_restarts = 3;
 };
 

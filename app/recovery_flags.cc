@@ -16,6 +16,11 @@ ABSL_FLAG(bool, resume, false,
           "Start from the latest complete checkpoint in --checkpoint_dir (any number of shards "
           "may have written it) instead of from fresh rows. A corrupt or mismatched latest "
           "checkpoint is an error, not a reason to start over.");
+ABSL_FLAG(bool, auto_resume, false,
+          "With --checkpoint_dir: resume from the latest complete checkpoint there if it holds one "
+          "of this job (the same config), start from fresh rows if it holds none. A checkpoint of "
+          "another config is refused (exit 2). What a supervisor that restarts the coordinator "
+          "(Kubernetes, psrec train) passes; the servers and workers still alive rejoin it.");
 ABSL_FLAG(absl::Duration, worker_lease, absl::Seconds(10),
           "A worker that sends nothing (workers heartbeat every quarter of this) for this long is "
           "taken for dead: its unfinished epoch is redone by the others from the last checkpoint.");
@@ -49,6 +54,8 @@ absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags(const JobConfig& config
   if (options.resume && options.checkpoint_dir.empty()) {
     return absl::InvalidArgumentError("--resume needs --checkpoint_dir");
   }
+  // Without a checkpoint_dir there is nothing to resume from: every start is fresh.
+  options.auto_resume = absl::GetFlag(FLAGS_auto_resume);
   options.worker_lease = absl::GetFlag(FLAGS_worker_lease);
   if (options.worker_lease < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -81,6 +88,7 @@ std::vector<std::string> RecoveryFlagsForChild(const RecoveryOptions& options) {
       absl::StrCat("--checkpoint_every_secs=", absl::ToDoubleSeconds(options.checkpoint_every)),
       absl::StrCat("--keep_checkpoints=", options.keep_checkpoints),
       absl::StrCat("--resume=", options.resume ? "true" : "false"),
+      absl::StrCat("--auto_resume=", options.auto_resume ? "true" : "false"),
       absl::StrCat("--worker_lease=", absl::FormatDuration(options.worker_lease)),
       absl::StrCat("--fail_after=", absl::FormatDuration(options.fail_after)),
       absl::StrCat("--max_rollbacks=", options.max_rollbacks),

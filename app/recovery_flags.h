@@ -13,8 +13,9 @@ namespace psrec {
 
 const char* RecoveryFlagsFile();
 
-// From --checkpoint_dir, --checkpoint_every_secs, --keep_checkpoints, --resume, --worker_lease,
-// --fail_after, --max_rollbacks and --min_workers (checked against the config's num_workers).
+// From --checkpoint_dir, --checkpoint_every_secs, --keep_checkpoints, --resume, --auto_resume,
+// --worker_lease, --fail_after, --max_rollbacks and --min_workers (checked against the config's
+// num_workers).
 // Errors name the flag.
 absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags(const JobConfig& config);
 

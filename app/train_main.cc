@@ -30,8 +30,9 @@ ABSL_FLAG(std::string, out_dir, "out/cluster",
           "With --ps_shards: where job.textproto, cluster.json and the port files go, and the "
           "checkpoints (OUT/checkpoints/run-TIME) when --checkpoint_dir is not given.");
 ABSL_FLAG(int32_t, max_restarts, 3,
-          "With --ps_shards: how many times in all a parameter server that died is started "
-          "again (each time the job rolls back to its last checkpoint).");
+          "With --ps_shards: how many times in all a parameter server that died, or a coordinator "
+          "killed by a signal, is started again (each time the job rolls back to its last "
+          "checkpoint; a coordinator with --auto_resume).");
 
 namespace psrec {
 namespace {

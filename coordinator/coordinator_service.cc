@@ -8,7 +8,6 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/rpc.h"
-#include "coordinator/coordinator_metrics.h"
 
 namespace psrec {
 namespace {
@@ -31,7 +30,8 @@ CoordinatorService::CoordinatorService(JobConfig config, std::vector<std::string
       shares_dir_(data.shares_dir),
       data_fingerprint_(data.fingerprint),
       heartbeat_(recovery.worker_lease / 4),
-      state_(config_, recovery.worker_lease),
+      incarnation_(recovery.incarnation),
+      state_(config_, recovery.worker_lease, recovery.incarnation),
       runner_(config_, std::move(data), std::move(recovery), shards, &state_) {}
 
 absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
@@ -41,6 +41,15 @@ absl::StatusOr<std::vector<EpochRecord>> CoordinatorService::RunJob(
 
 grpc::Status CoordinatorService::Known(uint32_t id) {
   return ToGrpc(state_.membership.CheckIn(id, absl::Now()));
+}
+
+grpc::Status CoordinatorService::ThisIncarnation(const char* rpc, uint32_t id,
+                                                 uint64_t incarnation) const {
+  if (incarnation == 0 || incarnation == incarnation_) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat(rpc, " from worker ", id, " of coordinator incarnation ",
+                                   incarnation, ": this is incarnation ", incarnation_,
+                                   " (the coordinator restarted); register again"));
 }
 
 grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
@@ -73,6 +82,7 @@ grpc::Status CoordinatorService::Register(grpc::ServerContext* context,
   response->set_shares_dir(shares_dir_);
   response->set_data_fingerprint(data_fingerprint_);
   response->set_heartbeat_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(heartbeat_)));
+  response->set_incarnation(incarnation_);
   PSREC_LOG(INFO) << "worker " << id << " registered: " << request->name() << " at "
                   << context->peer() << " (" << state_.membership.size() << "/"
                   << config_.num_workers() << ")";
@@ -97,8 +107,9 @@ bool CoordinatorService::AwaitPlace(grpc::ServerContext* context, const std::str
 
 grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequest* request,
                                          WorkAssignment* response) {
-  absl::MutexLock lock(&state_.mu);
   const uint32_t id = request->worker_id();
+  if (grpc::Status s = ThisIncarnation("GetWork", id, request->incarnation()); !s.ok()) return s;
+  absl::MutexLock lock(&state_.mu);
   if (grpc::Status s = Known(id); !s.ok()) return s;
   if (!request->error().empty()) {
     state_.schedule.GaveUp(id, request->failed_generation(), request->error());
@@ -119,6 +130,10 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
 
 grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportRequest* request,
                                         ReportResponse*) {
+  if (grpc::Status s = ThisIncarnation("Report", request->worker_id(), request->incarnation());
+      !s.ok()) {
+    return s;
+  }
   absl::MutexLock lock(&state_.mu);
   // An unknown id is refused by the schedule, as a report it did not expect.
   state_.membership.CheckIn(request->worker_id(), absl::Now()).IgnoreError();
@@ -127,27 +142,34 @@ grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportReques
 
 grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*, const HeartbeatRequest* request,
                                            HeartbeatResponse*) {
+  if (grpc::Status s = ThisIncarnation("Heartbeat", request->worker_id(), request->incarnation());
+      !s.ok()) {
+    return s;
+  }
   absl::MutexLock lock(&state_.mu);
   return Known(request->worker_id());
 }
 
 grpc::Status CoordinatorService::Leave(grpc::ServerContext*, const LeaveRequest* request,
                                        LeaveResponse*) {
+  if (grpc::Status s = ThisIncarnation("Leave", request->worker_id(), request->incarnation());
+      !s.ok()) {
+    return s;
+  }
   absl::MutexLock lock(&state_.mu);
   absl::StatusOr<Membership::Lost> lost =
       state_.membership.Leave(request->worker_id(), request->reason());
   if (!lost.ok()) return ToGrpc(lost.status());
-  if (state_.schedule.trouble().empty() && state_.schedule.OwesReport(lost->id)) {
-    state_.schedule.SetTrouble(lost->what);
-  }
-  CoordinatorMetrics::Get().workers_alive.Set(state_.membership.LiveReady().size());
+  // SetTrouble keeps the first reason the running task already has.
+  state_.schedule.SetTrouble(runner_.Lose({*lost}));
   return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const ClockRequest* request,
                                        ClockResponse*) {
-  absl::MutexLock lock(&state_.mu);
   const uint32_t id = request->worker_id();
+  if (grpc::Status s = ThisIncarnation("Clock", id, request->incarnation()); !s.ok()) return s;
+  absl::MutexLock lock(&state_.mu);
   if (grpc::Status s = Known(id); !s.ok()) return s;
   const uint64_t generation = request->generation();
   if (absl::Status s = state_.schedule.EnterClock(id, request->clock(), generation); !s.ok()) {

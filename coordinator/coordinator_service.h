@@ -5,6 +5,12 @@
 // with the job loop (coordinator/job_runner.h), which runs the epochs, evaluates them and recovers
 // from failures (coordinator/recovery.h).
 //
+// Incarnations. Every coordinator process has its own (RecoveryOptions::incarnation), sent in
+// RegisterResponse and repeated in each of the worker's later requests. A request carrying another
+// incarnation (the worker registered with this coordinator's predecessor, which was stopped or
+// died) is answered NOT_FOUND, whatever it asked, so that the worker registers again and is handed
+// this incarnation's work; its old work is never counted. A request carrying 0 is not checked.
+//
 // Thread-safety: the handlers run on gRPC's threads and RunJob on the caller's. The membership and
 // the schedule are behind one mutex (coordinator/coordinator_state.h); a handler that waits (the
 // long polls of Register, GetWork and Clock) waits on a Condition of that mutex.
@@ -69,6 +75,8 @@ class CoordinatorService final : public Coordinator::Service {
   void WaitForWorkersToLeave(absl::Duration timeout);
 
   uint32_t rollbacks() const { return runner_.rollbacks(); }
+  // JobRunner::RequestStop: RunJob ends at the next epoch boundary, after a final checkpoint.
+  void RequestStop() { runner_.RequestStop(); }
 
  private:
   // Waits (Register's long poll) while every place is held by a live worker. False when the call's
@@ -77,12 +85,15 @@ class CoordinatorService final : public Coordinator::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // INVALID_ARGUMENT for an id never registered; otherwise the worker is seen alive.
   grpc::Status Known(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
+  // NOT_FOUND when worker `id`'s request carries another coordinator's `incarnation` (above).
+  grpc::Status ThisIncarnation(const char* rpc, uint32_t id, uint64_t incarnation) const;
 
   const JobConfig config_;
   const std::vector<std::string> ps_addresses_;
   const std::string shares_dir_;
   const uint64_t data_fingerprint_;
   const absl::Duration heartbeat_;  // a quarter of the lease
+  const uint64_t incarnation_;
   CoordinatorState state_;
   JobRunner runner_;
 };

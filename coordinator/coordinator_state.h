@@ -19,15 +19,24 @@
 
 namespace psrec {
 
+// Generations of one coordinator incarnation: a restarted coordinator's generations start at its
+// incarnation (start time in ms) times this, above every generation of the incarnation before.
+constexpr uint64_t kGenerationsPerIncarnation = 1000000;
+
 struct CoordinatorState {
   // num_workers places, each held while its worker calls at least once every `lease`; tasks with
-  // config's SSP staleness.
-  CoordinatorState(const JobConfig& config, absl::Duration lease)
-      : membership(config.num_workers(), lease), schedule(config.staleness()) {}
+  // config's SSP staleness; generations from incarnation * kGenerationsPerIncarnation + 1 (from 1
+  // for incarnation 0, as tests use).
+  CoordinatorState(const JobConfig& config, absl::Duration lease, uint64_t incarnation = 0)
+      : membership(config.num_workers(), lease),
+        schedule(config.staleness(), incarnation * kGenerationsPerIncarnation) {}
 
   absl::Mutex mu;
   Membership membership ABSL_GUARDED_BY(mu);
   Schedule schedule ABSL_GUARDED_BY(mu);
+  // The coordinator is stopping (SIGTERM): the job loop ends at the next epoch boundary
+  // (JobRunner::RequestStop).
+  bool stopping ABSL_GUARDED_BY(mu) = false;
 };
 
 }  // namespace psrec

@@ -10,6 +10,14 @@
 #include "coordinator/coordinator_metrics.h"
 
 namespace psrec {
+namespace {
+
+// Why Run ended after RequestStop.
+absl::Status StoppedError(const std::string& when) {
+  return absl::CancelledError(absl::StrCat("stopped on a signal ", when));
+}
+
+}  // namespace
 
 JobRunner::JobRunner(JobConfig config, JobDataInfo data, RecoveryOptions recovery,
                      ShardControl* shards, CoordinatorState* state)
@@ -27,10 +35,22 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::Run(absl::Duration register_
   register_timeout_ = register_timeout;
   absl::StatusOr<std::vector<EpochRecord>> result = RunEpochs(epoch_timeout, metrics_out);
   if (result.ok()) PSREC_LOG(INFO) << "processes of the job:\n" << ProcessTable(Processes());
-  // However the job ends, workers asking for work from now on are told to exit.
   absl::MutexLock lock(&state_->mu);
+  // Stopped: the workers are told nothing, and register with the next incarnation.
+  if (state_->stopping && !result.ok()) return result;
+  // However else the job ends, workers asking for work from now on are told to exit.
   state_->schedule.Finish(/*failed=*/!result.ok());
   return result;
+}
+
+void JobRunner::RequestStop() {
+  absl::MutexLock lock(&state_->mu);
+  state_->stopping = true;  // releasing mu wakes the waits that look at it
+}
+
+bool JobRunner::Stopping() {
+  absl::MutexLock lock(&state_->mu);
+  return state_->stopping;
 }
 
 absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(absl::Duration epoch_timeout,
@@ -47,6 +67,10 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(absl::Duration epo
     absl::StatusOr<EpochOutcome> outcome = RunEpoch(epoch, evaluate_only, epoch_timeout);
     if (!outcome.ok()) return outcome.status();
     if (!outcome->trouble.empty()) {
+      if (Stopping()) {
+        return StoppedError(absl::StrCat("in epoch ", epoch + 1, ", which had trouble (",
+                                         outcome->trouble, "); no final checkpoint"));
+      }
       if (!recovery_.enabled()) return absl::AbortedError(outcome->trouble);
       if (absl::Status s = Rollback(outcome->trouble, &epoch); !s.ok()) return s;
       while (!records.empty() && records.back().epoch > epoch) records.pop_back();
@@ -65,6 +89,9 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(absl::Duration epo
     }
     if (evaluate_only) break;
     ++epoch;
+    if (epoch < config_.epochs() && outcome->stop) {
+      return StoppedError(absl::StrCat("after epoch ", epoch, ", its checkpoint written"));
+    }
   }
   return records;
 }
@@ -72,11 +99,11 @@ absl::StatusOr<std::vector<EpochRecord>> JobRunner::RunEpochs(absl::Duration epo
 absl::Status JobRunner::AwaitAllReady() {
   absl::MutexLock lock(&state_->mu);
   auto all_ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
-    return state_->membership.AllReady();
+    return state_->membership.AllReady() || state_->stopping;
   };
   PSREC_LOG(INFO) << "waiting for " << config_.num_workers() << " workers";
   if (state_->mu.AwaitWithTimeout(absl::Condition(&all_ready), register_timeout_)) {
-    return absl::OkStatus();
+    return state_->stopping ? StoppedError("while waiting for the workers") : absl::OkStatus();
   }
   return absl::DeadlineExceededError(
       absl::StrCat("only ", state_->membership.size(), " of ", config_.num_workers(),
@@ -114,7 +141,10 @@ absl::StatusOr<JobRunner::EpochOutcome> JobRunner::RunEpoch(uint32_t epoch, bool
     outcome.trouble = *trouble;
   }
   if (outcome.trouble.empty() && !evaluate_only) {
-    absl::StatusOr<std::string> trouble = CheckpointIfDue(epoch + 1, epoch + 1 == config_.epochs());
+    // A stop's final checkpoint is written whether or not one was due.
+    outcome.stop = Stopping();
+    absl::StatusOr<std::string> trouble =
+        CheckpointIfDue(epoch + 1, epoch + 1 == config_.epochs() || outcome.stop);
     if (!trouble.ok()) return trouble.status();
     outcome.trouble = *trouble;
   }
@@ -201,6 +231,7 @@ absl::Status JobRunner::NextGeneration(std::vector<uint32_t>* members, uint64_t*
                                        uint64_t* clock) {
   absl::MutexLock lock(&state_->mu);
   if (!AwaitMinWorkers()) {
+    if (state_->stopping) return StoppedError("while waiting for workers");
     return absl::UnavailableError(
         absl::StrCat("only ", state_->membership.LiveReady().size(),
                      " live workers, fewer than --min_workers=", recovery_.options().min_workers,
@@ -218,7 +249,7 @@ absl::Status JobRunner::NextGeneration(std::vector<uint32_t>* members, uint64_t*
 bool JobRunner::AwaitMinWorkers() {
   const size_t wanted = std::max(recovery_.options().min_workers, 1u);
   auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
-    return state_->membership.LiveReady().size() >= wanted;
+    return state_->membership.LiveReady().size() >= wanted || state_->stopping;
   };
   ExpireLeases();
   if (enough()) return true;
@@ -231,13 +262,15 @@ bool JobRunner::AwaitMinWorkers() {
     state_->mu.AwaitWithTimeout(absl::Condition(&enough), kWatchEvery);
     ExpireLeases();
   }
-  return enough();
+  return enough() && !state_->stopping;
 }
 
-std::string JobRunner::ExpireLeases() {
+std::string JobRunner::ExpireLeases() { return Lose(state_->membership.ExpireLeases(absl::Now())); }
+
+std::string JobRunner::Lose(const std::vector<Membership::Lost>& lost) {
   std::string trouble;
-  for (const Membership::Lost& lost : state_->membership.ExpireLeases(absl::Now())) {
-    if (trouble.empty() && state_->schedule.OwesReport(lost.id)) trouble = lost.what;
+  for (const Membership::Lost& worker : lost) {
+    if (trouble.empty() && state_->schedule.OwesReport(worker.id)) trouble = worker.what;
   }
   CoordinatorMetrics::Get().workers_alive.Set(state_->membership.LiveReady().size());
   return trouble;

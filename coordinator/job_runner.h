@@ -17,7 +17,17 @@
 // between epochs changes the generation without a restore. Trouble while the data is being split
 // redoes the split with the live workers.
 //
-// Thread-safety: Run is called once, on one thread; rollbacks() may be called from any. The runner
+// Stopping (SIGTERM). RequestStop makes Run end at the next epoch boundary, the only point where
+// no worker pushes, for SYNC, SSP and ASYNC alike: the epoch under way is trained and evaluated,
+// and its checkpoint written whether or not one was due (the "final checkpoint"); then Run returns
+// CANCELLED without telling the workers anything, so that they wait for the next coordinator
+// incarnation and register with it. Trouble in that epoch, or a stop while waiting for workers,
+// ends Run at once with no checkpoint. A checkpoint is complete only once its MANIFEST is written
+// (ps/checkpoint.h), so a stop that cuts one short leaves the last complete one as it was. Bounding
+// the wait for the epoch's end is the caller's (app/coordinator_main.cc).
+//
+// Thread-safety: Run is called once, on one thread; rollbacks() and RequestStop() may be called
+// from any. The runner
 // takes state->mu (coordinator/coordinator_state.h) only around what it reads and changes there,
 // and never while it calls the shards.
 #ifndef PSREC_COORDINATOR_JOB_RUNNER_H_
@@ -69,6 +79,13 @@ class JobRunner {
                                                const std::string& metrics_out);
 
   uint32_t rollbacks() const { return recovery_.rollbacks(); }
+  // Makes Run stop at the next epoch boundary (above). Thread-safe; takes state->mu.
+  void RequestStop();
+  // Takes `lost` workers (Membership::ExpireLeases or Leave) for lost: returns the trouble that
+  // makes for (a member owed a report of the running task), or "", and updates the workers-alive
+  // gauge.
+  std::string Lose(const std::vector<Membership::Lost>& lost)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
   // The config with rating_offset filled in once the data is split.
   const JobConfig& config() const { return config_; }
 
@@ -86,10 +103,13 @@ class JobRunner {
   struct EpochOutcome {
     EpochRecord record;
     std::string trouble;
+    bool stop = false;  // RequestStop came before its checkpoint: the job stops after it
   };
 
   absl::StatusOr<std::vector<EpochRecord>> RunEpochs(absl::Duration epoch_timeout,
                                                      const std::string& metrics_out);
+  // RequestStop was called.
+  bool Stopping();
   // Waits up to register_timeout_ for every place to be taken by a worker that has asked for work.
   absl::Status AwaitAllReady();
 

@@ -41,22 +41,25 @@ Recovery::Recovery(JobConfig config, RecoveryOptions options, ShardControl* shar
 
 absl::StatusOr<RestartPoint> Recovery::Start() {
   last_checkpoint_ = absl::Now();
-  if (!options_.resume && !options_.checkpoint_dir.empty()) {
+  const bool resume = options_.resume || options_.auto_resume;
+  if (!resume && !options_.checkpoint_dir.empty()) {
     absl::StatusOr<std::string> old = FindLatestCheckpoint(options_.checkpoint_dir);
     if (old.ok()) {
       return absl::FailedPreconditionError(
           absl::StrCat(options_.checkpoint_dir, " already holds checkpoints (", *old,
-                       "): pass --resume to continue that job, or give another --checkpoint_dir"));
+                       "): pass --resume (or --auto_resume) to continue that job, or give another "
+                       "--checkpoint_dir"));
     }
   }
-  if (!options_.resume) return RestartPoint();
+  if (!resume) return RestartPoint();
+  const char* flag = options_.resume ? "--resume" : "--auto_resume";
   absl::StatusOr<RestartPoint> latest = LatestCheckpoint();
   if (!latest.ok()) return latest.status();
   if (latest->checkpoint.empty()) {
-    PSREC_LOG(INFO) << "--resume: no complete checkpoint in " << options_.checkpoint_dir
+    PSREC_LOG(INFO) << flag << ": no complete checkpoint in " << options_.checkpoint_dir
                     << "; starting from the first epoch";
   } else {
-    PSREC_LOG(INFO) << "--resume: continuing after epoch " << latest->epochs_done << " from "
+    PSREC_LOG(INFO) << flag << ": continuing after epoch " << latest->epochs_done << " from "
                     << options_.checkpoint_dir << "/" << latest->checkpoint;
   }
   return latest;

@@ -30,6 +30,14 @@ struct RecoveryOptions {
   absl::Duration checkpoint_every = absl::Seconds(60);
   uint32_t keep_checkpoints = 3;  // older complete checkpoints are deleted
   bool resume = false;            // start from the latest complete checkpoint
+  // Resume when checkpoint_dir holds a complete checkpoint of this job, start fresh when it holds
+  // none: what a coordinator restarted by its supervisor does (--auto_resume). A checkpoint of
+  // another config is still refused.
+  bool auto_resume = false;
+  // This coordinator process's incarnation (its start time in Unix ms; 0 in tests): workers
+  // registered with another one are told to register again, and generations start above the
+  // previous incarnation's (coordinator/coordinator_state.h).
+  uint64_t incarnation = 0;
   absl::Duration worker_lease = absl::Seconds(10);
   absl::Duration fail_after = absl::Seconds(30);
   uint32_t max_rollbacks = 20;  // then the job fails: something is broken for good
@@ -55,10 +63,10 @@ class Recovery {
   const RecoveryOptions& options() const { return options_; }
   uint32_t rollbacks() const { return rollbacks_.load(); }
 
-  // Once, when every worker is ready: where the job starts. Fresh rows, or with --resume the
-  // latest complete checkpoint (logged). FAILED_PRECONDITION when checkpoint_dir already holds a
-  // checkpoint and --resume was not given; otherwise as LatestCheckpoint. The first checkpoint is
-  // due checkpoint_every from now.
+  // Once, when every worker is ready: where the job starts. Fresh rows, or with --resume (or
+  // --auto_resume and a checkpoint there) the latest complete checkpoint (logged).
+  // FAILED_PRECONDITION when checkpoint_dir already holds a checkpoint and neither was given;
+  // otherwise as LatestCheckpoint. The first checkpoint is due checkpoint_every from now.
   absl::StatusOr<RestartPoint> Start();
   // The latest complete checkpoint under checkpoint_dir, or fresh rows when there is none (or no
   // checkpoint_dir). FAILED_PRECONDITION when it was written by a job with another config or holds

@@ -55,7 +55,8 @@ void PlanTrainEpoch(absl::Span<const uint64_t> rows, uint32_t batch_size, uint32
   }
 }
 
-Schedule::Schedule(uint32_t staleness) : staleness_(staleness) {}
+Schedule::Schedule(uint32_t staleness, uint64_t first_generation)
+    : staleness_(staleness), generation_(first_generation) {}
 
 void Schedule::AddWorker(uint32_t id) {
   if (id >= progress_.size()) progress_.resize(id + 1);

@@ -61,8 +61,11 @@ void PlanTrainEpoch(absl::Span<const uint64_t> rows, uint32_t batch_size, uint32
 
 class Schedule {
  public:
-  // SSP lets a worker run `staleness` clocks ahead of the slowest member.
-  explicit Schedule(uint32_t staleness);
+  // SSP lets a worker run `staleness` clocks ahead of the slowest member. The first generation is
+  // first_generation + 1: a coordinator that restarted starts above every generation of the one
+  // before (CoordinatorState), so that no server takes the new incarnation's Restore for one it has
+  // done and no push of the old one counts.
+  explicit Schedule(uint32_t staleness, uint64_t first_generation = 0);
 
   // Worker `id` (given by Membership::Admit) arrives. A replacement keeps its predecessor's
   // progress, so that it is not handed a part already done; it takes part from the next task or

@@ -7,7 +7,7 @@
 # completes and the final test MAE is within 0.01 of the expected value.
 #
 #   scripts/k8s_e2e.sh [--data=DIR] [--no-build | --binary=PATH] [--keep] [--timeout=SECONDS]
-#                      [--scenario=clean|kill-ps]
+#                      [--scenario=clean|kill-ps|kill-coord]
 #
 #   --data=DIR     the movielens-data volume's content: a directory holding ml-latest-small/
 #                  (default: data/, else ../shared/data); mounted read-only, never copied. Where
@@ -21,8 +21,9 @@
 #                  clean       the job as is
 #                  kill-ps     SIGKILL to psrec-ps-1's container after epoch 3: restarted by the
 #                              StatefulSet, the job rolls back to its last checkpoint
-#                  The killed-coordinator run comes with a coordinator that resumes by itself
-#                  (issue 12, deploy/NOTES-for-cpp.md).
+#                  kill-coord  SIGKILL to the coordinator's container after epoch 3: the Job makes a
+#                              new pod (backoffLimit), which resumes by itself (--auto_resume),
+#                              and the live servers and workers rejoin it
 #
 # Everything it makes (containers, volumes, network) is labelled psrec-e2e=<run> and removed on exit,
 # also on Ctrl-C.
@@ -69,7 +70,7 @@ fi
 
 IFS=, read -r -a scenarios <<<"$scenario"
 for sc in "${scenarios[@]}"; do
-  case "$sc" in clean|kill-ps) ;; *) log "--scenario: $sc is not clean or kill-ps"; exit 2 ;; esac
+  case "$sc" in clean|kill-ps|kill-coord) ;; *) log "--scenario: $sc is not clean, kill-ps or kill-coord"; exit 2 ;; esac
 done
 start=$SECONDS
 run=e2e$$

@@ -40,16 +40,18 @@ Worker::~Worker() {
 }
 
 void Worker::StartHeartbeats(absl::Duration every) {
-  if (every <= absl::ZeroDuration()) return;
+  // A worker that registers again keeps its heartbeat thread: the loop reads the new id.
+  if (every <= absl::ZeroDuration() || heartbeats_.joinable()) return;
   heartbeats_ = std::thread([this, every] { HeartbeatLoop(every); });
 }
 
 // The stub is thread-safe; the loop shares nothing else with the training thread.
 void Worker::HeartbeatLoop(absl::Duration every) {
   HeartbeatRequest request;
-  request.set_worker_id(worker_id_);
   bool failing = false;
   while (!stop_heartbeats_.WaitForNotificationWithTimeout(every)) {
+    request.set_worker_id(worker_id_);
+    request.set_incarnation(incarnation_);
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + std::max(every, absl::Seconds(1))));
     HeartbeatResponse response;
@@ -69,8 +71,10 @@ absl::Status Worker::Call(const char* rpc,
                           const Request& request, Response* response, absl::Duration timeout) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return FromGrpcStatus((coordinator_.get()->*method)(&context, request, response),
-                        absl::StrCat(rpc, " to coordinator (", options_.coordinator, ")"));
+  const grpc::Status status = (coordinator_.get()->*method)(&context, request, response);
+  // The coordinator's only NOT_FOUND: it restarted (proto/coordinator.proto).
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) coordinator_restarted_.store(true);
+  return FromGrpcStatus(status, absl::StrCat(rpc, " to coordinator (", options_.coordinator, ")"));
 }
 
 template <typename Request, typename Response>
@@ -114,6 +118,7 @@ absl::Status Worker::Leave(const std::string& reason) {
   if (!admitted_.load(std::memory_order_acquire)) return absl::OkStatus();
   LeaveRequest request;
   request.set_worker_id(worker_id_);
+  request.set_incarnation(incarnation_);
   request.set_reason(reason);
   LeaveResponse response;
   return Call("Leave", &Coordinator::Stub::Leave, request, &response,
@@ -128,19 +133,20 @@ absl::StatusOr<Worker::Admission> Worker::Register() {
   if (absl::Status s = RegisterWithRetry(request, &response); !s.ok()) return s;
   if (response.job_done()) return Admission::kJobIsDone;
   worker_id_ = response.worker_id();
+  incarnation_ = response.incarnation();
   admitted_.store(true, std::memory_order_release);
   ps_addresses_.assign(response.ps_addresses().begin(), response.ps_addresses().end());
   // From here on: loading the data may take longer than the lease.
   StartHeartbeats(absl::Milliseconds(response.heartbeat_ms()));
   // A name given at start (the launcher gives "worker<k>") is what the operator knows it by;
   // otherwise the coordinator's id.
-  SetLogRole(options_.name_given ? options_.name : absl::StrCat("worker", worker_id_));
+  SetLogRole(options_.name_given ? options_.name : absl::StrCat("worker", worker_id_.load()));
   config_ = response.config();
   shares_dir_ = options_.shares_dir.empty() ? response.shares_dir() : options_.shares_dir;
   data_fingerprint_ = response.data_fingerprint();
   PSREC_LOG(INFO) << "registered with the coordinator at " << options_.coordinator << " as worker "
-                  << worker_id_ << " of " << config_.num_workers() << ", " << ps_addresses_.size()
-                  << " ps shards, " << EnumFlagName(config_.consistency())
+                  << worker_id_.load() << " of " << config_.num_workers() << ", "
+                  << ps_addresses_.size() << " ps shards, " << EnumFlagName(config_.consistency())
                   << " consistency, shares " << shares_dir_;
   return Admission::kJoined;
 }
@@ -157,7 +163,7 @@ absl::Status Worker::Setup() {
                      "worker reads different data"));
   }
   absl::StatusOr<std::unique_ptr<RemoteStore>> store =
-      RemoteStore::Create(ps_addresses_, config_, worker_id_, options_.rpc_timeout);
+      RemoteStore::Create(ps_addresses_, config_, worker_id_.load(), options_.rpc_timeout);
   if (!store.ok()) return store.status();
   store_ = *std::move(store);
   // Waits for every shard to serve, and catches a list of addresses in the wrong order.
@@ -172,42 +178,71 @@ absl::Status Worker::Setup() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Worker::Admission> Worker::RejoinAfter(const absl::Status& failed) {
+  if (!coordinator_restarted_.exchange(false)) return failed;
+  PSREC_LOG(WARNING) << "the coordinator restarted (" << failed.message()
+                     << "); registering with it again";
+  admitted_.store(false, std::memory_order_release);
+  absl::StatusOr<Admission> admission = Register();
+  if (!admission.ok() || *admission == Admission::kJobIsDone) return admission;
+  // The trainer uses the store and the shares' id table: it goes first.
+  trainer_.reset();
+  store_.reset();
+  data_.reset();
+  if (absl::Status s = Setup(); !s.ok()) return s;
+  return admission;
+}
+
 absl::Status Worker::Run() {
   if (absl::Status s = Setup(); !s.ok()) return s;
   GetWorkRequest request;
-  request.set_worker_id(worker_id_);
   while (true) {
+    request.set_worker_id(worker_id_);
+    request.set_incarnation(incarnation_);
     WorkAssignment work;
     const absl::Time asked = absl::Now();
-    if (absl::Status s = CallWithRetry("GetWork", &Coordinator::Stub::GetWork, request, &work);
-        !s.ok()) {
-      return s;
-    }
-    request.clear_failed_generation();
-    request.clear_error();
-    switch (work.kind()) {
-      case WorkAssignment::DONE:
-        PSREC_LOG(INFO) << "the coordinator says the job is done";
-        return absl::OkStatus();
-      case WorkAssignment::ABORTED:
-        return absl::AbortedError(absl::StrCat("the coordinator (", options_.coordinator,
-                                               ") says the job failed; see its log"));
-      case WorkAssignment::WAIT:
-        // The coordinator long-polls; should it answer at once, do not spin.
-        if (absl::Now() - asked < absl::Milliseconds(100)) absl::SleepFor(absl::Milliseconds(50));
-        break;
-      default: {
-        ReportRequest report;
-        ReportResponse reported;
-        absl::Status s = DoTask(work, &report);
-        if (s.ok()) s = CallWithRetry("Report", &Coordinator::Stub::Report, report, &reported);
-        if (s.ok()) break;
-        if (!GiveUpAssignment(s)) return s;
-        GiveUp(work, s);
-        request.set_failed_generation(work.generation());
-        request.set_error(std::string(s.message()));
+    absl::Status failed = CallWithRetry("GetWork", &Coordinator::Stub::GetWork, request, &work);
+    bool task_failed = false;
+    if (failed.ok()) {
+      request.clear_failed_generation();
+      request.clear_error();
+      switch (work.kind()) {
+        case WorkAssignment::DONE:
+          PSREC_LOG(INFO) << "the coordinator says the job is done";
+          return absl::OkStatus();
+        case WorkAssignment::ABORTED:
+          return absl::AbortedError(absl::StrCat("the coordinator (", options_.coordinator,
+                                                 ") says the job failed; see its log"));
+        case WorkAssignment::WAIT:
+          // The coordinator long-polls; should it answer at once, do not spin.
+          if (absl::Now() - asked < absl::Milliseconds(100)) {
+            absl::SleepFor(absl::Milliseconds(50));
+          }
+          continue;
+        default: {
+          ReportRequest report;
+          ReportResponse reported;
+          failed = DoTask(work, &report);
+          if (failed.ok()) {
+            failed = CallWithRetry("Report", &Coordinator::Stub::Report, report, &reported);
+          }
+          task_failed = !failed.ok();
+        }
       }
     }
+    if (failed.ok()) continue;
+    if (coordinator_restarted_.load()) {
+      absl::StatusOr<Admission> again = RejoinAfter(failed);
+      if (!again.ok()) return again.status();
+      if (*again == Admission::kJobIsDone) return absl::OkStatus();
+      request.clear_failed_generation();
+      request.clear_error();
+      continue;
+    }
+    if (!task_failed || !GiveUpAssignment(failed)) return failed;
+    GiveUp(work, failed);
+    request.set_failed_generation(work.generation());
+    request.set_error(std::string(failed.message()));
   }
 }
 
@@ -232,6 +267,7 @@ absl::StatusOr<TrainStats> Worker::TrainBatches(const WorkAssignment& work,
   uint64_t clock = work.first_clock();
   ClockRequest clock_request;
   clock_request.set_worker_id(worker_id_);
+  clock_request.set_incarnation(incarnation_);
   clock_request.set_generation(work.generation());
   TrainHooks hooks;
   hooks.progress = [&](const TrainStats& so_far) {

@@ -16,6 +16,12 @@
 // a rollback ended) the worker gives its assignment up, tells the coordinator in its next GetWork,
 // and trains whatever the coordinator hands out next. The coordinator being unreachable for
 // --fail_after ends the worker with an error naming it.
+//
+// A coordinator that restarts (a new incarnation, coordinator/coordinator_service.h) answers the
+// worker's next call NOT_FOUND, once it is back within --fail_after: the worker then registers
+// with it again, as a new worker (perhaps under another id), sets itself up anew (shares, store,
+// trainer) and takes the work it is given. The new coordinator restores the servers to its last
+// complete checkpoint, so nothing of the old incarnation's unfinished epoch counts.
 #ifndef PSREC_WORKER_WORKER_H_
 #define PSREC_WORKER_WORKER_H_
 
@@ -83,6 +89,10 @@ class Worker {
 
  private:
   absl::Status RegisterWithRetry(const RegisterRequest& request, RegisterResponse* response);
+  // After `failed`, a call of the coordinator's: when the coordinator said it restarted
+  // (NOT_FOUND), registers with the new incarnation and sets this worker up again (kJoined), or
+  // finds the job done. Otherwise `failed` itself.
+  absl::StatusOr<Admission> RejoinAfter(const absl::Status& failed);
   absl::Status Setup();
   void StartHeartbeats(absl::Duration every);
   void HeartbeatLoop(absl::Duration every);
@@ -122,8 +132,12 @@ class Worker {
   const WorkerOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Coordinator::Stub> coordinator_;
-  uint32_t worker_id_ = 0;
-  std::atomic<bool> admitted_{false};  // worker_id_ is set; Leave reads it from another thread
+  // Read by Leave and the heartbeats on other threads; a rejoin changes them.
+  std::atomic<uint32_t> worker_id_{0};
+  std::atomic<uint64_t> incarnation_{0};  // the coordinator's, from Register
+  std::atomic<bool> admitted_{false};     // worker_id_ is set
+  // The coordinator answered a call NOT_FOUND: it restarted, and this worker must register again.
+  std::atomic<bool> coordinator_restarted_{false};
   std::vector<std::string> ps_addresses_;
   std::string shares_dir_;         // after Register
   uint64_t data_fingerprint_ = 0;  // the coordinator's

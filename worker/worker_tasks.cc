@@ -28,6 +28,7 @@ std::vector<uint32_t> SharesOf(const WorkAssignment& work) {
 
 absl::Status Worker::DoTask(const WorkAssignment& work, ReportRequest* report) {
   report->set_worker_id(worker_id_);
+  report->set_incarnation(incarnation_);
   report->set_epoch(work.epoch());
   report->set_generation(work.generation());
   report->set_task(work.task());
@@ -51,7 +52,8 @@ absl::Status Worker::DoTask(const WorkAssignment& work, ReportRequest* report) {
   }
   ProcessStats* process = report->mutable_process();
   process->set_role("worker");
-  process->set_name(options_.name_given ? options_.name : absl::StrCat("worker", worker_id_));
+  process->set_name(options_.name_given ? options_.name
+                                        : absl::StrCat("worker", worker_id_.load()));
   process->set_peak_rss_bytes(PeakRssBytes());
   process->set_cpu_seconds(CpuSeconds());
   return status;

@@ -4,7 +4,7 @@
 //
 //   node e2e.mjs --rendered=FILE --run=ID --workdir=DIR --pending=FILE --secret=NAME=DIR
 //        [--claim=NAME=HOSTDIR]... [--namespace=default] [--timeout=SECONDS]
-//        [--expect-mae=X --tolerance=0.01] [--scenario=clean|kill-ps]
+//        [--expect-mae=X --tolerance=0.01] [--scenario=clean|kill-ps|kill-coord]
 //
 // Every container, volume and the network carry the label psrec-e2e=ID and are removed on exit,
 // also on SIGINT and SIGTERM. Pod logs are streamed with a [pod] prefix and kept in DIR/logs.
@@ -270,11 +270,28 @@ class Run {
   }
 }
 
+// kill-coord kills the coordinator's container (SIGKILL) once it has logged epoch 3. The Job makes a
+// new pod (restartPolicy Never, within backoffLimit), whose --auto_resume continues from the last
+// complete checkpoint in /ckpt (fresh rows if none yet), and the live servers and workers rejoin it.
+// Its "continuing after epoch" or "no complete checkpoint" line stands for the rollback.
+async function killCoordinator(run) {
+  await run.waitForLine(/^psrec-coordinator/, /\bepoch 3\/\d+ train loss/);
+  const handle = run.handles.find((h) => /^psrec-coordinator/.test(h.pod) && h.running);
+  if (!handle) throw new Error('kill-coord: no coordinator pod is running at epoch 3');
+  run.lines.on('line', (pod, line) => {
+    if (/^psrec-coordinator/.test(pod) && pod !== handle.pod && /--auto_resume: /.test(line)) {
+      run.rollback ??= line;
+    }
+  });
+  log(`kill-coord: SIGKILL to ${handle.pod}`);
+  await podman('kill', '--signal', 'KILL', handle.name);
+  run.killed = handle.pod;
+}
+
 // What a scenario does while the job runs, given the Run; the job must still complete with the expected
 // MAE. kill-ps kills server 1's container (SIGKILL, as a node failure or an OOM kill would) once the
 // coordinator has logged epoch 3: the StatefulSet controller restarts it (restartPolicy Always), the
-// coordinator sees a server that restarted and rolls the job back to its last checkpoint. The
-// killed-coordinator run comes with the coordinator that resumes by itself (deploy/NOTES-for-cpp.md).
+// coordinator sees a server that restarted and rolls the job back to its last checkpoint.
 const kScenarios = {
   clean: async () => {},
   'kill-ps': async (run) => {
@@ -288,6 +305,7 @@ const kScenarios = {
     await podman('kill', '--signal', 'KILL', handle.name);
     run.killed = 'psrec-ps-1';
   },
+  'kill-coord': killCoordinator,
 };
 
 let signalled = false;
@@ -295,7 +313,7 @@ let signalled = false;
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (!Object.hasOwn(kScenarios, opts.scenario)) {
-    throw new Error(`scenario ${opts.scenario} is not one of ${Object.keys(kScenarios).join(', ')} (kill-coordinator comes with issue 12's C++ part)`);
+    throw new Error(`scenario ${opts.scenario} is not one of ${Object.keys(kScenarios).join(', ')}`);
   }
   const run = new Run(opts);
   const onSignal = async (sig) => {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ops_test_util.h"
@@ -227,18 +228,32 @@ TEST(OpsSigtermTest, AWorkerLeavesAndTheOtherFinishesTheJob) {
   EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
 }
 
-// Today's coordinator does not catch SIGTERM: it dies of it, the job stops, and continuing needs a
-// run with --resume, from the last complete checkpoint (deploy/NOTES-for-cpp.md, "Status": the
-// final checkpoint and a coordinator restarted under live workers are not done).
-TEST(OpsSigtermTest, ACoordinatorDiesOfItAndResumeContinuesFromTheLastCheckpoint) {
+// The coordinator on SIGTERM finishes the epoch under way, writes a final checkpoint there and
+// exits 143; the launcher starts it again with --auto_resume, it continues from that checkpoint,
+// and the live workers register with it again. Checkpoints are otherwise never due here
+// (--checkpoint_every_secs=1000), so the one it resumes from is the final one. --fail_after leaves
+// the workers room to wait for the restart on a loaded machine.
+TEST(OpsSigtermTest, ACoordinatorCheckpointsExits143AndItsRestartResumesWithTheLiveWorkers) {
   const fs::path dir = FreshDir("sigterm_coordinator");
-  const Result r = RunAndTerminate(dir, "coordinator");
-  EXPECT_NE(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
-  const Result resumed = RunPsrec(Concat(RecoveryFlags(dir), {"--resume"}), dir, 180);
-  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  EXPECT_THAT(resumed.err, HasSubstr("--resume: continuing after epoch"));
-  EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
+  const Result r =
+      RunAndTerminate(dir, "coordinator", {"--checkpoint_every_secs=1000", "--fail_after=10s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("stopping on SIGTERM: a final checkpoint"));
+  EXPECT_THAT(r.err, HasSubstr("exited with status 143; restarting it on port"));
+  EXPECT_THAT(r.err, HasSubstr("registering with it again"));
+  std::smatch stopped, resumed;
+  ASSERT_TRUE(std::regex_search(r.err, stopped,
+                                std::regex("stopped on a signal after epoch ([0-9]+), its "
+                                           "checkpoint written")))
+      << r.err;
+  ASSERT_TRUE(std::regex_search(r.err, resumed,
+                                std::regex("--auto_resume: continuing after epoch ([0-9]+)")))
+      << r.err;
+  EXPECT_EQ(stopped[1].str(), resumed[1].str()) << r.err;
+  EXPECT_TRUE(
+      fs::exists(dir / "ckpt" / absl::StrFormat("ckpt-%06d", std::stoi(stopped[1])) / "MANIFEST"));
+  EXPECT_NE(ReadFile(dir / "metrics.json").find(absl::StrCat("\"epoch\": ", kEpochs)),
+            std::string::npos);
 }
 
 }  // namespace

@@ -47,10 +47,11 @@ std::string CoordinatorAddress(const fs::path& out_dir) {
   return m[1].str();
 }
 
-// Runs the job and sends `signo` to `role` once the coordinator has logged epoch `at`.
+// Runs the job (RecoveryFlags, then `extra`) and sends `signo` to `role` once the coordinator has
+// logged epoch `at`.
 Outcome RunAndSignal(const fs::path& dir, const std::string& role, int signo, int at,
-                     int timeout_s = 120) {
-  Background job(RecoveryFlags(dir), dir / "stderr.txt", dir / "stdout.txt");
+                     int timeout_s = 120, const std::vector<std::string>& extra = {}) {
+  Background job(Concat(RecoveryFlags(dir), extra), dir / "stderr.txt", dir / "stdout.txt");
   Outcome outcome;
   if (!WaitForEpoch(dir, at)) return outcome;
   const int pid = PidOf(dir / "out", role);
@@ -94,6 +95,28 @@ TEST(RecoveryTest, AKilledServerIsRestartedAndTheJobRollsBackToItsCheckpoint) {
   ASSERT_EQ(killed.exit_code, 0) << killed.err;
   EXPECT_NE(killed.err.find("restarting it on port"), std::string::npos) << killed.err;
   EXPECT_NE(killed.err.find("rolling back to checkpoint"), std::string::npos) << killed.err;
+  EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
+}
+
+// kill -9 of the coordinator mid-job: the launcher starts it again on its port with --auto_resume,
+// it continues from its last complete checkpoint, and the servers and workers still alive rejoin
+// it (the workers registering with the new incarnation; the servers restored to the checkpoint).
+// --fail_after leaves the workers room to wait for the restart on a loaded machine.
+TEST(RecoveryTest, AKilledCoordinatorIsRestartedAndTheLiveWorkersAndServersRejoinIt) {
+  const double clean = CleanMae(FreshDir("coordinator_clean"));
+  const fs::path dir = FreshDir("coordinator_killed");
+  const Outcome killed = RunAndSignal(dir, "coordinator", SIGKILL, 8, 120, {"--fail_after=10s"});
+  ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  EXPECT_NE(killed.err.find("was killed by signal 9; restarting it on port"), std::string::npos)
+      << killed.err;
+  EXPECT_NE(killed.err.find("--auto_resume: continuing after epoch"), std::string::npos)
+      << killed.err;
+  EXPECT_NE(killed.err.find("the coordinator restarted"), std::string::npos) << killed.err;
+  // Both live workers, registered again, and the servers restored to the checkpoint.
+  EXPECT_TRUE(std::regex_search(
+      killed.err, std::regex("--auto_resume: continuing after epoch [0-9]+[\\s\\S]*generation "
+                             "[0-9]+: workers \\[0,1\\], rows from ckpt-0000")))
+      << killed.err;
   EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
 }
 
@@ -169,6 +192,29 @@ TEST(RecoveryTest, ANewJobRefusesADirectoryThatHoldsCheckpoints) {
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("pass --resume"), std::string::npos) << again.err;
   EXPECT_TRUE(fs::exists(dir / "ckpt" / "ckpt-000001" / "MANIFEST"));
+}
+
+// --auto_resume starts fresh in an empty directory, resumes this job's checkpoints, and refuses
+// another job's (here: another seed), naming the checkpoint, with nothing written.
+TEST(RecoveryTest, AutoResumeContinuesItsOwnJobAndRefusesAnothersCheckpoints) {
+  const fs::path dir = FreshDir("auto_resume");
+  const std::vector<std::string> one =
+      Concat(With(RecoveryFlags(dir), "--epochs", "1"), {"--auto_resume"});
+  const Result fresh = RunPsrec(one, dir, 60);
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_NE(fresh.err.find("--auto_resume: no complete checkpoint in"), std::string::npos)
+      << fresh.err;
+  const Result resumed = RunPsrec(With(one, "--epochs", "2"), dir, 60);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("--auto_resume: continuing after epoch 1"), std::string::npos)
+      << resumed.err;
+  const Result other = RunPsrec(Concat(With(one, "--epochs", "3"), {"--seed=7"}), dir, 60);
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find((dir / "ckpt" / "ckpt-000002").string()), std::string::npos)
+      << other.err;
+  EXPECT_NE(other.err.find("another config"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("exited with status 2"), std::string::npos) << other.err;
+  EXPECT_FALSE(fs::exists(dir / "ckpt" / "ckpt-000003"));
 }
 
 // The job runs with --min_workers=2, so once worker1 is lost it cannot go on with worker0 alone:
