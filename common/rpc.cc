@@ -36,9 +36,9 @@ grpc::ChannelArguments QuickReconnect() {
   // (scripts/k8s_e2e.sh --scenario=kill-ps). Attempts of 5 s and resolutions 1 s apart find it.
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
-  // A DNS query that is never answered (podman's aardvark-dns drops queries while it reloads, as
-  // it does when a container starts or stops) held a resolution for c-ares' retries, and gRPC's
-  // own limit is 2 minutes: the resolution fails after 2 s instead, and PeerChannel tries anew.
+  // A DNS query that is never answered (the e2e's DNS server, podman's aardvark-dns, fell silent
+  // for 15 s and more after a container started) would hold the resolution for up to gRPC's
+  // default of 2 minutes: it fails after 2 s instead, and PeerChannel tries on a new channel.
   args.SetInt(GRPC_ARG_DNS_ARES_QUERY_TIMEOUT_MS, 2000);
   return args;
 }
