@@ -1,6 +1,8 @@
 #include "common/rpc.h"
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -34,7 +36,44 @@ grpc::ChannelArguments QuickReconnect() {
   // (scripts/k8s_e2e.sh --scenario=kill-ps). Attempts of 5 s and resolutions 1 s apart find it.
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
+  // A DNS query that is never answered (the e2e's DNS server, podman's aardvark-dns, fell silent
+  // for 15 s and more after a container started) would hold the resolution for up to gRPC's
+  // default of 2 minutes: it fails after 2 s instead, and PeerChannel tries on a new channel.
+  args.SetInt(GRPC_ARG_DNS_ARES_QUERY_TIMEOUT_MS, 2000);
   return args;
+}
+
+PeerChannel::PeerChannel(std::string address, const grpc::ChannelArguments& args)
+    : address_(std::move(address)),
+      args_(args),
+      channel_(CreatePeerChannel(address_, args_)),
+      made_(absl::Now()) {}
+
+void PeerChannel::Renew() {
+  channel_ = CreatePeerChannel(address_, args_);
+  made_ = absl::Now();
+  ++renewals_;
+}
+
+bool PeerChannel::Refresh() {
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE && absl::Now() - made_ >= kMinAge) {
+    Renew();
+    state = channel_->GetState(/*try_to_connect=*/true);
+  }
+  return state == GRPC_CHANNEL_READY;
+}
+
+bool PeerChannel::WaitForConnected(absl::Time deadline) {
+  while (!Refresh()) {
+    if (absl::Now() >= deadline) return false;
+    const grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/false);
+    // A failed channel is looked at again when it is old enough to be replaced.
+    const absl::Time wake =
+        state == GRPC_CHANNEL_TRANSIENT_FAILURE ? std::min(deadline, made_ + kMinAge) : deadline;
+    channel_->WaitForStateChange(state, absl::ToChronoTime(wake));
+  }
+  return true;
 }
 
 absl::Status RetryWhileUnreachable(absl::Duration fail_after,

@@ -13,6 +13,13 @@
 #include "grpcpp/grpcpp.h"
 
 namespace psrec {
+namespace {
+
+// How long a Restore waits for a shard's channel to connect before it logs the shard as
+// unreachable and tries again.
+constexpr absl::Duration kConnectAttempt = absl::Seconds(2);
+
+}  // namespace
 
 GrpcShardControl::GrpcShardControl(std::vector<std::string> addresses, absl::Duration rpc_timeout,
                                    absl::Duration fail_after)
@@ -21,9 +28,12 @@ GrpcShardControl::GrpcShardControl(std::vector<std::string> addresses, absl::Dur
       fail_after_(fail_after),
       incarnation_(addresses_.size(), 0),
       first_failure_(addresses_.size(), absl::InfiniteFuture()) {
-  for (const std::string& address : addresses_) {
-    stubs_.push_back(ParameterServer::NewStub(CreatePeerChannel(address, QuickReconnect())));
-  }
+  peers_.reserve(addresses_.size());
+  for (const std::string& address : addresses_) peers_.emplace_back(address, QuickReconnect());
+}
+
+std::unique_ptr<ParameterServer::Stub> GrpcShardControl::Stub(size_t i) const {
+  return ParameterServer::NewStub(peers_[i].get());
 }
 
 std::string GrpcShardControl::Name(size_t i) const {
@@ -31,12 +41,15 @@ std::string GrpcShardControl::Name(size_t i) const {
 }
 
 absl::Status GrpcShardControl::CheckServers(const JobConfig& config) {
-  for (uint32_t shard = 0; shard < stubs_.size(); ++shard) {
+  for (uint32_t shard = 0; shard < peers_.size(); ++shard) {
+    // A server still starting, or whose name does not resolve yet, is waited for.
+    const absl::Time deadline = absl::Now() + std::min(rpc_timeout_, fail_after_);
+    peers_[shard].WaitForConnected(deadline);
     grpc::ClientContext context;
-    context.set_wait_for_ready(true);  // a server still starting is waited for
-    context.set_deadline(absl::ToChronoTime(absl::Now() + std::min(rpc_timeout_, fail_after_)));
+    context.set_wait_for_ready(true);
+    context.set_deadline(absl::ToChronoTime(deadline));
     GetConfigResponse answer;
-    if (absl::Status s = FromGrpcStatus(stubs_[shard]->GetConfig(&context, {}, &answer),
+    if (absl::Status s = FromGrpcStatus(Stub(shard)->GetConfig(&context, {}, &answer),
                                         absl::StrCat("GetConfig to ", Name(shard)));
         !s.ok()) {
       return s;
@@ -64,15 +77,22 @@ absl::Status GrpcShardControl::Restore(uint64_t generation, const std::string& c
   request.set_keep_rows(keep_rows);
   request.set_clock(clock);
   for (uint32_t w : workers) request.add_workers(w);
-  for (size_t i = 0; i < stubs_.size(); ++i) {
-    // A server that is restarting is waited for, up to fail_after; any other error is final.
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    // A server that is restarting is waited for, up to fail_after; any other error is final. The
+    // call is made only on a connected channel: one that has failed may wait out gRPC's growing
+    // back-off before it finds the server again, where a new one finds it at once.
     RestoreResponse response;
     absl::Status s = RetryWhileUnreachable(fail_after_, [&](absl::Time give_up) {
+      const std::string what = absl::StrCat("Restore to ", Name(i));
+      if (!peers_[i].WaitForConnected(std::min(absl::Now() + kConnectAttempt, give_up))) {
+        return absl::UnavailableError(absl::StrCat(what,
+                                                   " failed: UNAVAILABLE: not connected within ",
+                                                   absl::FormatDuration(kConnectAttempt)));
+      }
       grpc::ClientContext context;
       context.set_wait_for_ready(true);
       context.set_deadline(absl::ToChronoTime(std::min(absl::Now() + rpc_timeout_, give_up)));
-      return FromGrpcStatus(stubs_[i]->Restore(&context, request, &response),
-                            absl::StrCat("Restore to ", Name(i)));
+      return FromGrpcStatus(Stub(i)->Restore(&context, request, &response), what);
     });
     if (!s.ok()) return s;
     if (keep_rows && response.incarnation() != incarnation_[i]) {
@@ -91,12 +111,13 @@ absl::StatusOr<std::vector<CheckpointFile>> GrpcShardControl::Checkpoint(const s
   request.set_name(name);
   request.set_generation(generation);
   std::vector<CheckpointFile> files;
-  for (size_t i = 0; i < stubs_.size(); ++i) {
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    peers_[i].Refresh();
     grpc::ClientContext context;
     // A shard that stopped answering must not hold the job longer than fail_after.
     context.set_deadline(absl::ToChronoTime(absl::Now() + fail_after_));
     CheckpointResponse response;
-    if (absl::Status s = FromGrpcStatus(stubs_[i]->Checkpoint(&context, request, &response),
+    if (absl::Status s = FromGrpcStatus(Stub(i)->Checkpoint(&context, request, &response),
                                         absl::StrCat("Checkpoint to ", Name(i)));
         !s.ok()) {
       return s;
@@ -107,12 +128,13 @@ absl::StatusOr<std::vector<CheckpointFile>> GrpcShardControl::Checkpoint(const s
 }
 
 absl::StatusOr<std::string> GrpcShardControl::Check() {
-  for (size_t i = 0; i < stubs_.size(); ++i) {
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    peers_[i].Refresh();  // a shard whose checks fail is looked for on a new channel
     grpc::ClientContext context;
     context.set_deadline(
         absl::ToChronoTime(absl::Now() + std::min(rpc_timeout_, absl::Seconds(1))));
     GetConfigResponse response;
-    const grpc::Status status = stubs_[i]->GetConfig(&context, GetConfigRequest(), &response);
+    const grpc::Status status = Stub(i)->GetConfig(&context, GetConfigRequest(), &response);
     const absl::Time now = absl::Now();
     if (status.ok()) {
       first_failure_[i] = absl::InfiniteFuture();
@@ -135,12 +157,12 @@ absl::StatusOr<std::string> GrpcShardControl::Check() {
 
 std::vector<ProcessReport> GrpcShardControl::Processes() {
   std::vector<ProcessReport> out;
-  for (size_t i = 0; i < stubs_.size(); ++i) {
+  for (size_t i = 0; i < peers_.size(); ++i) {
     grpc::ClientContext context;
     context.set_deadline(
         absl::ToChronoTime(absl::Now() + std::min(rpc_timeout_, absl::Seconds(1))));
     StatsResponse stats;
-    if (!stubs_[i]->Stats(&context, StatsRequest(), &stats).ok()) continue;
+    if (!Stub(i)->Stats(&context, StatsRequest(), &stats).ok()) continue;
     uint64_t rows = 0, memory = 0;
     for (const TableStats& table : stats.tables()) {
       rows += table.rows();

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/process_stats.h"
+#include "common/rpc.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/config.pb.h"
 #include "proto/ps.grpc.pb.h"
@@ -41,7 +42,8 @@ class ShardControl {
 };
 
 // ShardControl over gRPC: one call per shard, in shard order. Channels carry the job's credentials
-// (common/security.h).
+// (common/security.h), and a shard's channel is made anew after it failed (PeerChannel), so that a
+// server made again at a new address under the same name is found within about a second.
 class GrpcShardControl final : public ShardControl {
  public:
   GrpcShardControl(std::vector<std::string> addresses, absl::Duration rpc_timeout,
@@ -65,11 +67,12 @@ class GrpcShardControl final : public ShardControl {
 
  private:
   std::string Name(size_t i) const;
+  std::unique_ptr<ParameterServer::Stub> Stub(size_t i) const;
 
   const std::vector<std::string> addresses_;
   const absl::Duration rpc_timeout_;
   const absl::Duration fail_after_;
-  std::vector<std::unique_ptr<ParameterServer::Stub>> stubs_;
+  std::vector<PeerChannel> peers_;         // by shard
   std::vector<uint64_t> incarnation_;      // from the last Restore
   std::vector<absl::Time> first_failure_;  // of the failed checks since the last answer
 };

@@ -15,7 +15,8 @@ namespace psrec {
 // One shard: its channel, its stream, and the parts of the request being built.
 struct RemoteStore::Shard {
   std::string address;
-  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<PeerChannel> peer;
+  std::shared_ptr<grpc::Channel> stub_channel;  // the channel of `stub` and of `stream`'s next call
   std::unique_ptr<ParameterServer::Stub> stub;  // GetConfig and Stats
   std::unique_ptr<ShardStream> stream;
   grpc::Slice held_push;           // while push_held_: this shard's part of it
@@ -73,10 +74,11 @@ absl::StatusOr<std::unique_ptr<RemoteStore>> RemoteStore::Create(std::vector<std
     }
     auto shard = std::make_unique<Shard>();
     shard->address = std::move(addresses[i]);
-    shard->channel = CreatePeerChannel(shard->address, args);
-    shard->stub = ParameterServer::NewStub(shard->channel);
+    shard->peer = std::make_unique<PeerChannel>(shard->address, args);
+    shard->stub_channel = shard->peer->get();
+    shard->stub = ParameterServer::NewStub(shard->stub_channel);
     shard->stream =
-        std::make_unique<ShardStream>(static_cast<uint32_t>(i), shard->channel, &store->cq_);
+        std::make_unique<ShardStream>(static_cast<uint32_t>(i), shard->peer->get(), &store->cq_);
     store->shards_.push_back(std::move(shard));
   }
   store->statuses_.resize(store->shards_.size());
@@ -169,6 +171,7 @@ void RemoteStore::SendAll(Sent sent) {
   });
   const absl::Time deadline = absl::Now() + deadline_;
   for (auto& shard : shards_) {
+    if (shard->stream->Ended()) Reconnect(*shard, deadline);
     shard->stream->Send(grpc::ByteBuffer(shard->parts.data(), shard->parts.size()), deadline);
   }
   sent_.push_back(sent);
@@ -263,10 +266,28 @@ void RemoteStore::Reset() {
 }
 
 bool RemoteStore::WaitForConnected(absl::Time deadline) {
+  bool connected = true;
   for (const auto& shard : shards_) {
-    if (!shard->channel->WaitForConnected(absl::ToChronoTime(deadline))) return false;
+    connected = connected && shard->peer->WaitForConnected(deadline);
+    Adopt(*shard);
   }
-  return true;
+  return connected;
+}
+
+void RemoteStore::Reconnect(Shard& shard, absl::Time deadline) {
+  if (shard.peer->get()->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) return;
+  // Not connected since its stream failed: the addresses it holds may be gone, and its resolver
+  // may be backing off. A new channel resolves the name at once.
+  shard.peer->Renew();
+  shard.peer->WaitForConnected(std::min(absl::Now() + kConnectAttempt, deadline));
+  Adopt(shard);
+}
+
+void RemoteStore::Adopt(Shard& shard) {
+  if (shard.stub_channel == shard.peer->get()) return;
+  shard.stub_channel = shard.peer->get();
+  shard.stub = ParameterServer::NewStub(shard.stub_channel);
+  shard.stream->UseChannel(shard.stub_channel);
 }
 
 absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
@@ -352,8 +373,9 @@ absl::Status RemoteStore::Push(absl::Span<const PushBlock> blocks) {
 }
 
 template <typename Start>
-absl::Status RemoteStore::FanOut(const char* rpc, bool wait_for_ready, const Start& start) {
-  const auto deadline = absl::ToChronoTime(absl::Now() + deadline_);
+absl::Status RemoteStore::FanOut(const char* rpc, bool wait_for_ready, absl::Time until,
+                                 const Start& start) {
+  const auto deadline = absl::ToChronoTime(until);
   for (size_t i = 0; i < shards_.size(); ++i) {
     Shard& shard = *shards_[i];
     shard.unary_context = std::make_unique<grpc::ClientContext>();
@@ -368,14 +390,19 @@ absl::Status RemoteStore::FanOut(const char* rpc, bool wait_for_ready, const Sta
 }
 
 absl::StatusOr<std::vector<GetConfigResponse>> RemoteStore::GetConfigs() {
+  // A shard still starting, or whose name does not resolve yet, is waited for; the calls below
+  // report one that does not come.
+  const absl::Time deadline = absl::Now() + deadline_;
+  WaitForConnected(deadline);
   const GetConfigRequest request;
   std::vector<GetConfigResponse> out(shards_.size());
-  absl::Status s = FanOut(
-      "GetConfig", /*wait_for_ready=*/true, [&](size_t i, grpc::ClientContext* context, void* tag) {
-        auto call = shards_[i]->stub->PrepareAsyncGetConfig(context, request, &cq_);
-        call->StartCall();
-        call->Finish(&out[i], &shards_[i]->unary_status, tag);
-      });
+  absl::Status s = FanOut("GetConfig", /*wait_for_ready=*/true, deadline,
+                          [&](size_t i, grpc::ClientContext* context, void* tag) {
+                            auto call =
+                                shards_[i]->stub->PrepareAsyncGetConfig(context, request, &cq_);
+                            call->StartCall();
+                            call->Finish(&out[i], &shards_[i]->unary_status, tag);
+                          });
   if (!s.ok()) return s;
   return out;
 }
@@ -383,7 +410,7 @@ absl::StatusOr<std::vector<GetConfigResponse>> RemoteStore::GetConfigs() {
 absl::StatusOr<std::vector<StatsResponse>> RemoteStore::Stats() {
   const StatsRequest request;
   std::vector<StatsResponse> out(shards_.size());
-  absl::Status s = FanOut("Stats", /*wait_for_ready=*/false,
+  absl::Status s = FanOut("Stats", /*wait_for_ready=*/false, absl::Now() + deadline_,
                           [&](size_t i, grpc::ClientContext* context, void* tag) {
                             auto call = shards_[i]->stub->PrepareAsyncStats(context, request, &cq_);
                             call->StartCall();

@@ -91,8 +91,14 @@ class RemoteStore : public ParamStore {
   void Reset();
 
   // Waits until every shard's channel is connected, or `deadline`. False if one is not: after a
-  // shard restarts, the channel reconnects with backoff, and calls fail at once until it has.
+  // shard restarts, calls fail at once until its channel has reconnected. A channel that failed is
+  // made anew (PeerChannel), so a shard back at a new address under the same name is found.
   bool WaitForConnected(absl::Time deadline);
+
+  // How long a stream that failed waits, before its next request, for its shard's channel (made
+  // anew unless it is still connected) to connect. The request goes out when this passes, and
+  // fails as before when the shard is still away.
+  static constexpr absl::Duration kConnectAttempt = absl::Seconds(2);
 
   uint32_t num_shards() const { return static_cast<uint32_t>(shards_.size()); }
   const std::string& address(uint32_t shard) const;
@@ -123,6 +129,11 @@ class RemoteStore : public ParamStore {
                           size_t num_floats, const char* what) const;
   // Sends every shard's `parts` (the slices of one StreamRequest) to it.
   void SendAll(Sent sent);
+  // Before a failed stream starts again: a new channel for its shard unless the old one is
+  // connected, waited for up to kConnectAttempt but not past `deadline`.
+  void Reconnect(Shard& shard, absl::Time deadline);
+  // Points the shard's stub and its stream's next call at its PeerChannel's current channel.
+  void Adopt(Shard& shard);
   void SendHeldPush();
   // Takes request `index`'s answers (0: the oldest in flight) from every shard, waiting for them;
   // returns the first failure (in shard order) as "<rpc> to ps shard i (address) failed: ...". A
@@ -140,9 +151,10 @@ class RemoteStore : public ParamStore {
   absl::Status TakePushError();
   absl::Status Scatter(absl::Span<const PullBlock> blocks, const char* rpc);
   size_t PushesInFlight() const;
-  // Runs start(shard, context, tag) for every shard, then waits for the unary calls' answers.
+  // Runs start(shard, context, tag) for every shard, then waits for the unary calls' answers,
+  // which are due by `until`.
   template <typename Start>
-  absl::Status FanOut(const char* rpc, bool wait_for_ready, const Start& start);
+  absl::Status FanOut(const char* rpc, bool wait_for_ready, absl::Time until, const Start& start);
   // "<rpc> to ps shard i (address) failed: ..." for the first failure, and how many failed.
   absl::Status FirstFailure(const char* rpc, const std::vector<grpc::Status>& statuses) const;
 

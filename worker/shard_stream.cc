@@ -9,7 +9,7 @@ namespace psrec {
 
 ShardStream::ShardStream(uint32_t shard, std::shared_ptr<grpc::Channel> channel,
                          grpc::CompletionQueue* cq)
-    : shard_(shard), channel_(std::move(channel)), cq_(cq), stub_(channel_) {}
+    : shard_(shard), channel_(std::move(channel)), cq_(cq) {}
 
 ShardStream::~ShardStream() {
   PSREC_CHECK(Quiet()) << "ShardStream destroyed with operations pending";
@@ -19,7 +19,8 @@ void ShardStream::Start() {
   context_ = std::make_unique<grpc::ClientContext>();
   // The initial metadata (and the token in it) goes out with the first request, in one write.
   context_->set_initial_metadata_corked(true);
-  call_ = stub_.PrepareCall(context_.get(), "/psrec.ParameterServer/Stream", cq_);
+  grpc::GenericStub stub(channel_);  // the call's context keeps the channel
+  call_ = stub.PrepareCall(context_.get(), "/psrec.ParameterServer/Stream", cq_);
   call_->StartCall(nullptr);  // corked: no operation, so no completion
   broken_ = false;
   final_status_asked_ = false;

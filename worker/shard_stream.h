@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -75,8 +76,13 @@ class ShardStream {
   // Cancels the stream; its requests fail with `status` (CANCELLED when OK).
   void Cancel(const grpc::Status& status);
 
+  // The next call starts on `channel`; a call under way keeps its own (its context holds it).
+  void UseChannel(std::shared_ptr<grpc::Channel> channel) { channel_ = std::move(channel); }
+
   // No operation of the call is pending: the stream may go.
   bool Quiet() const { return !reading_ && !writing_ && !finishing_; }
+  // The call failed and is over: the next Send starts a new one.
+  bool Ended() const { return call_ != nullptr && broken_ && Quiet(); }
   // Every queued request has been written, or the stream failed.
   bool Written() const { return !writing_ && writes_.empty(); }
   // The call failed and still has operations pending: the owner must feed their completions
@@ -99,9 +105,8 @@ class ShardStream {
   void FailOutstanding(const grpc::Status& status);
 
   const uint32_t shard_;
-  const std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> channel_;  // of the next call
   grpc::CompletionQueue* const cq_;
-  grpc::GenericStub stub_;
 
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;

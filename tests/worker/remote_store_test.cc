@@ -26,12 +26,15 @@
 #include "gtest/gtest.h"
 #include "ps/local_store.h"
 #include "ps/optimizer.h"
+#include "tests/fake_dns.h"
+#include "tests/ops_test_util.h"
 #include "worker/trainer.h"
 
 namespace psrec {
 namespace {
 
 using ::testing::HasSubstr;
+using testing_util::FakeDns;
 
 // One shard: a LocalStore behind the ParameterServer service's Stream, counting what it
 // receives. It reads and writes the stream's messages with protobuf's generated code, so these
@@ -474,6 +477,51 @@ TEST(RemoteStoreTest, TrainerOverRemoteStoreMatchesLocalStoreBitwise) {
       EXPECT_EQ(AllParams(*remote, data, config), AllParams(*local, data, config));
     }
   }
+}
+
+std::unique_ptr<grpc::Server> Serve(FakeShard* shard, const std::string& host, int port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(host, ":", port), grpc::InsecureServerCredentials());
+  builder.RegisterService(shard);
+  return builder.BuildAndStart();
+}
+
+// A shard made again under the same name at another address (a Kubernetes pod made again): the
+// first call after the failed one finds it, although its channel's resolver, which failed while
+// the name was gone, is backing off.
+TEST(RemoteStoreTest, AShardMadeAgainAtANewAddressIsFoundByTheNextCall) {
+  const JobConfig config = TwoTables(1);
+  FakeDns dns;
+  ASSERT_GT(dns.port(), 0);
+  const int port = testing_util::UnusedPort();
+  dns.Set("shard0.test", "127.0.0.1");
+  FakeShard first_shard(config, 0);
+  std::unique_ptr<grpc::Server> first = Serve(&first_shard, "127.0.0.1", port);
+  ASSERT_NE(first, nullptr);
+  auto store =
+      RemoteStore::Create({dns.Target("shard0.test", port)}, config, 0, absl::Seconds(10)).value();
+  const std::vector<uint64_t> keys = Keys(50, 3);
+  std::vector<float> rows(keys.size() * 3);
+  const PullBlock pull{0, keys, absl::MakeSpan(rows)};
+  ASSERT_TRUE(store->Pull({&pull, 1}).ok());
+
+  // The shard goes, and its name with it; the resolver fails three times, and so backs off for
+  // at least 2 s.
+  dns.Set("shard0.test", "");
+  first->Shutdown(absl::ToChronoTime(absl::Now()));
+  EXPECT_FALSE(store->Pull({&pull, 1}).ok());
+  store->Reset();
+  ASSERT_TRUE(dns.WaitForNotFound("shard0.test", 3));
+
+  FakeShard second_shard(config, 0);
+  std::unique_ptr<grpc::Server> second = Serve(&second_shard, "127.0.0.2", port);
+  ASSERT_NE(second, nullptr);
+  dns.Set("shard0.test", "127.0.0.2");
+  const absl::Status s = store->Pull({&pull, 1});
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(second_shard.pulls, 1);
+  store.reset();
+  second->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
 }  // namespace
