@@ -15,11 +15,13 @@ namespace psrec {
 namespace {
 
 using ::psrec::request_testing::Block;
-using ::psrec::request_testing::kBias;
-using ::psrec::request_testing::kUser;
 using ::psrec::request_testing::MakePull;
 using ::psrec::request_testing::MakePush;
 using ::testing::HasSubstr;
+
+// The tables of TwoTables() (request_test_util.h).
+constexpr uint32_t kUser = request_testing::kUser;  // width 3
+constexpr uint32_t kBias = request_testing::kBias;  // width 1
 
 JobConfig TestConfig(uint32_t shards = 1) {
   JobConfig config;

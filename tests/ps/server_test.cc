@@ -30,11 +30,13 @@ namespace psrec {
 namespace {
 
 using ::psrec::request_testing::Block;
-using ::psrec::request_testing::kBias;
-using ::psrec::request_testing::kUser;
 using ::psrec::request_testing::MakePush;
 using ::psrec::server_testing::TestServer;
 using ::testing::HasSubstr;
+
+// The tables of TwoTables() (request_test_util.h).
+constexpr uint32_t kUser = request_testing::kUser;  // width 3, uniform, l2
+constexpr uint32_t kBias = request_testing::kBias;  // width 1, zeros
 
 constexpr uint64_t kSeed = 17;
 

@@ -23,11 +23,13 @@ namespace psrec {
 namespace {
 
 using ::psrec::request_testing::Block;
-using ::psrec::request_testing::kBias;
-using ::psrec::request_testing::kUser;
 using ::psrec::request_testing::MakePull;
 using ::psrec::request_testing::MakePush;
 using ::testing::HasSubstr;
+
+// The tables of TwoTables() (request_test_util.h).
+constexpr uint32_t kUser = request_testing::kUser;  // width 3, uniform
+constexpr uint32_t kBias = request_testing::kBias;  // width 1, zeros
 
 JobConfig TestConfig(Consistency consistency, uint32_t workers) {
   return request_testing::OneShardJob(/*seed=*/29, consistency, workers, SGD, /*lr=*/0.5f);
