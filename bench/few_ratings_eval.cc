@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "app/checkpoint_scoring.h"
+#include "bench/bench_main.h"
 #include "worker/trainer.h"
 
 ABSL_FLAG(std::string, ckpt, "", "A checkpoint directory, or a --checkpoint_dir root.");
@@ -42,7 +42,9 @@ struct Errors {
   }
 };
 
-int Run() {
+}  // namespace
+
+int BenchMain() {
   absl::StatusOr<ScoringCheckpoint> ckpt =
       LoadScoringCheckpoint(absl::GetFlag(FLAGS_ckpt), absl::GetFlag(FLAGS_ratings_dir));
   if (!ckpt.ok()) {
@@ -76,10 +78,4 @@ int Run() {
   return 0;
 }
 
-}  // namespace
 }  // namespace psrec
-
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  return psrec::Run();
-}

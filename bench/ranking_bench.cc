@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "app/local_job.h"
+#include "bench/bench_main.h"
 #include "common/held_ranking.h"
 #include "common/job_config.h"
 #include "ps/local_store.h"
@@ -47,7 +47,9 @@ HeldUsers Sample(const HeldUsers& held, size_t step) {
   return out;
 }
 
-int Run() {
+}  // namespace
+
+int BenchMain() {
   absl::StatusOr<JobConfig> config = JobConfigFromFlags({});
   if (!config.ok()) return std::fprintf(stderr, "%s\n", config.status().ToString().c_str()), 2;
   absl::StatusOr<std::unique_ptr<ShareSet>> data = HoldJobData(&*config);
@@ -86,10 +88,4 @@ int Run() {
   return 0;
 }
 
-}  // namespace
 }  // namespace psrec
-
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  return psrec::Run();
-}

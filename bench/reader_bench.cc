@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
+#include "bench/bench_main.h"
 #include "common/movielens.h"
 
 ABSL_FLAG(std::string, data, "", "A directory holding ratings.csv, ratings.dat or u.data.");
@@ -54,7 +54,9 @@ void Print(const char* what, const Timing& t, double mb, size_t ratings) {
               t.wall, mb / t.wall, t.cpu, mb / t.cpu, static_cast<double>(ratings) / t.cpu / 1e6);
 }
 
-int Run() {
+}  // namespace
+
+int BenchMain() {
   const std::string dir = absl::GetFlag(FLAGS_data);
   const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
   if (dir.empty()) {
@@ -94,10 +96,4 @@ int Run() {
   return 0;
 }
 
-}  // namespace
 }  // namespace psrec
-
-int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  return psrec::Run();
-}

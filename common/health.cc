@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(int port) {
   grpc::HealthCheckServiceInterface* service = health->server_->GetHealthCheckService();
   service->SetServingStatus("", true);
   service->SetServingStatus(kReadiness, false);
+  PSREC_LOG(INFO) << "health (grpc.health.v1, plaintext) on 0.0.0.0:" << health->port_;
   return health;
 }
 
@@ -48,19 +49,6 @@ void HealthServer::Stopping() {
   absl::MutexLock lock(&mu_);
   stopping_ = true;
   server_->GetHealthCheckService()->SetServingStatus(kReadiness, false);
-}
-
-absl::StatusOr<std::unique_ptr<HealthServer>> StartHealthIfRequested(int port) {
-  if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--health_port=", port, " is not in [0, 65535]"));
-  }
-  if (port == 0) return nullptr;
-  absl::StatusOr<std::unique_ptr<HealthServer>> health = HealthServer::Start(port);
-  if (health.ok()) {
-    PSREC_LOG(INFO) << "health (grpc.health.v1, plaintext) on 0.0.0.0:" << (*health)->port();
-  }
-  return health;
 }
 
 }  // namespace psrec

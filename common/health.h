@@ -24,8 +24,8 @@ class HealthServer {
  public:
   static constexpr char kReadiness[] = "readiness";
 
-  // Serves on 0.0.0.0:`port` (0 picks a free port), live and not ready. UNAVAILABLE naming the
-  // address when it cannot listen.
+  // Serves on 0.0.0.0:`port` (0 picks a free port), live and not ready, and logs the address.
+  // UNAVAILABLE naming the address when it cannot listen.
   static absl::StatusOr<std::unique_ptr<HealthServer>> Start(int port);
   // Stops serving; probes in flight are cancelled.
   ~HealthServer();
@@ -45,10 +45,6 @@ class HealthServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };
-
-// Starts a HealthServer when `port` is not 0 (logging its address), else returns nullptr.
-// INVALID_ARGUMENT for a port outside [0, 65535].
-absl::StatusOr<std::unique_ptr<HealthServer>> StartHealthIfRequested(int port);
 
 // Null-safe shorthands for the roles, whose health server is absent without --health_port.
 inline void SetReady(HealthServer* health, bool ready) {

@@ -19,31 +19,12 @@ constexpr size_t kPullRows = 8192;
 template <typename Keep>
 UserItems GroupBySlot(const RatingTable& table, absl::Span<const uint32_t> rows,
                       absl::Span<const uint32_t> slot, size_t slots, Keep keep) {
-  UserItems out;
-  out.offsets.assign(slots + 1, 0);
-  for (const uint32_t row : rows) {
-    const RatingTable::Row r = table.Get(row);
-    if (slot[r.user] != UINT32_MAX && keep(r)) ++out.offsets[slot[r.user] + 1];
-  }
-  for (size_t s = 0; s < slots; ++s) out.offsets[s + 1] += out.offsets[s];
-  out.items.resize(out.offsets.back());
-  std::vector<uint64_t> next(out.offsets.begin(), out.offsets.end() - 1);
-  for (const uint32_t row : rows) {
-    const RatingTable::Row r = table.Get(row);
-    if (slot[r.user] != UINT32_MAX && keep(r)) out.items[next[slot[r.user]]++] = r.item;
-  }
-  uint64_t write = 0;
-  for (size_t s = 0; s < slots; ++s) {
-    const auto begin = out.items.begin() + static_cast<ptrdiff_t>(out.offsets[s]);
-    const auto end = out.items.begin() + static_cast<ptrdiff_t>(out.offsets[s + 1]);
-    std::sort(begin, end);
-    const auto unique_end = std::unique(begin, end);
-    out.offsets[s] = write;
-    for (auto it = begin; it != unique_end; ++it) out.items[write++] = *it;
-  }
-  out.offsets.back() = write;
-  out.items.resize(write);
-  return out;
+  return GroupItems(slots, [&](const auto& emit) {
+    for (const uint32_t row : rows) {
+      const RatingTable::Row r = table.Get(row);
+      if (slot[r.user] != UINT32_MAX && keep(r)) emit(slot[r.user], r.item);
+    }
+  });
 }
 
 bool IsRelevant(const RatingTable::Row& r) { return r.rating >= kRelevantMinRating; }

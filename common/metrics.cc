@@ -106,6 +106,7 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(int port) {
   server->port_ = ports[0];
   server->collector_ = std::make_shared<Collector>();
   server->exposer_->RegisterCollectable(server->collector_);
+  PSREC_LOG(INFO) << "metrics at http://0.0.0.0:" << server->port_ << "/metrics";
   return server;
 }
 
@@ -116,19 +117,6 @@ MetricsServer::~MetricsServer() {
 
 void MetricsServer::AddRefresh(std::function<void()> refresh) {
   collector_->Add(std::move(refresh));
-}
-
-absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetricsIfRequested(int port) {
-  if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metrics_port=", port, " is not in [0, 65535]"));
-  }
-  if (port == 0) return nullptr;
-  absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Start(port);
-  if (server.ok()) {
-    PSREC_LOG(INFO) << "metrics at http://0.0.0.0:" << (*server)->port() << "/metrics";
-  }
-  return server;
 }
 
 }  // namespace psrec

@@ -106,7 +106,8 @@ auto Timed(const Histogram& histogram, F&& f) {
 // state, such as a server's row count), one scrape at a time.
 class MetricsServer {
  public:
-  // `port` 0 picks a free port. UNAVAILABLE naming the address when it cannot listen.
+  // `port` 0 picks a free port; logs the address. UNAVAILABLE naming the address when it cannot
+  // listen.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(int port);
   ~MetricsServer();
 
@@ -122,10 +123,6 @@ class MetricsServer {
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };
-
-// Starts a MetricsServer when `port` is not 0 (logging its address), else returns nullptr.
-// INVALID_ARGUMENT for a port outside [0, 65535].
-absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetricsIfRequested(int port);
 
 }  // namespace psrec
 

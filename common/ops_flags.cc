@@ -23,11 +23,11 @@ absl::StatusOr<OpsEndpoints> StartOpsEndpointsFromFlags() {
   }
   OpsEndpoints ops;
   absl::StatusOr<std::unique_ptr<HealthServer>> health =
-      StartHealthIfRequested(absl::GetFlag(FLAGS_health_port));
+      StartIfRequested<HealthServer>("health_port", absl::GetFlag(FLAGS_health_port));
   if (!health.ok()) return health.status();
   ops.health = *std::move(health);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
-      StartMetricsIfRequested(absl::GetFlag(FLAGS_metrics_port));
+      StartIfRequested<MetricsServer>("metrics_port", absl::GetFlag(FLAGS_metrics_port));
   if (!metrics.ok()) return metrics.status();
   ops.metrics = *std::move(metrics);
   return ops;

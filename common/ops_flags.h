@@ -7,7 +7,10 @@
 
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/health.h"
 #include "common/metrics.h"
 
@@ -15,6 +18,17 @@ namespace psrec {
 
 // --help lists the flags of this file for the roles that take them.
 const char* OpsFlagsFile();
+
+// Starts a `Server` (HealthServer or MetricsServer) on `port` when it is not 0, else returns
+// nullptr. INVALID_ARGUMENT naming `flag` for a port outside [0, 65535].
+template <typename Server>
+absl::StatusOr<std::unique_ptr<Server>> StartIfRequested(absl::string_view flag, int port) {
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", port, " is not in [0, 65535]"));
+  }
+  if (port == 0) return nullptr;
+  return Server::Start(port);
+}
 
 // A role's operator endpoints; either is null when its flag is 0.
 struct OpsEndpoints {

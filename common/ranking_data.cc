@@ -29,33 +29,27 @@ absl::StatusOr<WholeData> ReadWholeData(JobConfig* config) {
   return out;
 }
 
-UserItems GroupItemsByUser(const Dataset& data, absl::Span<const uint32_t> rows, float min_rating) {
-  UserItems out;
-  out.offsets.assign(data.user_ids.size() + 1, 0);
-  for (const uint32_t row : rows) {
-    const Rating& r = data.ratings[row];
-    if (r.rating >= min_rating) ++out.offsets[r.user + 1];
-  }
-  for (size_t u = 0; u < data.user_ids.size(); ++u) out.offsets[u + 1] += out.offsets[u];
-  out.items.resize(out.offsets.back());
-  std::vector<uint64_t> next(out.offsets.begin(), out.offsets.end() - 1);
-  for (const uint32_t row : rows) {
-    const Rating& r = data.ratings[row];
-    if (r.rating >= min_rating) out.items[next[r.user]++] = r.item;
-  }
-  // Sort and drop repeats within each user, compacting the rows leftwards.
+void SortAndDropRepeats(UserItems* items) {
   uint64_t write = 0;
-  for (size_t u = 0; u < data.user_ids.size(); ++u) {
-    const auto begin = out.items.begin() + static_cast<ptrdiff_t>(out.offsets[u]);
-    const auto end = out.items.begin() + static_cast<ptrdiff_t>(out.offsets[u + 1]);
+  for (size_t u = 0; u < items->num_users(); ++u) {
+    const auto begin = items->items.begin() + static_cast<ptrdiff_t>(items->offsets[u]);
+    const auto end = items->items.begin() + static_cast<ptrdiff_t>(items->offsets[u + 1]);
     std::sort(begin, end);
     const auto unique_end = std::unique(begin, end);
-    out.offsets[u] = write;
-    for (auto it = begin; it != unique_end; ++it) out.items[write++] = *it;
+    items->offsets[u] = write;
+    for (auto it = begin; it != unique_end; ++it) items->items[write++] = *it;
   }
-  out.offsets.back() = write;
-  out.items.resize(write);
-  return out;
+  items->offsets.back() = write;
+  items->items.resize(write);
+}
+
+UserItems GroupItemsByUser(const Dataset& data, absl::Span<const uint32_t> rows, float min_rating) {
+  return GroupItems(data.user_ids.size(), [&](const auto& emit) {
+    for (const uint32_t row : rows) {
+      const Rating& r = data.ratings[row];
+      if (r.rating >= min_rating) emit(r.user, r.item);
+    }
+  });
 }
 
 namespace {

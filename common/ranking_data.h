@@ -47,6 +47,26 @@ struct UserItems {
   }
 };
 
+// Sorts each user's items and drops the repeats, compacting the rows leftwards: what GroupItems
+// does last.
+void SortAndDropRepeats(UserItems* items);
+
+// Items in `groups` compressed rows. `for_each(emit)` calls emit(group, item) for every pair, with
+// group < groups, and must pass the same pairs each time: it is called twice, once to count them
+// and once to place them. Each group's items come out ascending and without repeats.
+template <typename ForEach>
+UserItems GroupItems(size_t groups, const ForEach& for_each) {
+  UserItems out;
+  out.offsets.assign(groups + 1, 0);
+  for_each([&](size_t group, uint32_t) { ++out.offsets[group + 1]; });
+  for (size_t g = 0; g < groups; ++g) out.offsets[g + 1] += out.offsets[g];
+  out.items.resize(out.offsets.back());
+  std::vector<uint64_t> next(out.offsets.begin(), out.offsets.end() - 1);
+  for_each([&](size_t group, uint32_t item) { out.items[next[group]++] = item; });
+  SortAndDropRepeats(&out);
+  return out;
+}
+
 // The items of `rows` (indices into data.ratings) rated at least `min_rating`, grouped by every
 // user of `data`.
 UserItems GroupItemsByUser(const Dataset& data, absl::Span<const uint32_t> rows,

@@ -54,6 +54,15 @@ inline fs::path TestRoot() {
   return root;
 }
 
+// The real ml-latest-small beside the repository. A test that reads it skips when it is absent:
+//   if (!HasMovieLensSmall("ratings.csv")) GTEST_SKIP() << "no ml-latest-small";
+inline std::string MovieLensSmallDir() {
+  return PSREC_SOURCE_DIR "/../shared/data/ml-latest-small";
+}
+inline bool HasMovieLensSmall(const std::string& file) {
+  return fs::exists(fs::path(MovieLensSmallDir()) / file);
+}
+
 inline fs::path FreshDir(const std::string& name) {
   // ctest runs each test in its own process, two at a time: a directory per process keeps one test
   // from rewriting the data another is reading.

@@ -12,6 +12,8 @@
 #include "common/rng.h"
 #include "gtest/gtest.h"
 #include "ps/optimizer.h"
+#include "tests/common/optimizer_test_util.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {
@@ -51,22 +53,13 @@ JobConfig SmallConfig(const std::string& dir, ModelKind model) {
   config.set_dropout(0.3f);
   config.set_loss(MAE);
   config.set_init_scale(0.01f);
-  config.mutable_optimizer()->set_kind(ADAM);
-  config.mutable_optimizer()->set_lr(0.01f);
-  EXPECT_TRUE(ResolveOptimizerConfig(config.mutable_optimizer()).ok());
+  *config.mutable_optimizer() = testing_util::Resolved(ADAM, 0.01f);
   config.set_l2(1e-3f);
   config.set_batch_size(32);
   config.set_epochs(3);
   config.set_seed(5);
   FillTableSpecs(&config);
   return config;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 TEST(RunLocalJobTest, SameSeedGivesBitwiseIdenticalMetrics) {
@@ -109,7 +102,7 @@ TEST(RunLocalJobTest, WritesMetricsJson) {
   const std::string path = (fs::path(::testing::TempDir()) / "metrics.json").string();
   auto records = RunLocalJob(SmallConfig(dir, MLP), path);
   ASSERT_TRUE(records.ok()) << records.status();
-  const std::string json = ReadFile(path);
+  const std::string json = testing_util::ReadFile(path);
   EXPECT_NE(json.find("\"config\": {"), std::string::npos);
   EXPECT_NE(json.find("\"model\": \"MLP\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"epoch\": 3"), std::string::npos);
@@ -140,8 +133,8 @@ namespace {
 // the split unrounded (a float 0.2 once moved 133 users' last training rating into test). The
 // shares go to the cache (the shared data directory is read-only).
 TEST(HoldJobDataRealTest, DefaultConfigGivesTheDocumentedSplitSizes) {
-  const std::string dir = std::string(PSREC_SOURCE_DIR) + "/../shared/data/ml-latest-small";
-  if (!std::filesystem::exists(dir + "/ratings.csv")) GTEST_SKIP() << "no " << dir;
+  if (!testing_util::HasMovieLensSmall("ratings.csv")) GTEST_SKIP() << "no ml-latest-small";
+  const std::string dir = testing_util::MovieLensSmallDir();
   absl::StatusOr<JobConfig> config = JobConfigFromFlags({});
   ASSERT_TRUE(config.ok()) << config.status();
   config->set_data_dir(dir);

@@ -51,6 +51,18 @@ class RecommendMainTest : public ::testing::Test {
     return RunPsrec(all, FreshDir(name));
   }
 
+  // What a Recommend() that must exit 0 printed: its result, and its stdout as lines.
+  struct Printed {
+    Result result;
+    std::vector<std::string> lines;
+  };
+  static Printed RecommendOk(const std::string& name, const std::vector<std::string>& args) {
+    Printed printed{Recommend(name, args), {}};
+    EXPECT_EQ(printed.result.exit_code, 0) << printed.result.err;
+    printed.lines = Lines(printed.result.out);
+    return printed;
+  }
+
   // A copy of the ratings with `movies` (a file name and its bytes) beside them, or none.
   static fs::path DataWith(const std::string& name, const std::string& file,
                            const std::string& bytes) {
@@ -68,39 +80,35 @@ fs::path* RecommendMainTest::data_ = nullptr;
 fs::path* RecommendMainTest::root_ = nullptr;
 
 TEST_F(RecommendMainTest, PrintsTheTopKWithTitlesLeavingOutTrainingItems) {
-  const Result r = Recommend("one", {"--user=1", "--k=3", "--data=" + data_->string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 4u) << r.out;
-  EXPECT_EQ(lines[0], "rank\tmovie_id\ttitle\tgenres\tpredicted_rating\tscore");
-  EXPECT_THAT(lines[1],
+  const Printed p = RecommendOk("one", {"--user=1", "--k=3", "--data=" + data_->string()});
+  ASSERT_EQ(p.lines.size(), 4u) << p.result.out;
+  EXPECT_EQ(p.lines[0], "rank\tmovie_id\ttitle\tgenres\tpredicted_rating\tscore");
+  EXPECT_THAT(p.lines[1],
               StartsWith("1\t17\tAmerican President, The (1995)\tComedy|Drama|Romance\t"));
-  EXPECT_THAT(lines[2], StartsWith("2\t16\tAm\xC3\xA9lie (2001)\tComedy|Romance\t"));
-  EXPECT_THAT(lines[3], StartsWith("3\t15\t\"Great Performances\" Cats (1998)\tMusical\t"));
-  EXPECT_THAT(r.err, Not(HasSubstr("most-rated")));
+  EXPECT_THAT(p.lines[2], StartsWith("2\t16\tAm\xC3\xA9lie (2001)\tComedy|Romance\t"));
+  EXPECT_THAT(p.lines[3], StartsWith("3\t15\t\"Great Performances\" Cats (1998)\tMusical\t"));
+  EXPECT_THAT(p.result.err, Not(HasSubstr("most-rated")));
 }
 
 TEST_F(RecommendMainTest, UnknownUserGetsPopularMoviesAndIsTold) {
-  const Result r = Recommend("unknown", {"--user=999", "--k=3", "--data=" + data_->string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("user 999 is not in the ratings file; these are the 3 most-rated "
-                               "training movies"));
-  const std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 4u) << r.out;
-  EXPECT_THAT(lines[1], StartsWith("1\t19\t"));
-  EXPECT_THAT(lines[2], StartsWith("2\t10\t"));
-  EXPECT_THAT(lines[3], StartsWith("3\t11\t"));
+  const Printed p = RecommendOk("unknown", {"--user=999", "--k=3", "--data=" + data_->string()});
+  EXPECT_THAT(p.result.err,
+              HasSubstr("user 999 is not in the ratings file; these are the 3 most-rated "
+                        "training movies"));
+  ASSERT_EQ(p.lines.size(), 4u) << p.result.out;
+  EXPECT_THAT(p.lines[1], StartsWith("1\t19\t"));
+  EXPECT_THAT(p.lines[2], StartsWith("2\t10\t"));
+  EXPECT_THAT(p.lines[3], StartsWith("3\t11\t"));
 }
 
 TEST_F(RecommendMainTest, MissingMoviesFileGivesIdsAndSaysSo) {
   const fs::path dir = DataWith("no_movies", "", "");
-  const Result r = Recommend("no_movies_run", {"--user=1", "--k=2", "--data=" + dir.string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("holds none of movies.csv, movies.dat or u.item; printing movie "
-                               "ids without titles"));
-  const std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 3u) << r.out;
-  EXPECT_THAT(lines[1], StartsWith("1\t17\t\t\t"));
+  const Printed p = RecommendOk("no_movies_run", {"--user=1", "--k=2", "--data=" + dir.string()});
+  EXPECT_THAT(p.result.err,
+              HasSubstr("holds none of movies.csv, movies.dat or u.item; printing movie "
+                        "ids without titles"));
+  ASSERT_EQ(p.lines.size(), 3u) << p.result.out;
+  EXPECT_THAT(p.lines[1], StartsWith("1\t17\t\t\t"));
 }
 
 TEST_F(RecommendMainTest, Latin1MoviesFilePrintsUtf8) {
@@ -125,19 +133,17 @@ TEST_F(RecommendMainTest, BadMoviesFileExitsOneNamingFileAndLine) {
 TEST_F(RecommendMainTest, UsersFileWritesCsv) {
   const fs::path work = FreshDir("users_file");
   std::ofstream(work / "users.txt") << "userId\n1\n\n# a comment\n999\n";
-  const Result r = Recommend("users_run", {"--users=" + (work / "users.txt").string(), "--k=2",
-                                           "--data=" + data_->string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> lines = Lines(r.out);
-  ASSERT_EQ(lines.size(), 5u) << r.out;
-  EXPECT_EQ(lines[0], "user_id,rank,movie_id,title,genres,predicted_rating,score,source");
-  EXPECT_THAT(lines[1],
+  const Printed p = RecommendOk("users_run", {"--users=" + (work / "users.txt").string(), "--k=2",
+                                              "--data=" + data_->string()});
+  ASSERT_EQ(p.lines.size(), 5u) << p.result.out;
+  EXPECT_EQ(p.lines[0], "user_id,rank,movie_id,title,genres,predicted_rating,score,source");
+  EXPECT_THAT(p.lines[1],
               StartsWith("1,1,17,\"American President, The (1995)\",Comedy|Drama|Romance,"));
-  EXPECT_THAT(lines[1], testing::EndsWith(",model"));
-  EXPECT_THAT(lines[2], StartsWith("1,2,16,Am\xC3\xA9lie (2001),Comedy|Romance,"));
-  EXPECT_THAT(lines[3], StartsWith("999,1,19,Movie 19 (2000),Drama,"));
-  EXPECT_THAT(lines[4], testing::EndsWith(",popular"));
-  EXPECT_THAT(r.err, HasSubstr("1 of 2 users have no training rating"));
+  EXPECT_THAT(p.lines[1], testing::EndsWith(",model"));
+  EXPECT_THAT(p.lines[2], StartsWith("1,2,16,Am\xC3\xA9lie (2001),Comedy|Romance,"));
+  EXPECT_THAT(p.lines[3], StartsWith("999,1,19,Movie 19 (2000),Drama,"));
+  EXPECT_THAT(p.lines[4], testing::EndsWith(",popular"));
+  EXPECT_THAT(p.result.err, HasSubstr("1 of 2 users have no training rating"));
   std::ofstream(work / "bad.txt") << "1\n2\nthree\n";
   const Result bad = Recommend("users_bad", {"--users=" + (work / "bad.txt").string()});
   EXPECT_EQ(bad.exit_code, 1);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {
@@ -17,22 +18,17 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string Read(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing_util::ReadFile;
 
 TEST(WriteFileAtomicallyTest, ReplacesTheFileAndLeavesNoTemporary) {
   const fs::path path = fs::path(::testing::TempDir()) / "atomic.txt";
   ASSERT_TRUE(WriteFileAtomically(path.string(), "first").ok());
-  EXPECT_EQ(Read(path), "first");
+  EXPECT_EQ(ReadFile(path), "first");
   ASSERT_TRUE(WriteFileAtomically(path.string(), "").ok());
-  EXPECT_EQ(Read(path), "");
+  EXPECT_EQ(ReadFile(path), "");
   const std::string big(3 << 20, 'x');
   ASSERT_TRUE(WriteFileAtomically(path.string(), big).ok());
-  EXPECT_EQ(Read(path), big);
+  EXPECT_EQ(ReadFile(path), big);
   EXPECT_FALSE(fs::exists(path.string() + ".tmp"));
 }
 
@@ -51,7 +47,7 @@ TEST(WriteFileAtomicallyTest, AFailureNamesTheFileAndKeepsTheOldOne) {
   EXPECT_FALSE(onto_dir.ok());
   EXPECT_TRUE(fs::is_directory(dir / "adir"));
   EXPECT_FALSE(fs::exists((dir / "adir").string() + ".tmp"));
-  EXPECT_EQ(Read(path), "old");
+  EXPECT_EQ(ReadFile(path), "old");
 }
 
 fs::path FreshRoot() {

@@ -6,10 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/model.h"
 #include "common/rng.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/gradient_check.h"
 
 namespace psrec {
 namespace {
@@ -124,17 +126,13 @@ struct GenreFixture {
     config.set_rating_offset(3.0f);
     links.Link(genres, items);
     Rng rng(17);
-    auto fill = [&](std::vector<float>* v, size_t n, float scale) {
-      v->resize(n);
-      for (float& x : *v) x = (rng.Unit() * 2 - 1) * scale;
-    };
-    fill(&user_emb, 2 * 3, 1.0f);
-    fill(&item_emb, 3 * 3, 1.0f);
-    fill(&user_bias, 2, 0.5f);
-    fill(&item_bias, 3, 0.5f);
-    fill(&genre_emb, links.keys().size() * 3, 1.0f);
-    fill(&genre_bias, links.keys().size(), 0.5f);
-    fill(&dense, Model::Create(config)->dense_width(), 0.5f);
+    user_emb = testing_util::RandomValues(rng, 2 * 3, 1.0f);
+    item_emb = testing_util::RandomValues(rng, 3 * 3, 1.0f);
+    user_bias = testing_util::RandomValues(rng, 2, 0.5f);
+    item_bias = testing_util::RandomValues(rng, 3, 0.5f);
+    genre_emb = testing_util::RandomValues(rng, links.keys().size() * 3, 1.0f);
+    genre_bias = testing_util::RandomValues(rng, links.keys().size(), 0.5f);
+    dense = testing_util::RandomValues(rng, Model::Create(config)->dense_width(), 0.5f);
     mixed_emb.resize(item_emb.size());
     mixed_bias.resize(item_bias.size());
   }
@@ -167,31 +165,14 @@ void CheckGenreGradients(Loss loss, float dropout) {
       g_d(f.dense.size()), g_ge(f.genre_emb.size()), g_gb(f.genre_bias.size());
   const GradView grads{g_ue.data(), g_ie.data(), g_ub.data(), g_ib.data(), g_d.data()};
   f.Step(*model, &grads, &g_ge, &g_gb);
-  struct Param {
-    const char* name;
-    std::vector<float>* values;
-    const std::vector<float>* grad;
-  };
-  const Param params[] = {{"user_emb", &f.user_emb, &g_ue},    {"item_emb", &f.item_emb, &g_ie},
-                          {"user_bias", &f.user_bias, &g_ub},  {"item_bias", &f.item_bias, &g_ib},
-                          {"dense", &f.dense, &g_d},           {"genre_emb", &f.genre_emb, &g_ge},
-                          {"genre_bias", &f.genre_bias, &g_gb}};
-  int checked = 0;
-  for (const Param& p : params) {
-    for (size_t k = 0; k < p.values->size(); ++k) {
-      constexpr float kStep = 1e-2f;
-      const float saved = (*p.values)[k];
-      (*p.values)[k] = saved + kStep;
-      const float up = f.Step(*model, nullptr, nullptr, nullptr);
-      (*p.values)[k] = saved - kStep;
-      const float down = f.Step(*model, nullptr, nullptr, nullptr);
-      (*p.values)[k] = saved;
-      const float numeric = (up - down) / (2 * kStep);
-      EXPECT_NEAR((*p.grad)[k], numeric, 2e-3f + 2e-2f * std::fabs(numeric))
-          << p.name << "[" << k << "] loss " << Loss_Name(loss) << " dropout " << dropout;
-      ++checked;
-    }
-  }
+  const testing_util::CheckedParam params[] = {
+      {"user_emb", &f.user_emb, &g_ue},    {"item_emb", &f.item_emb, &g_ie},
+      {"user_bias", &f.user_bias, &g_ub},  {"item_bias", &f.item_bias, &g_ib},
+      {"dense", &f.dense, &g_d},           {"genre_emb", &f.genre_emb, &g_ge},
+      {"genre_bias", &f.genre_bias, &g_gb}};
+  const int checked = testing_util::ExpectGradientsMatch(
+      params, [&] { return f.Step(*model, nullptr, nullptr, nullptr); },
+      absl::StrCat("loss ", Loss_Name(loss), " dropout ", dropout));
   EXPECT_GT(checked, 30);
   // The genres of the batch get a gradient; a genre of movie 1 only (Adventure) through it alone.
   EXPECT_NE(g_gb[0], 0.0f);

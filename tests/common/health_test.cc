@@ -2,6 +2,7 @@
 // readiness and its end at Stopping, and NOT_FOUND for other names.
 #include "common/health.h"
 
+#include "common/ops_flags.h"
 #include "gtest/gtest.h"
 #include "tests/ops_test_util.h"
 
@@ -38,13 +39,16 @@ TEST(HealthServerTest, AnUnknownServiceIsNotFound) {
 }
 
 TEST(HealthServerTest, FlagValues) {
-  absl::StatusOr<std::unique_ptr<HealthServer>> off = StartHealthIfRequested(0);
+  absl::StatusOr<std::unique_ptr<HealthServer>> off =
+      StartIfRequested<HealthServer>("health_port", 0);
   ASSERT_TRUE(off.ok());
   EXPECT_EQ(*off, nullptr);
   SetReady(off->get(), true);  // null-safe
   SetStopping(off->get());
-  EXPECT_TRUE(absl::IsInvalidArgument(StartHealthIfRequested(-1).status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(StartHealthIfRequested(65536).status()));
+  EXPECT_EQ(StartIfRequested<HealthServer>("health_port", -1).status(),
+            absl::InvalidArgumentError("--health_port=-1 is not in [0, 65535]"));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(StartIfRequested<HealthServer>("health_port", 65536).status()));
 }
 
 TEST(HealthServerTest, APortInUseIsUnavailable) {

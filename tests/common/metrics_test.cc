@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "common/ops_flags.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ops_test_util.h"
@@ -52,11 +53,14 @@ TEST(MetricsTest, ServesTheRegistryAfterTheRefreshes) {
 }
 
 TEST(MetricsTest, FlagValuesAndABusyPort) {
-  absl::StatusOr<std::unique_ptr<MetricsServer>> off = StartMetricsIfRequested(0);
+  absl::StatusOr<std::unique_ptr<MetricsServer>> off =
+      StartIfRequested<MetricsServer>("metrics_port", 0);
   ASSERT_TRUE(off.ok());
   EXPECT_EQ(*off, nullptr);
-  EXPECT_TRUE(absl::IsInvalidArgument(StartMetricsIfRequested(-1).status()));
-  EXPECT_TRUE(absl::IsInvalidArgument(StartMetricsIfRequested(70000).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(StartIfRequested<MetricsServer>("metrics_port", -1).status()));
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(StartIfRequested<MetricsServer>("metrics_port", 70000).status()));
   absl::StatusOr<std::unique_ptr<MetricsServer>> first = MetricsServer::Start(0);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_TRUE(absl::IsUnavailable(MetricsServer::Start((*first)->port()).status()));

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/rng.h"
 #include "gtest/gtest.h"
+#include "tests/common/gradient_check.h"
 
 namespace psrec {
 namespace {
@@ -26,16 +28,11 @@ struct Fixture {
     config.set_dropout(dropout);
     config.set_rating_offset(3.0f);
     Rng rng(7);
-    auto fill = [&](std::vector<float>* v, size_t n, float scale) {
-      v->resize(n);
-      for (float& x : *v) x = (rng.Unit() * 2 - 1) * scale;
-    };
-    fill(&user_emb, 3 * 4, 1.0f);
-    fill(&item_emb, 3 * 4, 1.0f);
-    fill(&user_bias, 3, 0.5f);
-    fill(&item_bias, 3, 0.5f);
-    dense.resize(Model::Create(config)->dense_width());
-    fill(&dense, dense.size(), 0.8f);
+    user_emb = testing_util::RandomValues(rng, 3 * 4, 1.0f);
+    item_emb = testing_util::RandomValues(rng, 3 * 4, 1.0f);
+    user_bias = testing_util::RandomValues(rng, 3, 0.5f);
+    item_bias = testing_util::RandomValues(rng, 3, 0.5f);
+    dense = testing_util::RandomValues(rng, Model::Create(config)->dense_width(), 0.8f);
     if (loss == BPR) {
       // Two negatives per example (ExampleBatch's layout), one of them the positive item itself
       // (example 4), and two examples rated below the positive threshold, which must not count.
@@ -51,8 +48,7 @@ struct Fixture {
   }
 };
 
-// Compares every analytic gradient with a central difference of the mean loss, computed in float
-// with a step large enough for float but small against the loss's kinks.
+// Compares every analytic gradient with a central difference of the mean loss.
 void CheckGradients(ModelKind kind, Loss loss, float dropout) {
   Fixture f(kind, loss, dropout);
   absl::StatusOr<Model> model = Model::Create(f.config);
@@ -63,14 +59,9 @@ void CheckGradients(ModelKind kind, Loss loss, float dropout) {
   constexpr uint64_t kDropoutSeed = 11;
   model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, grads);
 
-  struct Param {
-    const char* name;
-    std::vector<float>* values;
-    const std::vector<float>* grad;
-  };
-  std::vector<Param> params = {{"user_emb", &f.user_emb, &g_ue},
-                               {"item_emb", &f.item_emb, &g_ie},
-                               {"dense", &f.dense, &g_d}};
+  std::vector<testing_util::CheckedParam> params = {{"user_emb", &f.user_emb, &g_ue},
+                                                    {"item_emb", &f.item_emb, &g_ie},
+                                                    {"dense", &f.dense, &g_d}};
   if (kind != DOT) {
     params.push_back({"user_bias", &f.user_bias, &g_ub});
     params.push_back({"item_bias", &f.item_bias, &g_ib});
@@ -81,23 +72,9 @@ void CheckGradients(ModelKind kind, Loss loss, float dropout) {
   std::vector<float> s_ue(f.user_emb.size()), s_ie(f.item_emb.size()), s_ub(3), s_ib(3),
       s_d(f.dense.size());
   const GradView scratch{s_ue.data(), s_ie.data(), s_ub.data(), s_ib.data(), s_d.data()};
-  int checked = 0;
-  for (const Param& p : params) {
-    for (size_t k = 0; k < p.values->size(); ++k) {
-      constexpr float kStep = 1e-2f;
-      const float saved = (*p.values)[k];
-      (*p.values)[k] = saved + kStep;
-      const float up = model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, scratch);
-      (*p.values)[k] = saved - kStep;
-      const float down = model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, scratch);
-      (*p.values)[k] = saved;
-      const float numeric = (up - down) / (2 * kStep);
-      EXPECT_NEAR((*p.grad)[k], numeric, 2e-3f + 2e-2f * std::fabs(numeric))
-          << p.name << "[" << k << "] model " << ModelKind_Name(kind) << " loss "
-          << Loss_Name(loss);
-      ++checked;
-    }
-  }
+  const int checked = testing_util::ExpectGradientsMatch(
+      params, [&] { return model->TrainStep(f.Batch(), f.Params(), kDropoutSeed, scratch); },
+      absl::StrCat("model ", ModelKind_Name(kind), " loss ", Loss_Name(loss)));
   EXPECT_GT(checked, 20);
 }
 

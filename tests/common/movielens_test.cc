@@ -1,6 +1,5 @@
 #include "common/movielens.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "common/rng.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {
@@ -60,49 +60,54 @@ void ExpectSample(const Dataset& data) {
   ExpectRating(data, 3, 9, 50, 0.5f, 1493846415);
 }
 
-TEST(ParseRatingsTest, Csv) {
-  std::string text = absl::StrCat(kHeader,
-                                  "7,50,4.0,964982703\n3,20,3.5,964981247\n7,20,5,1\n"
-                                  "9,50,0.50,1493846415\n");
-  absl::StatusOr<Dataset> data = ParseRatings(text, Layout::kCsv, "ratings.csv");
+// The sample of ExpectSample as a file of each layout spells it, in the order ReadMovieLens prefers
+// the files.
+struct SampleFile {
+  Layout layout;
+  std::string name;
+  std::string text;
+};
+
+const std::vector<SampleFile>& SampleFiles() {
+  static const auto* files = new std::vector<SampleFile>{
+      {Layout::kCsv, "ratings.csv",
+       absl::StrCat(kHeader,
+                    "7,50,4.0,964982703\n3,20,3.5,964981247\n7,20,5,1\n9,50,0.50,1493846415\n")},
+      {Layout::kDat, "ratings.dat",
+       "7::50::4::964982703\n3::20::3.5::964981247\n7::20::5::1\n9::50::.5::1493846415\n"},
+      {Layout::kUData, "u.data",
+       "7\t50\t4\t964982703\n3\t20\t3.5\t964981247\n7\t20\t5\t1\n9\t50\t0.5\t1493846415\n"},
+  };
+  return *files;
+}
+
+// `data` parsed without error, from `path` in `layout`, and holds the sample.
+void ExpectSampleFrom(const absl::StatusOr<Dataset>& data, Layout layout, const std::string& path) {
   ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->path, "ratings.csv");
-  EXPECT_EQ(data->layout, Layout::kCsv);
+  EXPECT_EQ(data->path, path);
+  EXPECT_EQ(data->layout, layout);
   ExpectSample(*data);
 }
 
-TEST(ParseRatingsTest, Dat) {
-  absl::StatusOr<Dataset> data = ParseRatings(
-      "7::50::4::964982703\n3::20::3.5::964981247\n7::20::5::1\n9::50::.5::1493846415\n",
-      Layout::kDat, "ratings.dat");
-  ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->layout, Layout::kDat);
-  ExpectSample(*data);
-}
-
-TEST(ParseRatingsTest, UData) {
-  absl::StatusOr<Dataset> data = ParseRatings(
-      "7\t50\t4\t964982703\n3\t20\t3.5\t964981247\n7\t20\t5\t1\n9\t50\t0.5\t1493846415\n",
-      Layout::kUData, "u.data");
-  ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->layout, Layout::kUData);
-  ExpectSample(*data);
+TEST(ParseRatingsTest, EachLayout) {
+  for (const SampleFile& file : SampleFiles()) {
+    SCOPED_TRACE(file.name);
+    ExpectSampleFrom(ParseRatings(file.text, file.layout, file.name), file.layout, file.name);
+  }
 }
 
 TEST(ParseRatingsTest, CrlfBlankLinesAndNoFinalNewline) {
-  std::string text =
-      "userId,movieId,rating,timestamp\r\n7,50,4.0,964982703\r\n\r\n3,20,3.5,964981247\r\n"
-      "7,20,5.0,1\r\n9,50,0.5,1493846415";
-  absl::StatusOr<Dataset> data = ParseRatings(text, Layout::kCsv, "crlf.csv");
-  ASSERT_TRUE(data.ok()) << data.status();
-  ExpectSample(*data);
-
-  data = ParseRatings(
-      "7::50::4::964982703\r\n3::20::3.5::964981247\r\n7::20::5::1\r\n"
-      "9::50::0.5::1493846415\r\n\r\n\n",
-      Layout::kDat, "crlf.dat");
-  ASSERT_TRUE(data.ok()) << data.status();
-  ExpectSample(*data);
+  const std::vector<std::pair<std::string, Layout>> texts = {
+      {"userId,movieId,rating,timestamp\r\n7,50,4.0,964982703\r\n\r\n3,20,3.5,964981247\r\n"
+       "7,20,5.0,1\r\n9,50,0.5,1493846415",
+       Layout::kCsv},
+      {"7::50::4::964982703\r\n3::20::3.5::964981247\r\n7::20::5::1\r\n"
+       "9::50::0.5::1493846415\r\n\r\n\n",
+       Layout::kDat},
+  };
+  for (const auto& [text, layout] : texts) {
+    ExpectSampleFrom(ParseRatings(text, layout, "crlf"), layout, "crlf");
+  }
 }
 
 // Feeds `text` to a RatingParser in pieces cut at seeded random places, as the prepare step feeds
@@ -254,62 +259,72 @@ TEST_P(BadInputTest, FailsNamingFileAndLine) {
 
 std::string Csv(absl::string_view rows) { return absl::StrCat(kHeader, "1,2,3.0,4\n", rows); }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllClasses, BadInputTest,
-    ::testing::Values(
-        // Wrong field counts, in every layout.
-        BadInput{Layout::kCsv, Csv("1,2,3.0\n"), 3,
-                 "expected 4 fields separated by ',' but found 3"},
-        BadInput{Layout::kCsv, Csv("1,2,3.0,4,5\n"), 3, "but found 5"},
-        BadInput{Layout::kCsv, Csv("1;2;3.0;4\n"), 3, "but found 1"},
-        BadInput{Layout::kDat, "1::2::3::4\n1:2:3:4\n", 2,
-                 "expected 4 fields separated by '::' but found 1"},
-        BadInput{Layout::kDat, "1::2::3::4::\n", 1, "but found 5"},
-        BadInput{Layout::kUData, "1\t2\t3\t4\n\n1 2 3 4\n", 3,
-                 "expected 4 fields separated by '\\t' but found 1"},
-        BadInput{Layout::kUData, "1,2,3.0,4\n", 1, "separated by '\\t'"},
-        // Non-numeric and trailing garbage.
-        BadInput{Layout::kCsv, Csv("abc,2,3.0,4\n"), 3, "userId 'abc' is not an integer"},
-        BadInput{Layout::kCsv, Csv("1,,3.0,4\n"), 3, "movieId '' is not an integer"},
-        BadInput{Layout::kCsv, Csv("12a,2,3.0,4\n"), 3, "userId '12a' is not an integer"},
-        BadInput{Layout::kCsv, Csv(" 1,2,3.0,4\n"), 3, "userId ' 1' is not an integer"},
-        BadInput{Layout::kCsv, Csv("1,2,4.0x,4\n"), 3, "rating '4.0x' is not a number"},
-        BadInput{Layout::kCsv, Csv("1,2,,4\n"), 3, "rating '' is not a number"},
-        BadInput{Layout::kCsv, Csv("1,2,.,4\n"), 3, "rating '.' is not a number"},
-        BadInput{Layout::kCsv, Csv("1,2,4..0,4\n"), 3, "rating '4..0' is not a number"},
-        BadInput{Layout::kDat, "1::2::3::4\n1::2::3::x4\n", 2, "timestamp 'x4' is not an integer"},
-        BadInput{Layout::kCsv, Csv("1,2,3.0,1.5e9\n"), 3, "timestamp '1.5e9' is not an integer"},
-        BadInput{Layout::kCsv, Csv("1,2,3.0,\n"), 3, "timestamp '' is not an integer"},
-        // Negative and overflowing ids.
-        BadInput{Layout::kCsv, Csv("-3,2,3.0,4\n"), 3, "userId -3 is negative"},
-        BadInput{Layout::kUData, "1\t-2\t3\t4\n", 1, "movieId -2 is negative"},
-        BadInput{Layout::kCsv, Csv("99999999999999999999,2,3.0,4\n"), 3,
-                 "userId '99999999999999999999' is out of range"},
-        BadInput{Layout::kCsv, Csv("1,2,3.0,99999999999999999999\n"), 3,
-                 "timestamp '99999999999999999999' is out of range"},
-        // Ratings out of range or not finite.
-        BadInput{Layout::kCsv, Csv("1,2,7,4\n"), 3, "rating 7 is outside [0.5, 5]"},
-        BadInput{Layout::kCsv, Csv("1,2,0,4\n"), 3, "rating 0 is outside [0.5, 5]"},
-        BadInput{Layout::kCsv, Csv("1,2,5.5,4\n"), 3, "rating 5.5 is outside"},
-        BadInput{Layout::kCsv, Csv("1,2,0.49,4\n"), 3, "rating 0.49 is outside"},
-        BadInput{Layout::kCsv, Csv("1,2,-1,4\n"), 3, "rating -1 is outside"},
-        BadInput{Layout::kCsv, Csv("1,2,nan,4\n"), 3, "rating 'nan' is not a finite number"},
-        BadInput{Layout::kCsv, Csv("1,2,NaN,4\n"), 3, "rating 'NaN' is not a finite number"},
-        BadInput{Layout::kCsv, Csv("1,2,inf,4\n"), 3, "rating 'inf' is not a finite number"},
-        BadInput{Layout::kCsv, Csv("1,2,-infinity,4\n"), 3, "not a finite number"},
-        // Line numbers count CRLF lines and skipped blank lines.
-        BadInput{Layout::kCsv, Csv("\r\n\r\n1,2,3.0,4\r\nx,2,3.0,4\r\n"), 6, "userId 'x'"},
-        // Headers, empty files.
-        BadInput{Layout::kCsv, "user,movie,rating,timestamp\n1,2,3.0,4\n", 1,
-                 "expected the header 'userId,movieId,rating,timestamp' but found "
-                 "'user,movie,rating,timestamp'"},
-        BadInput{Layout::kCsv, "1,2,3.0,4\n", 1, "expected the header"},
-        BadInput{Layout::kCsv, "", 1, "expected the header"},
-        BadInput{Layout::kCsv, kHeader, 0, "no ratings"},
-        BadInput{Layout::kCsv, "userId,movieId,rating,timestamp", 0, "no ratings"},
-        BadInput{Layout::kCsv, "userId,movieId,rating,timestamp\r\n\r\n", 0, "no ratings"},
-        BadInput{Layout::kDat, "", 0, "no ratings"},
-        BadInput{Layout::kUData, "\n\n", 0, "no ratings"}));
+// Every bad input: first one bad row after the header and a good row (line 3 of a CSV file), then
+// the rest.
+std::vector<BadInput> BadInputs() {
+  const std::vector<std::pair<std::string, std::string>> csv_rows = {
+      // Wrong field counts.
+      {"1,2,3.0", "expected 4 fields separated by ',' but found 3"},
+      {"1,2,3.0,4,5", "but found 5"},
+      {"1;2;3.0;4", "but found 1"},
+      // Non-numeric and trailing garbage.
+      {"abc,2,3.0,4", "userId 'abc' is not an integer"},
+      {"1,,3.0,4", "movieId '' is not an integer"},
+      {"12a,2,3.0,4", "userId '12a' is not an integer"},
+      {" 1,2,3.0,4", "userId ' 1' is not an integer"},
+      {"1,2,4.0x,4", "rating '4.0x' is not a number"},
+      {"1,2,,4", "rating '' is not a number"},
+      {"1,2,.,4", "rating '.' is not a number"},
+      {"1,2,4..0,4", "rating '4..0' is not a number"},
+      {"1,2,3.0,1.5e9", "timestamp '1.5e9' is not an integer"},
+      {"1,2,3.0,", "timestamp '' is not an integer"},
+      // Negative and overflowing ids.
+      {"-3,2,3.0,4", "userId -3 is negative"},
+      {"99999999999999999999,2,3.0,4", "userId '99999999999999999999' is out of range"},
+      {"1,2,3.0,99999999999999999999", "timestamp '99999999999999999999' is out of range"},
+      // Ratings out of range or not finite.
+      {"1,2,7,4", "rating 7 is outside [0.5, 5]"},
+      {"1,2,0,4", "rating 0 is outside [0.5, 5]"},
+      {"1,2,5.5,4", "rating 5.5 is outside"},
+      {"1,2,0.49,4", "rating 0.49 is outside"},
+      {"1,2,-1,4", "rating -1 is outside"},
+      {"1,2,nan,4", "rating 'nan' is not a finite number"},
+      {"1,2,NaN,4", "rating 'NaN' is not a finite number"},
+      {"1,2,inf,4", "rating 'inf' is not a finite number"},
+      {"1,2,-infinity,4", "not a finite number"},
+  };
+  std::vector<BadInput> inputs;
+  for (const auto& [row, message] : csv_rows) {
+    inputs.push_back({Layout::kCsv, Csv(row + "\n"), 3, message});
+  }
+  const std::vector<BadInput> rest = {
+      // Wrong field counts and a bad field in the other layouts.
+      {Layout::kDat, "1::2::3::4\n1:2:3:4\n", 2, "expected 4 fields separated by '::' but found 1"},
+      {Layout::kDat, "1::2::3::4::\n", 1, "but found 5"},
+      {Layout::kUData, "1\t2\t3\t4\n\n1 2 3 4\n", 3,
+       "expected 4 fields separated by '\\t' but found 1"},
+      {Layout::kUData, "1,2,3.0,4\n", 1, "separated by '\\t'"},
+      {Layout::kDat, "1::2::3::4\n1::2::3::x4\n", 2, "timestamp 'x4' is not an integer"},
+      {Layout::kUData, "1\t-2\t3\t4\n", 1, "movieId -2 is negative"},
+      // Line numbers count CRLF lines and skipped blank lines.
+      {Layout::kCsv, Csv("\r\n\r\n1,2,3.0,4\r\nx,2,3.0,4\r\n"), 6, "userId 'x'"},
+      // Headers, empty files.
+      {Layout::kCsv, "user,movie,rating,timestamp\n1,2,3.0,4\n", 1,
+       "expected the header 'userId,movieId,rating,timestamp' but found "
+       "'user,movie,rating,timestamp'"},
+      {Layout::kCsv, "1,2,3.0,4\n", 1, "expected the header"},
+      {Layout::kCsv, "", 1, "expected the header"},
+      {Layout::kCsv, kHeader, 0, "no ratings"},
+      {Layout::kCsv, "userId,movieId,rating,timestamp", 0, "no ratings"},
+      {Layout::kCsv, "userId,movieId,rating,timestamp\r\n\r\n", 0, "no ratings"},
+      {Layout::kDat, "", 0, "no ratings"},
+      {Layout::kUData, "\n\n", 0, "no ratings"},
+  };
+  inputs.insert(inputs.end(), rest.begin(), rest.end());
+  return inputs;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllClasses, BadInputTest, ::testing::ValuesIn(BadInputs()));
 
 // Random byte damage to a valid file must give either a Dataset or an InvalidArgument, never a
 // crash.
@@ -365,33 +380,16 @@ class ReadMovieLensTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Each file written wins over those written before it: ratings.csv over ratings.dat over u.data.
+// A trailing '/' on the directory is read too.
 TEST_F(ReadMovieLensTest, ReadsEachLayout) {
-  Write("u.data",
-        "7\t50\t4\t964982703\n3\t20\t3.5\t964981247\n7\t20\t5\t1\n9\t50\t0.5\t1493846415\n");
-  absl::StatusOr<Dataset> data = ReadMovieLens(dir_);
-  ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->layout, Layout::kUData);
-  EXPECT_EQ(data->path, dir_ + "/u.data");
-  ExpectSample(*data);
-
-  // ratings.dat wins over u.data.
-  Write("ratings.dat",
-        "7::50::4::964982703\n3::20::3.5::964981247\n7::20::5::1\n9::50::0.5::1493846415");
-  data = ReadMovieLens(dir_ + "/");
-  ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->layout, Layout::kDat);
-  EXPECT_EQ(data->path, dir_ + "/ratings.dat");
-  ExpectSample(*data);
-
-  // ratings.csv wins over both.
-  Write("ratings.csv", absl::StrCat(kHeader,
-                                    "7,50,4.0,964982703\n3,20,3.5,964981247\n7,20,5.0,1\n"
-                                    "9,50,0.5,1493846415\n"));
-  data = ReadMovieLens(dir_);
-  ASSERT_TRUE(data.ok()) << data.status();
-  EXPECT_EQ(data->layout, Layout::kCsv);
-  EXPECT_EQ(data->path, dir_ + "/ratings.csv");
-  ExpectSample(*data);
+  const std::vector<SampleFile>& files = SampleFiles();
+  for (auto file = files.rbegin(); file != files.rend(); ++file) {
+    SCOPED_TRACE(file->name);
+    Write(file->name, file->text);
+    ExpectSampleFrom(ReadMovieLens(file->layout == Layout::kDat ? dir_ + "/" : dir_), file->layout,
+                     dir_ + "/" + file->name);
+  }
 }
 
 TEST_F(ReadMovieLensTest, ErrorsNameTheFile) {
@@ -429,10 +427,8 @@ TEST_F(ReadMovieLensTest, NotADirectory) {
 }
 
 TEST(ReadMovieLensRealTest, MovieLensLatestSmall) {
-  const std::string dir = PSREC_SOURCE_DIR "/../shared/data/ml-latest-small";
-  struct stat st;
-  if (stat((dir + "/ratings.csv").c_str(), &st) != 0) GTEST_SKIP() << "no " << dir;
-  absl::StatusOr<Dataset> data = ReadMovieLens(dir);
+  if (!testing_util::HasMovieLensSmall("ratings.csv")) GTEST_SKIP() << "no ml-latest-small";
+  absl::StatusOr<Dataset> data = ReadMovieLens(testing_util::MovieLensSmallDir());
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->layout, Layout::kCsv);
   EXPECT_EQ(data->ratings.size(), 100836u);

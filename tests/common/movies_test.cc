@@ -147,8 +147,8 @@ TEST(ReadMoviesTest, FindsTheFileAndSaysWhenThereIsNone) {
 }
 
 TEST(ReadMoviesRealTest, MovieLensLatestSmall) {
-  const std::string dir = PSREC_SOURCE_DIR "/../shared/data/ml-latest-small";
-  if (!fs::exists(dir + "/movies.csv")) GTEST_SKIP() << "no " << dir << "/movies.csv";
+  if (!testing_util::HasMovieLensSmall("movies.csv")) GTEST_SKIP() << "no ml-latest-small";
+  const std::string dir = testing_util::MovieLensSmallDir();
   absl::StatusOr<MovieCatalog> movies = ReadMovies(dir);
   ASSERT_TRUE(movies.ok()) << movies.status();
   EXPECT_EQ(movies->movies.size(), 9742u);

@@ -6,20 +6,13 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/optimizer_test_util.h"
 
 namespace psrec {
 namespace {
 
 using ::testing::HasSubstr;
-
-OptimizerConfig Resolved(OptimizerKind kind, float lr) {
-  OptimizerConfig config;
-  config.set_kind(kind);
-  config.set_lr(lr);
-  absl::Status status = ResolveOptimizerConfig(&config);
-  EXPECT_TRUE(status.ok()) << status;
-  return config;
-}
+using testing_util::Resolved;
 
 TEST(ResolveOptimizerConfigTest, AdamDefaults) {
   const OptimizerConfig config = Resolved(ADAM, 0.01f);

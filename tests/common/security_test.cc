@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/str_cat.h"
@@ -26,18 +25,12 @@
 #include "proto/ps.grpc.pb.h"
 #include "tests/test_util.h"
 
-ABSL_DECLARE_FLAG(std::string, tls_cert);
-ABSL_DECLARE_FLAG(std::string, tls_key);
-ABSL_DECLARE_FLAG(std::string, tls_ca);
-ABSL_DECLARE_FLAG(std::string, auth_token_file);
-
 namespace psrec {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using ::testing::Not;
 
 fs::path WriteFile(const std::string& name, const std::string& contents) {
   const fs::path path = testing_util::TestRoot() / name;
@@ -225,7 +218,7 @@ TEST(SecurityTest, TokenIsRequiredOnEveryRpcAndCheckedBeforeTheHandler) {
                            HasSubstr("no auth token"), HasSubstr("wrong auth token"),
                            HasSubstr("/psrec.ParameterServer/Stats"),
                            HasSubstr("/grpc.health.v1.Health/Check")));
-    EXPECT_THAT(log, Not(HasSubstr("s3cret")));
+    EXPECT_THAT(log, ::testing::Not(HasSubstr("s3cret")));
     // The right token works on a channel that is not ours too.
     EXPECT_TRUE(Push(plain, "Bearer s3cret-Token_1").ok());
     EXPECT_EQ(server.service().pushes, 2);

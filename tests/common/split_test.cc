@@ -1,7 +1,5 @@
 #include "common/split.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rng.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {
@@ -260,10 +259,8 @@ TEST(PercentileSearchTest, CountsOfOtherDataAreRefused) {
 }
 
 TEST(SplitDatasetRealTest, MovieLensLatestSmall) {
-  const std::string dir = PSREC_SOURCE_DIR "/../shared/data/ml-latest-small";
-  struct stat st;
-  if (stat((dir + "/ratings.csv").c_str(), &st) != 0) GTEST_SKIP() << "no " << dir;
-  absl::StatusOr<Dataset> data = ReadMovieLens(dir);
+  if (!testing_util::HasMovieLensSmall("ratings.csv")) GTEST_SKIP() << "no ml-latest-small";
+  absl::StatusOr<Dataset> data = ReadMovieLens(testing_util::MovieLensSmallDir());
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_EQ(data->ratings.size(), 100836u);
 

@@ -67,12 +67,18 @@ class CheckpointTest : public checkpoint_testing::CheckpointDirTest {
     return absl::StrCat(dir_, "/shard-0000", shard, "-of-00002.rows");
   }
 
+  // Loads dir_ for `config`, counting the rows it hands out in `*rows`.
+  absl::Status LoadCounting(const JobConfig& config, int* rows) const {
+    *rows = 0;
+    return LoadCheckpoint(dir_, config, {},
+                          [rows](uint32_t, uint64_t, uint32_t, auto, auto) { ++*rows; });
+  }
+
   // Asserts that loading `dir_` fails with a message naming `file` and containing `what`, and
   // that no row was handed out.
   void ExpectRefused(const JobConfig& config, const std::string& file, const std::string& what) {
     int rows = 0;
-    const absl::Status status =
-        LoadCheckpoint(dir_, config, {}, [&](uint32_t, uint64_t, uint32_t, auto, auto) { ++rows; });
+    const absl::Status status = LoadCounting(config, &rows);
     EXPECT_FALSE(status.ok());
     EXPECT_THAT(status.message(), HasSubstr(file));
     EXPECT_THAT(status.message(), HasSubstr(what));
@@ -158,8 +164,7 @@ TEST_F(CheckpointTest, EmptyTablesRoundTrip) {
   std::vector<Shard> shards = MakeShards(config_, 2);
   ASSERT_TRUE(Write(dir_, config_, shards).ok());
   int rows = 0;
-  const absl::Status status =
-      LoadCheckpoint(dir_, config_, {}, [&](uint32_t, uint64_t, uint32_t, auto, auto) { ++rows; });
+  const absl::Status status = LoadCounting(config_, &rows);
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(rows, 0);
 }
@@ -179,8 +184,7 @@ TEST_F(CheckpointTest, ClusterShapeEpochsAndDataDirMayDiffer) {
   WriteTrained();
   const JobConfig job = checkpoint_testing::OnAnotherCluster(config_);
   int rows = 0;
-  const absl::Status status =
-      LoadCheckpoint(dir_, job, {}, [&](uint32_t, uint64_t, uint32_t, auto, auto) { ++rows; });
+  const absl::Status status = LoadCounting(job, &rows);
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_GT(rows, 0);
 }
@@ -232,8 +236,7 @@ TEST_F(CheckpointTest, RefusesAConfigThatListsATableTwice) {
   *manifest.mutable_config() = twice;  // so that the configs agree
   ASSERT_TRUE(WriteManifest(dir_, manifest).ok());
   int rows = 0;
-  const absl::Status status =
-      LoadCheckpoint(dir_, twice, {}, [&](uint32_t, uint64_t, uint32_t, auto, auto) { ++rows; });
+  const absl::Status status = LoadCounting(twice, &rows);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("the job's config lists table 0 twice"));
   EXPECT_EQ(rows, 0);

@@ -9,29 +9,15 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/ps/request_test_util.h"
 
 namespace psrec {
 namespace {
 
+using ::psrec::request_testing::TwoTables;
 using ::testing::HasSubstr;
 
 constexpr uint64_t kSeed = 17;
-
-google::protobuf::RepeatedPtrField<TableSpec> TwoTables() {
-  google::protobuf::RepeatedPtrField<TableSpec> tables;
-  TableSpec* user = tables.Add();
-  user->set_id(0);
-  user->set_name("user");
-  user->set_width(3);
-  user->set_init(UNIFORM);
-  user->set_init_scale(0.1f);
-  TableSpec* bias = tables.Add();
-  bias->set_id(5);
-  bias->set_name("item_bias");
-  bias->set_width(1);
-  bias->set_init(ZEROS);
-  return tables;
-}
 
 OptimizerConfig Sgd(float lr) {
   OptimizerConfig config;

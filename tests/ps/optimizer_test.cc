@@ -9,11 +9,13 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/optimizer_test_util.h"
 
 namespace psrec {
 namespace {
 
 using ::testing::HasSubstr;
+using testing_util::Resolved;
 
 // Float arithmetic against expectations worked out in double: a few ulp apart at most.
 constexpr float kTol = 1e-6f;
@@ -22,15 +24,6 @@ constexpr float kTol = 1e-6f;
 // is 1.3e-5 relative away from 0.001 and would hide in any tolerance loose enough to accept it.
 constexpr double kBeta2 = 0.999f;
 constexpr double kOneMinusBeta2 = 1.0 - kBeta2;
-
-OptimizerConfig Resolved(OptimizerKind kind, float lr) {
-  OptimizerConfig config;
-  config.set_kind(kind);
-  config.set_lr(lr);
-  absl::Status status = ResolveOptimizerConfig(&config);
-  EXPECT_TRUE(status.ok()) << status;
-  return config;
-}
 
 // One parameter row with its state, updated through ApplyUpdate.
 struct Row {

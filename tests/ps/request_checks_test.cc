@@ -19,21 +19,15 @@ using ::psrec::request_testing::MakePull;
 using ::psrec::request_testing::MakePush;
 using ::testing::HasSubstr;
 
-constexpr uint32_t kUser = 0;  // width 3
-constexpr uint32_t kBias = 5;  // width 1
+// The tables of TwoTables() (request_test_util.h).
+constexpr uint32_t kUser = request_testing::kUser;  // width 3
+constexpr uint32_t kBias = request_testing::kBias;  // width 1
 
 JobConfig TestConfig(uint32_t shards = 1) {
   JobConfig config;
   config.set_num_shards(shards);
   config.set_num_workers(2);
-  TableSpec* user = config.add_tables();
-  user->set_id(kUser);
-  user->set_name("user");
-  user->set_width(3);
-  TableSpec* bias = config.add_tables();
-  bias->set_id(kBias);
-  bias->set_name("item_bias");
-  bias->set_width(1);
+  *config.mutable_tables() = request_testing::TwoTables();
   return config;
 }
 

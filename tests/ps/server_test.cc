@@ -16,12 +16,14 @@
 #include "common/rng.h"
 #include "common/sharding.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "ps/checkpoint.h"
 #include "ps/local_store.h"
 #include "ps/table.h"
 #include "tests/ps/request_test_util.h"
+#include "tests/ps/test_server.h"
 #include "tests/test_util.h"
 
 namespace psrec {
@@ -29,32 +31,19 @@ namespace {
 
 using ::psrec::request_testing::Block;
 using ::psrec::request_testing::MakePush;
+using ::psrec::server_testing::TestServer;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kSeed = 17;
-constexpr uint32_t kUser = 0;  // width 3, uniform, l2
-constexpr uint32_t kBias = 5;  // width 1, zeros
+// The tables of TwoTables() (request_test_util.h).
+constexpr uint32_t kUser = request_testing::kUser;  // width 3, uniform, l2
+constexpr uint32_t kBias = request_testing::kBias;  // width 1, zeros
 
+constexpr uint64_t kSeed = 17;
+
+// Table kUser has an l2 penalty too.
 JobConfig TestConfig(Consistency consistency, uint32_t workers, OptimizerKind kind = ADAM) {
-  JobConfig config;
-  config.set_seed(kSeed);
-  config.set_num_shards(1);
-  config.set_num_workers(workers);
-  config.set_consistency(consistency);
-  config.mutable_optimizer()->set_kind(kind);
-  config.mutable_optimizer()->set_lr(0.01f);
-  TableSpec* user = config.add_tables();
-  user->set_id(kUser);
-  user->set_name("user");
-  user->set_width(3);
-  user->set_init(UNIFORM);
-  user->set_init_scale(0.1f);
-  user->set_l2(0.001f);
-  TableSpec* bias = config.add_tables();
-  bias->set_id(kBias);
-  bias->set_name("item_bias");
-  bias->set_width(1);
-  bias->set_init(ZEROS);
+  JobConfig config = request_testing::OneShardJob(kSeed, consistency, workers, kind, 0.01f);
+  config.mutable_tables(0)->set_l2(0.001f);
   return config;
 }
 
@@ -63,37 +52,6 @@ std::unique_ptr<LocalStore> Reference(const JobConfig& config) {
   EXPECT_TRUE(store.ok()) << store.status();
   return std::move(store).value();
 }
-
-// A ParameterServerImpl in a real grpc::Server on a loopback port, and a stub talking to it.
-class TestServer {
- public:
-  explicit TestServer(const JobConfig& config, uint32_t shard = 0,
-                      const std::string& checkpoint_dir = "") {
-    auto service = ParameterServerImpl::Create(config, shard, checkpoint_dir);
-    EXPECT_TRUE(service.ok()) << service.status();
-    service_ = std::move(service).value();
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    EXPECT_NE(port, 0);
-    stub_ = ParameterServer::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  }
-  ~TestServer() {
-    service_->BeginShutdown();
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    server_->Wait();
-  }
-  ParameterServer::Stub& stub() { return *stub_; }
-  ParameterServerImpl& service() { return *service_; }
-
- private:
-  std::unique_ptr<ParameterServerImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<ParameterServer::Stub> stub_;
-};
 
 grpc::Status Push(ParameterServer::Stub& stub, const PushRequest& request) {
   grpc::ClientContext context;
@@ -302,15 +260,11 @@ TEST(ServerTest, OversizedRequestsAreRejectedAndChangeNothing) {
   EXPECT_EQ(GetStats(server.stub()).rows_updated(), 2u);
 }
 
-grpc::Status Restore(ParameterServer::Stub& stub, uint64_t generation,
-                     const std::string& checkpoint, bool keep_rows, uint64_t clock,
-                     const std::vector<uint32_t>& workers) {
+// Sends the RestoreRequest written in text format in `request_text`.
+grpc::Status Restore(ParameterServer::Stub& stub, const std::string& request_text) {
   RestoreRequest request;
-  request.set_generation(generation);
-  request.set_checkpoint(checkpoint);
-  request.set_keep_rows(keep_rows);
-  request.set_clock(clock);
-  for (uint32_t w : workers) request.add_workers(w);
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(request_text, &request))
+      << request_text;
   RestoreResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -329,7 +283,7 @@ TEST(ServerTest, RestoreStartsAGenerationThatRefusesTheOldOne) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const std::vector<float> before = PullOk(server.stub(), kUser, {1});
-  ASSERT_TRUE(Restore(server.stub(), 1, "", /*keep_rows=*/true, /*clock=*/5, {1}).ok());
+  ASSERT_TRUE(Restore(server.stub(), "generation: 1 keep_rows: true clock: 5 workers: 1").ok());
   waiter.join();
   EXPECT_EQ(waited.error_code(), grpc::StatusCode::ABORTED) << waited.error_message();
   // The old generation, and worker 0 in the new one, change nothing.
@@ -356,7 +310,7 @@ TEST(ServerTest, RestoreStartsAGenerationThatRefusesTheOldOne) {
             Bits(LocalPull(*local, kUser, {1})));
   EXPECT_NE(Bits(before), Bits(LocalPull(*local, kUser, {1})));
   // Asked again (an answer lost), the same Restore is a no-op: the rows are not made fresh.
-  EXPECT_TRUE(Restore(server.stub(), 1, "", /*keep_rows=*/false, 0, {1}).ok());
+  EXPECT_TRUE(Restore(server.stub(), "generation: 1 workers: 1").ok());
   pull.set_clock(0);
   ASSERT_TRUE(PullRaw(server.stub(), pull, &response, 2000).ok());
   EXPECT_EQ(Bits({response.blocks(0).values().begin(), response.blocks(0).values().end()}),
@@ -390,7 +344,7 @@ TEST(ServerTest, CheckpointAndRestoreBringBackTheRowsOfThatMoment) {
 
   ASSERT_TRUE(Push(server.stub(), MakePush(0, 0, {{kUser, {1, 3}, Grads(6, 2)}})).ok());
   EXPECT_NE(Bits(PullOk(server.stub(), kUser, {1, 2, 3})), Bits(saved));
-  ASSERT_TRUE(Restore(server.stub(), 1, "ckpt-000001", false, 0, {0}).ok());
+  ASSERT_TRUE(Restore(server.stub(), "generation: 1 checkpoint: 'ckpt-000001' workers: 0").ok());
   PullRequest pull;
   pull.set_generation(1);
   RowBlock* block = pull.add_blocks();
@@ -401,7 +355,8 @@ TEST(ServerTest, CheckpointAndRestoreBringBackTheRowsOfThatMoment) {
   EXPECT_EQ(Bits({pulled.blocks(0).values().begin(), pulled.blocks(0).values().end()}),
             Bits(saved));
   // A checkpoint that is not there changes nothing and says which.
-  const grpc::Status missing = Restore(server.stub(), 2, "ckpt-000009", false, 0, {0});
+  const grpc::Status missing =
+      Restore(server.stub(), "generation: 2 checkpoint: 'ckpt-000009' workers: 0");
   EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
   EXPECT_THAT(missing.error_message(), HasSubstr("ckpt-000009"));
 }

@@ -17,6 +17,7 @@
 #include "ps/local_store.h"
 #include "ps/server.h"
 #include "tests/ps/request_test_util.h"
+#include "tests/ps/test_server.h"
 
 namespace psrec {
 namespace {
@@ -26,69 +27,16 @@ using ::psrec::request_testing::MakePull;
 using ::psrec::request_testing::MakePush;
 using ::testing::HasSubstr;
 
-constexpr uint32_t kUser = 0;  // width 3, uniform
-constexpr uint32_t kBias = 5;  // width 1, zeros
+// The tables of TwoTables() (request_test_util.h).
+constexpr uint32_t kUser = request_testing::kUser;  // width 3, uniform
+constexpr uint32_t kBias = request_testing::kBias;  // width 1, zeros
 
 JobConfig TestConfig(Consistency consistency, uint32_t workers) {
-  JobConfig config;
-  config.set_seed(29);
-  config.set_num_shards(1);
-  config.set_num_workers(workers);
-  config.set_consistency(consistency);
-  config.mutable_optimizer()->set_kind(SGD);
-  config.mutable_optimizer()->set_lr(0.5f);
-  TableSpec* user = config.add_tables();
-  user->set_id(kUser);
-  user->set_name("user");
-  user->set_width(3);
-  user->set_init(UNIFORM);
-  user->set_init_scale(0.1f);
-  TableSpec* bias = config.add_tables();
-  bias->set_id(kBias);
-  bias->set_name("item_bias");
-  bias->set_width(1);
-  bias->set_init(ZEROS);
-  return config;
+  return request_testing::OneShardJob(/*seed=*/29, consistency, workers, SGD, /*lr=*/0.5f);
 }
 
-using Stream = grpc::ClientReaderWriter<StreamRequest, StreamResponse>;
-
-// A ParameterServerImpl in a real grpc::Server on a loopback port, and streams to it.
-class StreamServer {
- public:
-  explicit StreamServer(const JobConfig& config) {
-    service_ = ParameterServerImpl::Create(config, 0).value();
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    EXPECT_NE(port, 0);
-    stub_ = ParameterServer::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-  }
-  ~StreamServer() {
-    service_->BeginShutdown();  // ends the open streams: Shutdown waits for them
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    server_->Wait();
-  }
-
-  // A new stream; its context is kept with the server, so the stream must go first.
-  std::unique_ptr<Stream> Open() {
-    contexts_.push_back(std::make_unique<grpc::ClientContext>());
-    contexts_.back()->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return stub_->Stream(contexts_.back().get());
-  }
-
-  ParameterServer::Stub& stub() { return *stub_; }
-  ParameterServerImpl& service() { return *service_; }
-
- private:
-  std::unique_ptr<ParameterServerImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<ParameterServer::Stub> stub_;
-  std::vector<std::unique_ptr<grpc::ClientContext>> contexts_;
-};
+using Stream = server_testing::TestServer::Stream;
+using StreamServer = server_testing::TestServer;
 
 StreamRequest Request(const PullRequest* pull, const PushRequest* push, uint64_t timeout_us = 0) {
   StreamRequest request;

@@ -298,42 +298,51 @@ TEST(SyncBarrierTest, ThePushThatAppliesAClockHandsBackItsParkedWaits) {
   EXPECT_EQ(woken.calls().size(), 1u);
 }
 
-TEST(SyncBarrierTest, ANewGenerationWakesParkedWaitsWithAborted) {
-  SyncBarrier barrier(2);
-  Woken woken;
-  uint64_t id = 0;
-  ASSERT_EQ(barrier.AwaitClock(3, 0, woken.fn(0), &id).value(), false);
-  SyncBarrier::Wakeups out;
-  barrier.Reset(/*generation=*/0, /*clock=*/1, {0, 1}, &out);  // same generation: still waiting
-  EXPECT_TRUE(out.empty());
-  barrier.Reset(/*generation=*/0, /*clock=*/3, {0, 1}, &out);  // same generation, clock reached
-  out.Run();
-  ASSERT_EQ(woken.calls().size(), 1u);
-  EXPECT_TRUE(woken.calls()[0].second.ok());
+// A barrier of two members, and waits parked on it.
+class ParkedWaitTest : public ::testing::Test {
+ protected:
+  // Parks member 0's wait for `clock`; its wake-up is recorded under `tag`.
+  void Park(uint64_t clock, int tag) {
+    uint64_t id = 0;
+    ASSERT_EQ(barrier_.AwaitClock(clock, 0, woken_.fn(tag), &id).value(), false);
+  }
 
-  ASSERT_EQ(barrier.AwaitClock(4, 0, woken.fn(1), &id).value(), false);
+  SyncBarrier barrier_{2};
+  Woken woken_;
+  uint64_t id_ = 0;  // of the awaits that are not parked
+};
+
+TEST_F(ParkedWaitTest, ANewGenerationWakesThemWithAborted) {
+  Park(3, 0);
+  SyncBarrier::Wakeups out;
+  barrier_.Reset(/*generation=*/0, /*clock=*/1, {0, 1}, &out);  // same generation: still waiting
+  EXPECT_TRUE(out.empty());
+  barrier_.Reset(/*generation=*/0, /*clock=*/3, {0, 1}, &out);  // same generation, clock reached
+  out.Run();
+  ASSERT_EQ(woken_.calls().size(), 1u);
+  EXPECT_TRUE(woken_.calls()[0].second.ok());
+
+  Park(4, 1);
   SyncBarrier::Wakeups moved;
-  barrier.Reset(/*generation=*/1, /*clock=*/0, {0}, &moved);
+  barrier_.Reset(/*generation=*/1, /*clock=*/0, {0}, &moved);
   moved.Run();
-  ASSERT_EQ(woken.calls().size(), 2u);
-  EXPECT_EQ(woken.calls()[1].second.code(), absl::StatusCode::kAborted);
+  ASSERT_EQ(woken_.calls().size(), 2u);
+  EXPECT_EQ(woken_.calls()[1].second.code(), absl::StatusCode::kAborted);
   // An await of the old generation that would wait is refused at once.
-  EXPECT_EQ(barrier.AwaitClock(1, 0, woken.fn(2), &id).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(barrier_.AwaitClock(1, 0, woken_.fn(2), &id_).status().code(),
+            absl::StatusCode::kAborted);
 }
 
-TEST(SyncBarrierTest, ShutdownWakesParkedWaitsWithUnavailable) {
-  SyncBarrier barrier(2);
-  Woken woken;
-  uint64_t id = 0;
-  ASSERT_EQ(barrier.AwaitClock(1, 0, woken.fn(0), &id).value(), false);
+TEST_F(ParkedWaitTest, ShutdownWakesThemWithUnavailable) {
+  Park(1, 0);
   SyncBarrier::Wakeups out;
-  barrier.BeginShutdown(&out);
+  barrier_.BeginShutdown(&out);
   out.Run();
-  ASSERT_EQ(woken.calls().size(), 1u);
-  EXPECT_EQ(woken.calls()[0].second.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(barrier.AwaitClock(1, 0, woken.fn(1), &id).status().code(),
+  ASSERT_EQ(woken_.calls().size(), 1u);
+  EXPECT_EQ(woken_.calls()[0].second.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(barrier_.AwaitClock(1, 0, woken_.fn(1), &id_).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(barrier.AwaitClock(0, 0, woken.fn(2), &id).value(), true);  // applied: no wait
+  EXPECT_EQ(barrier_.AwaitClock(0, 0, woken_.fn(2), &id_).value(), true);  // applied: no wait
 }
 
 // One member's push is applied as it stands, without the copy into the clock's buffer.
