@@ -134,7 +134,7 @@ struct GenreFixture {
     fill(&item_bias, 3, 0.5f);
     fill(&genre_emb, links.keys().size() * 3, 1.0f);
     fill(&genre_bias, links.keys().size(), 0.5f);
-    fill(&dense, Model::Create(config)->dense_width(), 0.5f);
+    fill(&dense, Model::Create(config)->dense_rows().floats(), 0.5f);
     mixed_emb.resize(item_emb.size());
     mixed_bias.resize(item_bias.size());
   }
