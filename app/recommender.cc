@@ -7,11 +7,6 @@
 #include "common/model.h"
 
 namespace psrec {
-namespace {
-
-const uint64_t kDenseKeys[] = {kDenseKey};
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Create(const JobConfig& config,
                                                                  const Dataset& data,
@@ -25,10 +20,10 @@ absl::StatusOr<std::unique_ptr<Recommender>> Recommender::Create(const JobConfig
   CatalogueRows rows;
   rows.item_emb.resize(items * config.dim());
   rows.item_bias.resize(items);
-  rows.dense.resize(model->dense_width());
+  rows.dense.resize(model->dense_rows().floats());
   const PullBlock blocks[] = {{kItemEmbeddingTable, keys, absl::MakeSpan(rows.item_emb)},
                               {kItemBiasTable, keys, absl::MakeSpan(rows.item_bias)},
-                              {kDenseTable, kDenseKeys, absl::MakeSpan(rows.dense)}};
+                              {kDenseTable, model->dense_rows().keys, absl::MakeSpan(rows.dense)}};
   if (absl::Status s = store->Pull(blocks); !s.ok()) return s;
   if (config.model() == GENRE) {
     if (movies.path.empty()) {

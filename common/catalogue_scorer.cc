@@ -24,11 +24,11 @@ absl::StatusOr<CatalogueScorer> CatalogueScorer::Create(const JobConfig& config,
   if (!model.ok()) return model.status();
   const size_t dim = config.dim();
   if (rows.item_emb.size() % dim != 0 || rows.item_bias.size() != rows.item_emb.size() / dim ||
-      rows.dense.size() != model->dense_width()) {
+      rows.dense.size() != model->dense_rows().floats()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "catalogue rows do not fit the ", config.dim(), "-wide model: ", rows.item_emb.size(),
         " embedding floats, ", rows.item_bias.size(), " biases, ", rows.dense.size(),
-        " dense floats (want ", model->dense_width(), ")"));
+        " dense floats (want ", model->dense_rows().floats(), ")"));
   }
   CatalogueScorer scorer;
   scorer.kind_ = config.model();

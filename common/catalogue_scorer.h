@@ -23,7 +23,7 @@ namespace psrec {
 struct CatalogueRows {
   std::vector<float> item_emb;   // items x dim
   std::vector<float> item_bias;  // items (read by the bias and mlp models only)
-  std::vector<float> dense;      // Model::dense_width() floats
+  std::vector<float> dense;      // Model::dense_rows().floats() floats, as pulled
 };
 
 // Owns the item rows and the scratch of one user's pass. Not thread-safe: one per thread.

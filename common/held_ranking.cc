@@ -41,9 +41,8 @@ absl::StatusOr<CatalogueScorer> PullCatalogue(const JobConfig& config, const Rat
   CatalogueRows rows;
   rows.item_emb.resize(items * dim);
   rows.item_bias.resize(items);
-  rows.dense.resize(model->dense_width());
-  const uint64_t dense_key[] = {kDenseKey};
-  const PullBlock dense[] = {{kDenseTable, dense_key, absl::MakeSpan(rows.dense)}};
+  rows.dense.resize(model->dense_rows().floats());
+  const PullBlock dense[] = {{kDenseTable, model->dense_rows().keys, absl::MakeSpan(rows.dense)}};
   if (!rows.dense.empty()) {
     if (absl::Status s = store->Pull(dense); !s.ok()) return s;
   }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/movielens.h"
 #include "common/rng.h"
+#include "common/sharding.h"
 
 namespace psrec {
 namespace {
@@ -36,6 +37,25 @@ uint32_t DenseWidth(ModelKind kind, uint32_t features, uint32_t hidden) {
 }
 
 }  // namespace
+
+DenseRows SplitDense(uint32_t dense_width) {
+  DenseRows rows;
+  const uint32_t n = std::max<uint32_t>(1, (dense_width + kDenseRowFloats - 1) / kDenseRowFloats);
+  // Several rows: a multiple of 4 floats each, so that the server updates every weight in a SIMD
+  // packet, as it does all but the last dense_width % 4 of one row (ps/optimizer.cc).
+  rows.width = n == 1 ? dense_width : ((dense_width + n - 1) / n + 3) / 4 * 4;
+  rows.keys.reserve(n);
+  rows.keys.push_back(kDenseKey);
+  const uint32_t first = ShardOf(kDenseTable, kDenseKey, kDenseSpread);
+  for (uint32_t j = 1; j < n; ++j) {
+    // The next key of residue first + j: past the last key of that residue, or past kDenseKey.
+    const uint32_t want = (first + j) % kDenseSpread;
+    uint64_t key = (j < kDenseSpread ? kDenseKey : rows.keys[j - kDenseSpread]) + 1;
+    while (ShardOf(kDenseTable, key, kDenseSpread) != want) ++key;
+    rows.keys.push_back(key);
+  }
+  return rows;
+}
 
 float LossValue(Loss loss, float pred, float target) {
   const float r = pred - target;
@@ -80,8 +100,9 @@ void FillTableSpecs(JobConfig* config) {
   *config->add_tables() = MakeSpec(kUserBiasTable, "user_bias", 1, ZEROS, 0, config->l2());
   *config->add_tables() = MakeSpec(kItemBiasTable, "item_bias", 1, ZEROS, 0, config->l2());
   *config->add_tables() =
-      MakeSpec(kDenseTable, "dense", DenseWidth(config->model(), features, config->hidden()),
-               UNIFORM, dense_scale, config->l2_dense());
+      MakeSpec(kDenseTable, "dense",
+               SplitDense(DenseWidth(config->model(), features, config->hidden())).width, UNIFORM,
+               dense_scale, config->l2_dense());
   if (config->model() == GENRE) {
     *config->add_tables() =
         MakeSpec(kGenreEmbeddingTable, "genre_embedding", config->dim(), ZEROS, 0, config->l2());
@@ -114,6 +135,7 @@ absl::StatusOr<Model> Model::Create(const JobConfig& config) {
   model.dropout_ = config.dropout();
   model.offset_ = config.rating_offset();
   model.positive_min_rating_ = config.positive_min_rating();
+  model.dense_rows_ = SplitDense(model.dense_width());
   return model;
 }
 
@@ -227,6 +249,7 @@ float Model::TrainStep(const ExampleBatch& batch, const ParamView& params, uint6
   ForwardDense(kind_, hidden_, offset_, x_, params.dense, &fwd_);
   const double loss = loss_ == BPR ? PairLoss(batch.rating) : RatingLoss(batch.rating);
   Backward(params.dense, grads.dense);
+  std::fill(grads.dense + dense_width(), grads.dense + dense_rows_.floats(), 0.0f);
   Scatter(batch, params, grads);
   return static_cast<float>(loss);
 }

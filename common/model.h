@@ -11,9 +11,9 @@
 // regularizes the interaction in all three (set --dropout=0 for the seed's BIAS and MLP), which is
 // what lets the bias and mlp models beat plain L2-regularized factorization on the time splits. The
 // parameters live in five tables keyed by (table, id): user and item embeddings (dim wide), user
-// and item biases (1 wide), and one row holding all dense weights. The model never sees a table:
-// the trainer pulls a batch's rows into packed buffers, hands them over as a ParamView, and pushes
-// back the GradView this computes.
+// and item biases (1 wide), and the dense weights (one row, or several when large: DenseRows).
+// The model never sees a table: the trainer pulls a batch's rows into packed buffers, hands them
+// over as a ParamView, and pushes back the GradView this computes.
 //
 // GENRE is BIAS over item rows widened by their genres' rows (common/genres.h): the trainer and the
 // catalogue scorer widen them, and the model sees only the widened rows.
@@ -37,7 +37,7 @@ constexpr uint32_t kItemEmbeddingTable = 1;
 constexpr uint32_t kUserBiasTable = 2;
 constexpr uint32_t kItemBiasTable = 3;
 constexpr uint32_t kDenseTable = 4;
-constexpr uint64_t kDenseKey = 0;  // the dense table's one row
+constexpr uint64_t kDenseKey = 0;  // the dense table's first row (its only one when small)
 // GENRE only (common/genres.h): a row per genre, keyed by GenreKey(name).
 constexpr uint32_t kGenreEmbeddingTable = 5;
 constexpr uint32_t kGenreBiasTable = 6;
@@ -46,6 +46,34 @@ constexpr uint32_t kGenreBiasTable = 6;
 // every model (DOT leaves them untouched) so that all models share one key space; GENRE adds its
 // two genre tables (both starting at zero, so an untrained genre model is the bias model).
 void FillTableSpecs(JobConfig* config);
+
+// How the dense weights are stored: a model's dense_width() weights, in order, over keys.size()
+// rows of the dense table, `width` floats each; the last row ends with padding (fewer than
+// 4 * keys.size() floats, never read, pushed as zero gradients). Pulling every key into one buffer
+// of floats() floats therefore gives the weights followed by the padding.
+//
+// Why: every batch pulls and pushes all the dense weights, so as one row they load one shard
+// (docs/scaling.md: the hot key, 17,409 floats at --hidden=512). Rows of at most kDenseRowFloats
+// spread them over the shards; a dense part of at most kDenseRowFloats floats (dot, bias, genre,
+// the default mlp) stays the one row kDenseKey, as before. The optimizers work element by element
+// (ps/optimizer.h) and every row is pushed with every batch, so each row's Adam step count is the
+// one row's. What a split does change: the initial values (a row's are drawn from its key), and
+// the last dense_width % 4 weights, which one row updated with a scalar square root and the split
+// rows update in a SIMD packet (ps/optimizer.cc: a few ulp apart).
+struct DenseRows {
+  uint32_t width = 0;          // floats per row: the dense table's width
+  std::vector<uint64_t> keys;  // row j holds weights [j * width, (j + 1) * width)
+  size_t floats() const { return size_t{width} * keys.size(); }
+};
+constexpr uint32_t kDenseRowFloats = 512;
+// The keys cycle through the residues of ShardOf(kDenseTable, key, kDenseSpread), starting at
+// kDenseKey's, so that for any shard count dividing kDenseSpread (1, 2, 3, 4, 5, 6, 8, 10, 12, 15,
+// 16, ...) the rows go round-robin over the shards: shards hold row counts that differ by one at
+// most, whatever the hash does with the first few keys.
+constexpr uint32_t kDenseSpread = 240;
+// The layout of `dense_width` (> 0) weights: n = ceil(dense_width / kDenseRowFloats) rows, of
+// dense_width floats if n is 1, else of ceil(dense_width / n) rounded up to a multiple of 4.
+DenseRows SplitDense(uint32_t dense_width);
 
 // A batch of examples. Example e uses user row user_slot[e] and item row item_slot[e] of the pulled
 // buffers; rating is read by TrainStep only. Under BPR the batch has n = rating.size() examples and
@@ -60,7 +88,7 @@ struct ExampleBatch {
 };
 
 // Pulled rows: user_emb holds num_user_slots * dim floats, user_bias num_user_slots, likewise for
-// items, dense holds dense_width() floats.
+// items, dense holds dense_rows().floats() floats (the dense_width() weights, then padding).
 struct ParamView {
   const float* user_emb;
   const float* item_emb;
@@ -103,11 +131,14 @@ class Model {
 
   uint32_t dim() const { return dim_; }
   uint32_t dense_width() const;
+  // Where the dense weights live: pull and push these keys of kDenseTable.
+  const DenseRows& dense_rows() const { return dense_rows_; }
   bool uses_biases() const { return kind_ != DOT; }
 
-  // Forward and backward for the batch's mean loss. Returns the mean loss (BPR: over the pairs of
-  // the examples rated at least positive_min_rating; 0 when there are none). `dropout_seed` picks
-  // the dropout mask, which is a pure function of (dropout_seed, row index, element).
+  // Forward and backward for the batch's mean loss (the dense padding's gradients are zero).
+  // Returns the mean loss (BPR: over the pairs of the examples rated at least positive_min_rating;
+  // 0 when there are none). `dropout_seed` picks the dropout mask, which is a pure function of
+  // (dropout_seed, row index, element).
   float TrainStep(const ExampleBatch& batch, const ParamView& params, uint64_t dropout_seed,
                   const GradView& grads);
 
@@ -134,6 +165,7 @@ class Model {
   float dropout_ = 0;
   float offset_ = 0;
   float positive_min_rating_ = 0;  // BPR
+  DenseRows dense_rows_;
 
   // Scratch, sized to the last batch.
   RowMatrix x_;       // batch x features

@@ -2,10 +2,12 @@
 """The plots of docs/scaling.md, drawn by gnuplot (Debian's gnuplot-nox) from the harness's csv files.
 
   scripts/scale_plots.py DIR     reads DIR/scaling.csv, DIR/shards.csv, DIR/epochs.csv; writes
-                                 DIR/speedup.png, DIR/link.png, DIR/shards.png, DIR/mae_time.png
+                                 DIR/speedup.png, DIR/link.png, DIR/shards.png, DIR/mae_time.png,
+                                 DIR/hotkey.png
 
 Which runs go where, by the label column (scripts/scale.sh --label): the sweep has none; the
-link-rate runs are labelled link*; the learning-curve runs mae*. Only runs with status ok count.
+link-rate runs are labelled link*; the learning-curve runs mae*; the runs before and after the
+dense row's split hotkey_before and hotkey_after. Only runs with status ok count.
 """
 
 import csv
@@ -83,10 +85,15 @@ plot '{f}' using 1:2 with linespoints lw 2 pt 7 title 'measured', \\
 """, work)
 
 
-def shards(d, runs, shard_rows, work):
-    ok = {r["run"] for r in runs if r["status"] == "ok" and not r["label"] and r["servers"] == "4"}
+def shards(d, runs, shard_rows, work, labels=None, out="shards.png",
+           title="Per-shard load, 4 servers: each shard over the mean of the 4 (1 = even)"):
+    # The sweep's runs (no label), or those whose label starts with one of `labels`.
+    ok = {r["run"] for r in runs if r["status"] == "ok" and r["servers"] == "4" and
+          (r["label"].startswith(labels) if labels else not r["label"])}
     lines, names = [], []
-    for run in sorted(ok, key=lambda x: (x.split("-")[2], int(x.split("-")[0][1:]))):
+    # By consistency and workers, then the hotkey runs in the order run: before, after, before.3 ...
+    for run in sorted(ok, key=lambda x: (x.split("-")[2], int(x.split("-")[0][1:]),
+                                         x.partition(".")[2], "after" in x)):
         ss = [s for s in shard_rows if s["run"] == run]
         if len(ss) != 4:
             continue
@@ -102,9 +109,10 @@ def shards(d, runs, shard_rows, work):
     if not names:
         return
     f = write(work, "shards.dat", lines)
-    tics = ", ".join(f"'{n}' {i + 0.27}" for i, n in enumerate(names))
-    gnuplot(TERM.replace("900,560", "1100,560") + f"""set output '{d}/shards.png'
-set title 'Per-shard load, 4 servers: each shard over the mean of the 4 (1 = even)'
+    # gnuplot's enhanced text would read the labels' underscores as subscripts.
+    tics = ", ".join(f"'{n.replace('hotkey_', '')}' {i + 0.27}" for i, n in enumerate(names))
+    gnuplot(TERM.replace("900,560", "1100,560") + f"""set output '{d}/{out}'
+set title '{title}'
 set xlabel 'run (4 points each, left to right: shards 0 to 3)'
 set ylabel 'shard / mean of shards'
 set xtics ({tics}) rotate by -30
@@ -147,6 +155,8 @@ def main(argv):
         speedup(d, runs, work)
         link(d, runs, work)
         shards(d, runs, rows(os.path.join(d, "shards.csv")), work)
+        shards(d, runs, rows(os.path.join(d, "shards.csv")), work, ("hotkey_before", "hotkey_after"),
+               "hotkey.png", "Per-shard load, 4 servers: the dense weights as one row, then split (hotkey runs)")
         mae_time(d, rows(os.path.join(d, "epochs.csv")), work)
     return 0
 

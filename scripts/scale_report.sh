@@ -3,7 +3,10 @@
 # the plots in docs/scaling/. Needs root, like scripts/scale.sh; about 40 minutes on 2 cores.
 #
 #   scripts/scale_report.sh [PHASE...]    phases: sweep link mae real rerun merge (default: all);
-#                                         real-again reruns REAL_AGAIN (8:4:async) of the real phase
+#                                         real-again reruns REAL_AGAIN (8:4:async) of the real phase;
+#                                         hotkey runs a few points before and after the dense row's
+#                                         split, the before with HOTKEY_BEFORE's psrec (a checkout
+#                                         from before it, built: HOTKEY_BEFORE=DIR)
 #
 # Runs go to out/scaling/PHASE/ (logs stay there); merge writes docs/scaling/{scaling,shards,
 # hosts,epochs}.csv from whichever phases have results, then scale_model.py and scale_plots.py.
@@ -52,11 +55,25 @@ for phase in "${phases[@]}"; do
       # The sweep's w8-s4-async again, with the samplers in the cluster's cpu cgroup (docs/scaling.md).
       run scripts/scale.sh --points=8:4:async --label=rerun "${COMMON[@]}" --data="$(data_of)" --epochs=2 \
         --out="$OUT/rerun" "${JOB[@]}" ;;
+    hotkey)
+      # docs/scaling.md's per-shard load before and after the dense row was split over the shards:
+      # the same points, data and job with the one-row psrec, then with this one. No Recall@10 after
+      # each epoch (--ranking_every=-1): at 0.14 cores it takes minutes, and the sweep had none.
+      [ -x "${HOTKEY_BEFORE:-}/build/psrec" ] || {
+        echo "scale_report: hotkey needs HOTKEY_BEFORE=DIR, a built checkout from before the split" >&2
+        exit 2
+      }
+      run "$HOTKEY_BEFORE/scripts/scale.sh" --points=4:4:async,8:4:async --label=hotkey_before \
+        "${COMMON[@]}" --data="$SYNTH" --epochs=2 --out="$OUT/hotkey-before" "${JOB[@]}" --ranking_every=-1
+      run scripts/scale.sh --points=4:4:async,8:4:async --label=hotkey_after "${COMMON[@]}" \
+        --data="$OUT/hotkey-before/data/synth-ml-25m-1000000-seed1" --epochs=2 --out="$OUT/hotkey-after" \
+        "${JOB[@]}" --ranking_every=-1 ;;
     merge)
       mkdir -p "$DOCS"
       for f in scaling shards hosts epochs; do
         first=1
-        for d in "$OUT"/sweep "$OUT"/link-* "$OUT"/mae "$OUT"/real "$OUT"/real-again "$OUT"/rerun; do
+        for d in "$OUT"/sweep "$OUT"/link-* "$OUT"/mae "$OUT"/real "$OUT"/real-again "$OUT"/rerun \
+                 "$OUT"/hotkey-*; do
           [ -f "$d/$f.csv" ] || continue
           if [ "$first" = 1 ]; then cat "$d/$f.csv"; first=0; else tail -n +2 "$d/$f.csv"; fi
         done >"$DOCS/$f.csv"
@@ -67,7 +84,8 @@ for phase in "${phases[@]}"; do
         >"$DOCS/projection.md"
       /usr/bin/python3 scripts/scale_plots.py "$DOCS"
       /usr/bin/python3 scripts/scale_tables.py "$DOCS" 0.60 >"$DOCS/tables.md" ;;
-    *) echo "scale_report: unknown phase '$phase' (sweep link mae real real-again rerun merge)" >&2; exit 2 ;;
+    *) echo "scale_report: unknown phase '$phase' (sweep link mae real real-again rerun hotkey merge)" >&2
+       exit 2 ;;
   esac
 done
 exit "$failed"

@@ -52,6 +52,44 @@ def runs_table(runs, base):
            "model ratings/s", "model error", "model bottleneck"], body)
 
 
+SHARD_KEYS = ("rows", "pull_requests", "rows_pulled", "tx_bytes", "cpu_s")
+SHARD_HEAD = ["rows held", "pull requests", "rows pulled", "bytes sent", "CPU s"]
+
+
+def max_over_mean(ss, k):
+    v = [float(s[k]) for s in ss]
+    return max(v) / (sum(v) / len(v))
+
+
+def shards_table(runs, shards):
+    """Every shard of each run, then the run's max over mean in bold."""
+    body = []
+    for r in runs:
+        ss = [s for s in shards if s["run"] == r["run"]]
+        for s in ss:
+            body.append([r["run"], s["shard"]] + [f(s[k]) if k != "cpu_s" else f(s[k], ".2f")
+                                                   for k in SHARD_KEYS])
+        body.append([r["run"], "max/mean"] + [f"**{max_over_mean(ss, k):.3f}**" for k in SHARD_KEYS])
+    table(["run", "shard"] + SHARD_HEAD, body)
+
+
+def hotkey_tables(runs, shards):
+    """The runs before and after the dense row's split (labels hotkey_before*, hotkey_after*), by
+    point in the order run: max over mean per run, then every shard."""
+    hot = [r for r in runs if r["label"].startswith(("hotkey_before", "hotkey_after"))]
+    hot.sort(key=lambda r: (int(r["servers"]), int(r["workers"])))
+    body = []
+    for r in hot:
+        ss = [s for s in shards if s["run"] == r["run"]]
+        body.append([r["run"], "one row" if "before" in r["label"] else "split",
+                     f(r["ratings_per_s"]), f(r["test_mae"], ".4f"),
+                     f"{f(r['cpu_s_ps'], '.1f')} / {f(r['cpu_s_workers'], '.1f')}"] +
+                    [f"{max_over_mean(ss, k):.3f}" for k in SHARD_KEYS])
+    table(["run", "dense", "ratings/s", "test MAE", "CPU s ps / workers"] +
+          [f"{h}, max/mean" for h in SHARD_HEAD], body)
+    shards_table(hot, shards)
+
+
 def main(argv):
     if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
@@ -59,6 +97,7 @@ def main(argv):
     d = argv[1]
     target = float(argv[2]) if len(argv) == 3 else 0.62
     runs = [r for r in rows(os.path.join(d, "scaling.csv")) if r["status"] == "ok"]
+    shards = rows(os.path.join(d, "shards.csv"))
     base = {}
     for r in runs:
         if r["workers"] == "1" and r["servers"] == "1":
@@ -80,22 +119,9 @@ def main(argv):
         print(f"### {label}")
         runs_table([r for r in runs if r["label"] == label], base)
     print("### shards")
-    shards = rows(os.path.join(d, "shards.csv"))
-    body = []
-    for r in runs:
-        if r["label"] or r["servers"] == "1":
-            continue
-        ss = [s for s in shards if s["run"] == r["run"]]
-        keys = ("rows", "pull_requests", "rows_pulled", "tx_bytes", "cpu_s")
-        for s in ss:
-            body.append([r["run"], s["shard"]] + [f(s[k]) if k != "cpu_s" else f(s[k], ".2f")
-                                                   for k in keys])
-        mm = []
-        for k in keys:
-            v = [float(s[k]) for s in ss]
-            mm.append(f"**{max(v) / (sum(v) / len(v)):.3f}**")
-        body.append([r["run"], "max/mean"] + mm)
-    table(["run", "shard", "rows held", "pull requests", "rows pulled", "bytes sent", "CPU s"], body)
+    shards_table([r for r in runs if not r["label"] and r["servers"] != "1"], shards)
+    print("### hotkey")
+    hotkey_tables(runs, shards)
     print(f"### time to MAE {target}")
     epochs = rows(os.path.join(d, "epochs.csv"))
     body = []

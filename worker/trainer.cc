@@ -11,11 +11,6 @@
 #include "worker/worker_metrics.h"
 
 namespace psrec {
-namespace {
-
-const uint64_t kDenseKeys[] = {kDenseKey};
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const JobConfig& config,
                                                          const RatingTable* data,
@@ -53,8 +48,8 @@ Trainer::Trainer(const JobConfig& config, const RatingTable* data, ParamStore* s
       item_stamp_(data->num_items(), 0),
       user_slot_of_(data->num_users()),
       item_slot_of_(data->num_items()),
-      g_dense_(model_.dense_width()) {
-  for (Batch& batch : batches_) batch.dense.resize(model_.dense_width());
+      g_dense_(model_.dense_rows().floats()) {
+  for (Batch& batch : batches_) batch.dense.resize(model_.dense_rows().floats());
 }
 
 uint32_t Trainer::ItemSlot(uint32_t item, Batch* batch) {
@@ -114,7 +109,7 @@ void Trainer::Gather(absl::Span<const uint32_t> rows, std::optional<uint64_t> ne
   batch->blocks = {
       {kUserEmbeddingTable, batch->user_keys, absl::MakeSpan(batch->user_emb)},
       {kItemEmbeddingTable, batch->item_keys, absl::MakeSpan(batch->item_emb)},
-      {kDenseTable, kDenseKeys, absl::MakeSpan(batch->dense)},
+      {kDenseTable, model_.dense_rows().keys, absl::MakeSpan(batch->dense)},
   };
   if (model_.uses_biases()) {
     batch->blocks.push_back({kUserBiasTable, batch->user_keys, absl::MakeSpan(batch->user_bias)});
@@ -155,7 +150,7 @@ absl::StatusOr<float> Trainer::ComputeAndPush(Batch& batch, uint64_t step) {
   push_blocks_.clear();  // keeps its capacity: no allocation per batch
   push_blocks_.push_back({kUserEmbeddingTable, batch.user_keys, g_user_emb_});
   push_blocks_.push_back({kItemEmbeddingTable, batch.item_keys, g_item_emb_});
-  push_blocks_.push_back({kDenseTable, kDenseKeys, g_dense_});
+  push_blocks_.push_back({kDenseTable, model_.dense_rows().keys, g_dense_});
   if (model_.uses_biases()) {
     push_blocks_.push_back({kUserBiasTable, batch.user_keys, g_user_bias_});
     push_blocks_.push_back({kItemBiasTable, batch.item_keys, g_item_bias_});

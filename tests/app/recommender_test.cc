@@ -66,13 +66,12 @@ TEST_F(RecommenderTest, ExcludesTrainingItemsAndReportsPredictsRatings) {
   std::vector<uint64_t> user_key = {1}, item_keys;
   for (const auto& e : rec->entries) item_keys.push_back(static_cast<uint64_t>(e.movie_id));
   std::vector<float> user_emb(dim), user_bias(1), item_emb(3 * dim), item_bias(3),
-      dense(model->dense_width());
-  const uint64_t dense_key[] = {kDenseKey};
+      dense(model->dense_rows().floats());
   const PullBlock blocks[] = {{kUserEmbeddingTable, user_key, absl::MakeSpan(user_emb)},
                               {kUserBiasTable, user_key, absl::MakeSpan(user_bias)},
                               {kItemEmbeddingTable, item_keys, absl::MakeSpan(item_emb)},
                               {kItemBiasTable, item_keys, absl::MakeSpan(item_bias)},
-                              {kDenseTable, dense_key, absl::MakeSpan(dense)}};
+                              {kDenseTable, model->dense_rows().keys, absl::MakeSpan(dense)}};
   ASSERT_TRUE(planted_.store->Pull(blocks).ok());
   const std::vector<uint32_t> user_slot = {0, 0, 0}, item_slot = {0, 1, 2};
   std::vector<float> predicted(3);

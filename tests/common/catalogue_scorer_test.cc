@@ -51,7 +51,7 @@ Rows MakeRows(const Model& model, uint64_t seed) {
   rows.user_bias = Random(kUsers, rng, 0.5f);
   rows.catalogue.item_emb = Random(size_t{kItems} * kDim, rng, 1.5f);
   rows.catalogue.item_bias = Random(kItems, rng, 0.5f);
-  rows.catalogue.dense = Random(model.dense_width(), rng, 0.8f);
+  rows.catalogue.dense = Random(model.dense_rows().floats(), rng, 0.8f);
   return rows;
 }
 

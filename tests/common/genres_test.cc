@@ -132,7 +132,7 @@ struct GenreFixture {
     item_bias = testing_util::RandomValues(rng, 3, 0.5f);
     genre_emb = testing_util::RandomValues(rng, links.keys().size() * 3, 1.0f);
     genre_bias = testing_util::RandomValues(rng, links.keys().size(), 0.5f);
-    dense = testing_util::RandomValues(rng, Model::Create(config)->dense_width(), 0.5f);
+    dense = testing_util::RandomValues(rng, Model::Create(config)->dense_rows().floats(), 0.5f);
     mixed_emb.resize(item_emb.size());
     mixed_bias.resize(item_bias.size());
   }

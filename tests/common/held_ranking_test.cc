@@ -184,11 +184,11 @@ TEST(HeldRankingTest, ModelRankingEqualsTheWholeDataScorer) {
     CatalogueRows rows;
     rows.item_emb.resize(items * dim);
     rows.item_bias.resize(items);
-    rows.dense.resize(model->dense_width());
-    const uint64_t dense_key[] = {kDenseKey};
-    const PullBlock blocks[] = {{kItemEmbeddingTable, keys, absl::MakeSpan(rows.item_emb)},
-                                {kItemBiasTable, keys, absl::MakeSpan(rows.item_bias)},
-                                {kDenseTable, dense_key, absl::MakeSpan(rows.dense)}};
+    rows.dense.resize(model->dense_rows().floats());
+    const PullBlock blocks[] = {
+        {kItemEmbeddingTable, keys, absl::MakeSpan(rows.item_emb)},
+        {kItemBiasTable, keys, absl::MakeSpan(rows.item_bias)},
+        {kDenseTable, model->dense_rows().keys, absl::MakeSpan(rows.dense)}};
     ASSERT_TRUE(store.Pull(blocks).ok());
     absl::StatusOr<CatalogueScorer> scorer = CatalogueScorer::Create(config, std::move(rows));
     ASSERT_TRUE(scorer.ok());

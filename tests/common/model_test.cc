@@ -1,10 +1,13 @@
 #include "common/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/rng.h"
+#include "common/sharding.h"
 #include "gtest/gtest.h"
 #include "tests/common/gradient_check.h"
 
@@ -32,7 +35,7 @@ struct Fixture {
     item_emb = testing_util::RandomValues(rng, 3 * 4, 1.0f);
     user_bias = testing_util::RandomValues(rng, 3, 0.5f);
     item_bias = testing_util::RandomValues(rng, 3, 0.5f);
-    dense = testing_util::RandomValues(rng, Model::Create(config)->dense_width(), 0.8f);
+    dense = testing_util::RandomValues(rng, Model::Create(config)->dense_rows().floats(), 0.8f);
     if (loss == BPR) {
       // Two negatives per example (ExampleBatch's layout), one of them the positive item itself
       // (example 4), and two examples rated below the positive threshold, which must not count.
@@ -192,6 +195,78 @@ TEST(ModelTest, TableSpecsMatchTheModel) {
   config.set_loss(MAE);
   EXPECT_EQ(config.tables(kDenseTable).width(), Model::Create(config)->dense_width());
   EXPECT_EQ(Model::Create(config)->dense_width(), 5u * 10 + 2 * 5 + 1);
+}
+
+// A dense part of at most kDenseRowFloats floats is the one row kDenseKey, as it always was (so
+// every figure and checkpoint of the small models holds); a larger one is rows of equal width whose
+// keys are distinct and start with kDenseKey, with less than 4 floats of padding per row.
+TEST(ModelTest, SplitDenseKeepsSmallRowsAndCutsLargeOnesEvenly) {
+  for (const uint32_t width : {2u, 33u, 341u, kDenseRowFloats}) {
+    const DenseRows rows = SplitDense(width);
+    EXPECT_EQ(rows.width, width);
+    EXPECT_EQ(rows.keys, std::vector<uint64_t>{kDenseKey});
+  }
+  for (const uint32_t width : {kDenseRowFloats + 1, 17409u, 1000000u}) {
+    const DenseRows rows = SplitDense(width);
+    const size_t n = (width + kDenseRowFloats - 1) / kDenseRowFloats;
+    ASSERT_EQ(rows.keys.size(), n) << width;
+    EXPECT_LE(rows.width, kDenseRowFloats);
+    EXPECT_EQ(rows.width % 4, 0u);
+    EXPECT_GE(rows.floats(), width);
+    EXPECT_LT(rows.floats() - width, 4 * n) << width;
+    EXPECT_EQ(rows.keys[0], kDenseKey);
+    EXPECT_EQ(absl::flat_hash_set<uint64_t>(rows.keys.begin(), rows.keys.end()).size(), n);
+  }
+  EXPECT_EQ(SplitDense(17409).width, 500u);  // --hidden=512 at dim 30: 35 rows
+}
+
+// The weights (not the padding) each shard holds, over the mean: 1 is a perfect spread.
+double DenseMaxOverMean(const DenseRows& rows, uint32_t width, uint32_t shards) {
+  std::vector<size_t> floats(shards, 0);
+  for (size_t j = 0; j < rows.keys.size(); ++j) {
+    const size_t begin = j * rows.width;
+    floats[ShardOf(kDenseTable, rows.keys[j], shards)] +=
+        std::min<size_t>(rows.width, width - std::min<size_t>(begin, width));
+  }
+  return static_cast<double>(*std::max_element(floats.begin(), floats.end())) * shards / width;
+}
+
+// The rows go round-robin over any shard count dividing kDenseSpread: at --hidden=512 (35 rows) the
+// row counts of any two shards of 2, 3, 4 or 8 differ by one at most, and no shard of 2 or 4 holds
+// more than 1.04 times its share of the weights. Hashing the keys 0..34 instead would put 6, 14, 5
+// and 10 rows on 4 shards (1.6 times the mean), 11 and 24 on 2.
+TEST(ModelTest, SplitDenseSpreadsTheRowsOverTheShards) {
+  for (const uint32_t hidden : {16u, 64u, 512u, 1024u}) {
+    const uint32_t width = hidden * 32 + 2 * hidden + 1;  // mlp at dim 30
+    const DenseRows rows = SplitDense(width);
+    for (const uint32_t shards : {1u, 2u, 3u, 4u, 8u}) {
+      std::vector<size_t> held(shards, 0);
+      for (const uint64_t key : rows.keys) ++held[ShardOf(kDenseTable, key, shards)];
+      const auto [least, most] = std::minmax_element(held.begin(), held.end());
+      EXPECT_LE(*most - *least, 1u) << "hidden " << hidden << ", " << shards << " shards";
+    }
+  }
+  const DenseRows rows = SplitDense(17409);
+  for (const uint32_t shards : {1u, 2u, 4u}) {
+    EXPECT_LE(DenseMaxOverMean(rows, 17409, shards), 1.04) << shards << " shards";
+  }
+}
+
+// TrainStep's dense gradients cover the padding too, with zeros, so that a push of every row moves
+// no padding by its gradient.
+TEST(ModelTest, TrainStepZeroesTheDensePadding) {
+  Fixture f(MLP, MAE, 0.0f);
+  f.config.set_hidden(100);  // at dim 4: 100 * 6 + 201 = 801 weights, 2 rows of 404
+  absl::StatusOr<Model> model = Model::Create(f.config);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ(model->dense_rows().floats(), model->dense_width() + 7u);
+  f.dense.assign(model->dense_rows().floats(), 0.1f);
+  std::vector<float> g_ue(f.user_emb.size()), g_ie(f.item_emb.size()), g_ub(3), g_ib(3),
+      g_d(f.dense.size(), 7.0f);
+  model->TrainStep(f.Batch(), f.Params(), 1,
+                   {g_ue.data(), g_ie.data(), g_ub.data(), g_ib.data(), g_d.data()});
+  EXPECT_EQ(g_d.back(), 0.0f);
+  EXPECT_NE(g_d[model->dense_width() - 1], 7.0f);  // the head's bias, the last weight
 }
 
 }  // namespace

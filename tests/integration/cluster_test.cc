@@ -67,6 +67,9 @@ fs::path ExpectClusterReproducesInProcess(const std::string& name,
 TEST(ClusterTest, OneWorkerSyncReproducesTheInProcessTrainerBitwise) {
   ExpectClusterReproducesInProcess("dot", JobFlags("dot"));
   ExpectClusterReproducesInProcess("mlp", JobFlags("mlp"));
+  // Dense weights over kDenseRowFloats split into rows (hidden 64: 769 weights, 2 rows of 385), on
+  // different shards of 3.
+  ExpectClusterReproducesInProcess("mlp_split", Concat(JobFlags("mlp"), {"--hidden=64"}));
   // The ranking loss too: its negatives are keyed by (seed, step, example) in every process.
   ExpectClusterReproducesInProcess("bpr",
                                    Concat(JobFlags("bias"), {"--loss=bpr", "--negatives=2"}));

@@ -1,12 +1,16 @@
 #include "ps/local_store.h"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/model.h"
+#include "common/optimizer_config.h"
+#include "common/rng.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ps/request_test_util.h"
@@ -191,6 +195,61 @@ TEST(LocalStoreTest, InsertRowErrorsChangeNoRow) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store->table(5)->num_rows(), 0u);
   EXPECT_EQ(store->table(0)->num_rows(), 0u);
+}
+
+// The dense weights split over rows (common/model.h's DenseRows) train like one row: the same
+// weights go in, Adam with L2 applies the same gradients push after push (element-wise, and every
+// row's step count is the one row's), and pulling every row gives back the weights followed by the
+// padding: bit for bit, but for the last 1361 % 4 = 1 weight, which one row updates with a scalar
+// square root and the rows in a SIMD packet (a few ulp apart).
+TEST(LocalStoreTest, DenseRowsTrainBitwiseLikeOneRow) {
+  JobConfig config;
+  config.set_model(MLP);
+  config.set_dim(30);
+  config.set_hidden(40);  // 40 * 32 + 81 = 1361 weights: 3 rows of 456, 7 floats of padding
+  config.set_l2_dense(0.01f);
+  FillTableSpecs(&config);
+  const DenseRows split = SplitDense(1361);
+  ASSERT_EQ(split.keys.size(), 3u);
+  ASSERT_EQ(config.tables(kDenseTable).width(), split.width);
+  google::protobuf::RepeatedPtrField<TableSpec> one_row = config.tables();
+  one_row.Mutable(kDenseTable)->set_width(1361);
+  OptimizerConfig adam;
+  adam.set_kind(ADAM);
+  adam.set_lr(0.01f);
+  ASSERT_TRUE(ResolveOptimizerConfig(&adam).ok());
+  auto chunked = LocalStore::Create(config.tables(), adam, kSeed);
+  auto whole = LocalStore::Create(one_row, adam, kSeed);
+  ASSERT_TRUE(chunked.ok() && whole.ok());
+
+  Rng rng(3);
+  std::vector<float> weights(split.floats(), 0.0f), state(2 * split.width, 0.0f);
+  for (size_t i = 0; i < 1361; ++i) weights[i] = rng.Unit() - 0.5f;
+  for (size_t j = 0; j < split.keys.size(); ++j) {
+    const auto row = absl::MakeConstSpan(weights).subspan(j * split.width, split.width);
+    ASSERT_TRUE((*chunked)->InsertRow(kDenseTable, split.keys[j], 0, row, state).ok());
+  }
+  const std::vector<float> whole_state(2 * 1361, 0.0f);
+  ASSERT_TRUE((*whole)
+                  ->InsertRow(kDenseTable, kDenseKey, 0, absl::MakeConstSpan(weights).first(1361),
+                              whole_state)
+                  .ok());
+  std::vector<float> grads(split.floats(), 0.0f);
+  for (int step = 0; step < 5; ++step) {
+    for (size_t i = 0; i < 1361; ++i) grads[i] = rng.Unit() - 0.5f;
+    const PushBlock rows{kDenseTable, split.keys, grads};
+    const uint64_t one_key[] = {kDenseKey};
+    const PushBlock row{kDenseTable, one_key, absl::MakeConstSpan(grads).first(1361)};
+    ASSERT_TRUE((*chunked)->Push({&rows, 1}).ok());
+    ASSERT_TRUE((*whole)->Push({&row, 1}).ok());
+  }
+  std::vector<float> pulled(split.floats());
+  const PullBlock block{kDenseTable, split.keys, absl::MakeSpan(pulled)};
+  ASSERT_TRUE((*chunked)->Pull({&block, 1}).ok());
+  const std::vector<float> expected = PullRow(**whole, kDenseTable, kDenseKey);
+  EXPECT_EQ(std::memcmp(pulled.data(), expected.data(), 1360 * sizeof(float)), 0);
+  EXPECT_FLOAT_EQ(pulled[1360], expected[1360]);
+  EXPECT_NE(expected[0], weights[0]);  // the pushes moved the weights
 }
 
 }  // namespace
