@@ -27,9 +27,8 @@
 // the wait for the epoch's end is the caller's (app/coordinator_main.cc).
 //
 // Thread-safety: Run is called once, on one thread; rollbacks() and RequestStop() may be called
-// from any. The runner
-// takes state->mu (coordinator/coordinator_state.h) only around what it reads and changes there,
-// and never while it calls the shards.
+// from any. The runner takes state->mu (coordinator/coordinator_state.h) only around what it reads
+// and changes there, and never while it calls the shards.
 #ifndef PSREC_COORDINATOR_JOB_RUNNER_H_
 #define PSREC_COORDINATOR_JOB_RUNNER_H_
 
