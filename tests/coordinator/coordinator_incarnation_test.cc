@@ -43,41 +43,32 @@ TEST(CoordinatorIncarnationTest, RegisterAnswersTheIncarnationAndItIsChecked) {
   EXPECT_TRUE(service.Heartbeat(&context, &beat, &alive).ok());
 }
 
+// Calls `rpc` as worker 1 of the old incarnation and expects to be told to register again.
+template <typename Request, typename Response>
+void ExpectRegisterAgain(CoordinatorService& service,
+                         grpc::Status (CoordinatorService::*rpc)(grpc::ServerContext*,
+                                                                 const Request*, Response*),
+                         const std::string& name) {
+  grpc::ServerContext context;
+  Request request;
+  request.set_worker_id(1);
+  request.set_incarnation(kOld);
+  Response response;
+  const grpc::Status status = (service.*rpc)(&context, &request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << name;
+  EXPECT_THAT(status.error_message(),
+              HasSubstr(name + " from worker 1 of coordinator incarnation"));
+  EXPECT_THAT(status.error_message(), HasSubstr("register again"));
+}
+
 TEST(CoordinatorIncarnationTest, EveryCallOfAnotherIncarnationsWorkerIsNotFound) {
   const JobConfig config = TestConfig();
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2), WithIncarnation(kIncarnation));
-  grpc::ServerContext context;
-  auto expect_register_again = [](const grpc::Status& status, const std::string& rpc) {
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << rpc;
-    EXPECT_THAT(status.error_message(),
-                HasSubstr(rpc + " from worker 1 of coordinator incarnation"));
-    EXPECT_THAT(status.error_message(), HasSubstr("register again"));
-  };
-  GetWorkRequest ask;
-  ask.set_worker_id(1);
-  ask.set_incarnation(kOld);
-  WorkAssignment work;
-  expect_register_again(service.GetWork(&context, &ask, &work), "GetWork");
-  ReportRequest report;
-  report.set_worker_id(1);
-  report.set_incarnation(kOld);
-  ReportResponse reported;
-  expect_register_again(service.Report(&context, &report, &reported), "Report");
-  HeartbeatRequest beat;
-  beat.set_worker_id(1);
-  beat.set_incarnation(kOld);
-  HeartbeatResponse alive;
-  expect_register_again(service.Heartbeat(&context, &beat, &alive), "Heartbeat");
-  ClockRequest clock;
-  clock.set_worker_id(1);
-  clock.set_incarnation(kOld);
-  ClockResponse allowed;
-  expect_register_again(service.Clock(&context, &clock, &allowed), "Clock");
-  LeaveRequest leave;
-  leave.set_worker_id(1);
-  leave.set_incarnation(kOld);
-  LeaveResponse left;
-  expect_register_again(service.Leave(&context, &leave, &left), "Leave");
+  ExpectRegisterAgain(service, &CoordinatorService::GetWork, "GetWork");
+  ExpectRegisterAgain(service, &CoordinatorService::Report, "Report");
+  ExpectRegisterAgain(service, &CoordinatorService::Heartbeat, "Heartbeat");
+  ExpectRegisterAgain(service, &CoordinatorService::Clock, "Clock");
+  ExpectRegisterAgain(service, &CoordinatorService::Leave, "Leave");
 }
 
 // A server that holds the old incarnation's generation would take the new one's Restore of the same
