@@ -45,14 +45,33 @@ absl::StatusOr<int> WaitForPort(ProcessGroup& cluster, size_t index, const std::
                                                   absl::FormatDuration(kStartTimeout)));
 }
 
-std::string ClusterJson(const std::vector<Child>& children) {
+std::string ClusterJson(const std::vector<Child>& children, int32_t metrics_port) {
   std::string out = "{\n  \"processes\": [";
   for (size_t i = 0; i < children.size(); ++i) {
     absl::StrAppend(&out, i == 0 ? "" : ",", "\n    {\"role\": \"", children[i].role,
                     "\", \"pid\": ", children[i].pid, ", \"address\": \"", children[i].address,
-                    "\"}");
+                    "\"");
+    if (metrics_port > 0) {
+      absl::StrAppend(&out, ", \"metrics\": \"127.0.0.1:", metrics_port + i, "\"");
+    }
+    absl::StrAppend(&out, "}");
   }
   return out + "\n  ]\n}\n";
+}
+
+absl::Status WriteClusterJson(ProcessGroup& cluster, const ClusterOptions& options,
+                              const std::string& path) {
+  return WriteFileAtomically(path, ClusterJson(cluster.children(), options.metrics_port));
+}
+
+// Starts the cluster's next child, with --metrics_port when options.metrics_port asks for it.
+absl::Status StartChild(ProcessGroup& cluster, const ClusterOptions& options,
+                        const std::string& role, std::vector<std::string> args) {
+  if (options.metrics_port > 0) {
+    args.push_back(absl::StrCat(
+        "--metrics_port=", options.metrics_port + static_cast<int32_t>(cluster.children().size())));
+  }
+  return cluster.Start(role, std::move(args));
 }
 
 absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,
@@ -69,7 +88,8 @@ absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,
                                      "--port=0",
                                      "--port_file=" + port_file};
     args.insert(args.end(), options.ps_flags.begin(), options.ps_flags.end());
-    if (absl::Status s = cluster.Start(absl::StrCat("ps", shard), std::move(args)); !s.ok()) {
+    if (absl::Status s = StartChild(cluster, options, absl::StrCat("ps", shard), std::move(args));
+        !s.ok()) {
       return s;
     }
     absl::StatusOr<int> port = WaitForPort(cluster, cluster.children().size() - 1, port_file);
@@ -87,7 +107,7 @@ absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,
                                    "--port_file=" + port_file};
   if (!options.metrics_out.empty()) args.push_back("--metrics_out=" + options.metrics_out);
   args.insert(args.end(), options.coordinator_flags.begin(), options.coordinator_flags.end());
-  if (absl::Status s = cluster.Start("coordinator", args); !s.ok()) return s;
+  if (absl::Status s = StartChild(cluster, options, "coordinator", args); !s.ok()) return s;
   absl::StatusOr<int> port = WaitForPort(cluster, cluster.children().size() - 1, port_file);
   if (!port.ok()) return port.status();
   cluster.children().back().address = absl::StrCat("127.0.0.1:", *port);
@@ -123,7 +143,7 @@ absl::Status RestartOnItsPort(ProcessGroup& cluster, size_t i, std::vector<std::
   PSREC_LOG(WARNING) << what << "; restarting it on port " << port << " (restart " << *restarts
                      << " of " << options.max_restarts << ")";
   if (absl::Status s = cluster.Restart(i, std::move(args)); !s.ok()) return s;
-  return WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+  return WriteClusterJson(cluster, options, cluster_json);
 }
 
 // The coordinator stopped while the job runs (killed, or exited 143 after SIGTERM): it is started
@@ -256,10 +276,10 @@ absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& opti
                                        "--coordinator=" + coordinator_address,
                                        absl::StrCat("--name=worker", w)};
       args.insert(args.end(), options.worker_flags.begin(), options.worker_flags.end());
-      status = cluster.Start(absl::StrCat("worker", w), std::move(args));
+      status = StartChild(cluster, options, absl::StrCat("worker", w), std::move(args));
     }
     const std::string cluster_json = options.out_dir + "/cluster.json";
-    if (status.ok()) status = WriteFileAtomically(cluster_json, ClusterJson(cluster.children()));
+    if (status.ok()) status = WriteClusterJson(cluster, options, cluster_json);
     if (status.ok()) status = Supervise(cluster, coordinator, options, cluster_json);
     if (!status.ok()) PSREC_LOG(ERROR) << status.message() << "; stopping the cluster";
     cluster.StopAll();

@@ -24,12 +24,15 @@ struct ClusterOptions {
   // How many times in all a parameter server that died, or a coordinator that was stopped, is
   // started again.
   uint32_t max_restarts = 3;
+  // When > 0, child k (in cluster.json's order: servers, coordinator, workers) serves /metrics on
+  // port metrics_port + k, and cluster.json gives each one's "metrics" address.
+  int32_t metrics_port = 0;
 };
 
 // Runs the job on a local cluster. Child stderr lines are prefixed with the child's role ("[ps0]
 // "); the coordinator's stdout passes through unchanged. Writes OUT/cluster.json listing every
-// process's role, pid and address. Returns an error naming the first child that failed; no child
-// outlives it.
+// process's role, pid and address (and metrics address, with options.metrics_port). Returns an
+// error naming the first child that failed; no child outlives it.
 absl::Status RunLocalCluster(const JobConfig& config, const ClusterOptions& options);
 
 }  // namespace psrec

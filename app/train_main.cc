@@ -33,16 +33,22 @@ ABSL_FLAG(int32_t, max_restarts, 3,
           "With --ps_shards: how many times in all a parameter server that died, or a coordinator "
           "killed by a signal, is started again (each time the job rolls back to its last "
           "checkpoint; a coordinator with --auto_resume).");
+ABSL_FLAG(int32_t, cluster_metrics_port, 0,
+          "With --ps_shards: every process of the cluster serves Prometheus /metrics (psrec_*) on "
+          "0.0.0.0, on consecutive ports from this one in cluster.json's order (the servers, the "
+          "coordinator, the workers), and cluster.json gives each one's address. 0: off.");
 
 namespace psrec {
 namespace {
 
 // The child processes' flags for a local cluster of `ps_shards` servers.
-ClusterOptions LocalClusterOptions(RecoveryOptions recovery, int32_t max_restarts) {
+ClusterOptions LocalClusterOptions(RecoveryOptions recovery, int32_t max_restarts,
+                                   int32_t metrics_port) {
   ClusterOptions options;
   options.out_dir = absl::GetFlag(FLAGS_out_dir);
   options.metrics_out = MetricsOutFlag();
   options.max_restarts = static_cast<uint32_t>(max_restarts);
+  options.metrics_port = metrics_port;
   if (recovery.checkpoint_dir.empty()) {
     // A directory of this run's own, so that it never mixes with another run's checkpoints.
     recovery.checkpoint_dir = absl::StrCat(
@@ -100,13 +106,23 @@ int RunTrain(const std::set<std::string>& specified) {
   if (max_restarts < 0) {
     return Exit("train", kExitUsage, absl::StrCat("--max_restarts=", max_restarts, " is negative"));
   }
+  const int32_t metrics_port = absl::GetFlag(FLAGS_cluster_metrics_port);
+  const int64_t last_metrics_port =
+      static_cast<int64_t>(metrics_port) + ps_shards + config->num_workers();
+  if (metrics_port < 0 || (metrics_port > 0 && last_metrics_port > 65535)) {
+    return Exit(
+        "train", kExitUsage,
+        absl::StrCat("--cluster_metrics_port=", metrics_port, ": the ", ps_shards, " + 1 + ",
+                     config->num_workers(), " ports from it must lie in [1, 65535]"));
+  }
   if (ps_shards == 0) {
-    for (const char* flag : {"checkpoint_dir", "resume"}) {
+    for (const char* flag : {"checkpoint_dir", "resume", "cluster_metrics_port"}) {
       if (specified.count(flag) > 0) {
         return Exit(
             "train", kExitUsage,
             absl::StrCat("--", flag,
-                         " needs --ps_shards: the in-process trainer keeps no checkpoints"));
+                         " needs --ps_shards: the in-process trainer keeps no checkpoints and "
+                         "serves no metrics"));
       }
     }
     return RunInProcess(*config);
@@ -119,7 +135,7 @@ int RunTrain(const std::set<std::string>& specified) {
       !m.ok()) {
     return Exit("train", kExitFailed, m.status());
   }
-  ClusterOptions options = LocalClusterOptions(*recovery, max_restarts);
+  ClusterOptions options = LocalClusterOptions(*recovery, max_restarts, metrics_port);
   options.coordinator_flags.push_back("--shares_dir=" + shares_dir);
   const absl::Status status = RunLocalCluster(*config, options);
   const ProcessReport self = SelfReport("launcher", "train");

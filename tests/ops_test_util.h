@@ -24,22 +24,40 @@
 namespace psrec {
 namespace testing_util {
 
-// A port nobody listens on right now, for a flag that has no "pick one" value (--health_port and
-// --metrics_port take 0 as "off"). The kernel hands out ephemeral ports in turn, so another
-// process taking it before the child binds it is unlikely.
-inline int UnusedPort() {
+// Binds 127.0.0.1:`port` (0: one the kernel picks) and lets it go at once: the port bound, or 0
+// when it could not be bound.
+inline int BindAndRelease(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t len = sizeof(addr);
-  int port = 0;
+  int bound = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+    bound = ntohs(addr.sin_port);
   }
   ::close(fd);
-  return port;
+  return bound;
+}
+
+// A port nobody listens on right now, for a flag that has no "pick one" value (--health_port and
+// --metrics_port take 0 as "off"). The kernel hands out ephemeral ports in turn, so another
+// process taking it before the child binds it is unlikely.
+inline int UnusedPort() { return BindAndRelease(0); }
+
+// The first of `n` consecutive ports nobody listens on right now (as UnusedPort), for
+// `psrec train --cluster_metrics_port`; 0 if none was found.
+inline int UnusedPorts(int n) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int first = UnusedPort();
+    bool free = first > 0 && first + n - 1 <= 65535;
+    for (int port = first + 1; free && port < first + n; ++port)
+      free = BindAndRelease(port) == port;
+    if (free) return first;
+  }
+  return 0;
 }
 
 // What a grpc.health.v1.Health/Check answered.

@@ -10,6 +10,7 @@
 #include <memory>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -153,32 +154,63 @@ TEST(OpsIntegrationTest, ProbesAnswerPlaintextWhileTheMainPortsNeedTlsAndTheToke
   EXPECT_NE(CheckHealth(main_port, "").code, grpc::StatusCode::OK);
 }
 
+// Scrapes `role`'s metrics at 127.0.0.1:`port` until its growing series is above 0, checks that
+// it has every series it must, and that the growing one grows.
+void ExpectMetricsGrow(const std::string& role, int port) {
+  const Expected& expected = ExpectedOf(role);
+  std::string text;
+  ASSERT_TRUE(Eventually([&] {
+    text = Scrape(port);
+    return Sample(text, expected.growing) > 0;
+  })) << role
+      << " never counted " << expected.growing << ":\n"
+      << text;
+  for (const std::string& series : expected.series) {
+    EXPECT_FALSE(std::isnan(Sample(text, series))) << role << " has no " << series << " in\n"
+                                                   << text;
+  }
+  const double first = Sample(text, expected.growing);
+  EXPECT_TRUE(Eventually([&] { return Sample(Scrape(port), expected.growing) > first; }))
+      << role << ": " << expected.growing << " stayed at " << first;
+}
+
 TEST(OpsIntegrationTest, EveryRoleExposesItsMetricsAndTheCountersGrow) {
   Cluster cluster(FreshDir("ops_metrics"));
   cluster.Start();
-  for (const Role& role : cluster.roles()) {
-    const Expected& expected = ExpectedOf(role.name);
-    std::string text;
-    // The first sample of the growing series, once it is above 0.
-    ASSERT_TRUE(Eventually([&] {
-      text = Scrape(role.metrics_port);
-      return Sample(text, expected.growing) > 0;
-    })) << role.name
-        << " never counted " << expected.growing << ":\n"
-        << text;
-    for (const std::string& series : expected.series) {
-      EXPECT_FALSE(std::isnan(Sample(text, series))) << role.name << " has no " << series << " in\n"
-                                                     << text;
-    }
-    const double first = Sample(text, expected.growing);
-    EXPECT_TRUE(Eventually([&] {
-      return Sample(Scrape(role.metrics_port), expected.growing) > first;
-    })) << role.name
-        << ": " << expected.growing << " stayed at " << first;
-  }
+  for (const Role& role : cluster.roles()) ExpectMetricsGrow(role.name, role.metrics_port);
   const std::string coordinator = Scrape(cluster.roles()[2].metrics_port);
   EXPECT_GT(Sample(coordinator, "psrec_coordinator_test_mae"), 0) << coordinator;
   EXPECT_EQ(Sample(coordinator, "psrec_coordinator_workers_alive"), 2) << coordinator;
+}
+
+// `psrec train --cluster_metrics_port`: every child of the local cluster serves its metrics, and
+// cluster.json says where.
+TEST(OpsIntegrationTest, ALocalClusterListsEveryProcesssMetricsAddressInClusterJson) {
+  const fs::path dir = FreshDir("ops_cluster_metrics");
+  const int first_port = UnusedPorts(5);
+  ASSERT_GT(first_port, 0) << "no 5 consecutive free ports";
+  Background job(
+      {"train", "--ps_shards=2", "--workers=2", "--data=" + SyntheticData().string(),
+       "--split=user_time", "--model=bias", "--dim=8", "--batch_size=16", "--epochs=200",
+       "--out_dir=" + (dir / "out").string(), absl::StrCat("--cluster_metrics_port=", first_port)},
+      dir / "stderr.txt");
+  // The launcher writes cluster.json once it has started every child.
+  std::string json;
+  ASSERT_TRUE(Eventually([&] {
+    json = ReadFile(dir / "out" / "cluster.json");
+    return json.find("\"worker1\"") != std::string::npos;
+  })) << ReadFile(dir / "stderr.txt");
+  const std::regex entry(
+      R"re("role": "([a-z0-9]+)", "pid": [0-9]+, "address": "[^"]*", "metrics": "127\.0\.0\.1:([0-9]+)")re");
+  std::vector<std::pair<std::string, int>> listed;
+  for (std::sregex_iterator it(json.begin(), json.end(), entry), end; it != end; ++it) {
+    listed.emplace_back((*it)[1], std::stoi((*it)[2]));
+  }
+  ASSERT_EQ(listed.size(), 5U) << json;
+  for (size_t k = 0; k < listed.size(); ++k) {
+    EXPECT_EQ(listed[k].second, first_port + static_cast<int>(k)) << json;
+    ExpectMetricsGrow(listed[k].first, listed[k].second);
+  }
 }
 
 // SIGTERM as Kubernetes sends it, in `psrec train`'s local cluster, whose launcher restarts a
