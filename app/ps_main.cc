@@ -60,7 +60,7 @@ absl::Status Serve(const JobConfig& config, uint32_t shard, const std::string& h
   if (absl::Status s = stop.Install(); !s.ok()) return s;
   (*service)->set_shutdown_callback([&stop] { stop.Notify(); });
   absl::StatusOr<StartedServer> started =
-      StartServer(host, port, {service->get()}, kMaxMessageBytes, "psrec_ps");
+      StartServer(host, port, {service->get()}, kMaxMessageBytes);
   if (!started.ok()) return started.status();
   ExportServerMetrics(service->get(), ops.metrics.get());
   SetReady(ops.health.get(), true);

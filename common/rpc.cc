@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "common/rpc_metrics.h"
 #include "common/security.h"
 #include "common/service_flags.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -102,8 +101,7 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 absl::StatusOr<StartedServer> StartServer(const std::string& host, int port,
                                           const std::vector<grpc::Service*>& services,
-                                          int max_message_bytes,
-                                          const std::string& metrics_prefix) {
+                                          int max_message_bytes) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   const std::string address = ListenAddress(host, port);
@@ -112,11 +110,6 @@ absl::StatusOr<StartedServer> StartServer(const std::string& host, int port,
   AddAuthCheck(&builder);
   if (max_message_bytes > 0) builder.SetMaxReceiveMessageSize(max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
-  if (!metrics_prefix.empty()) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> hooks;
-    hooks.push_back(RequestMetricsInterceptor(metrics_prefix));
-    builder.experimental().SetInterceptorCreators(std::move(hooks));
-  }
   started.server = builder.BuildAndStart();
   if (started.server == nullptr || started.port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));

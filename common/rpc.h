@@ -90,12 +90,11 @@ struct StartedServer {
 
 // Builds and starts a server on `host`:`port` (0: a free port) for `services`, with the job's
 // credentials and token check (common/security.h) and gRPC's health service, serving. Messages up
-// to `max_message_bytes` are received (0: gRPC's default of 4 MiB). With a `metrics_prefix`, every
-// request is measured (common/rpc_metrics.h). UNAVAILABLE naming the address when it cannot listen.
+// to `max_message_bytes` are received (0: gRPC's default of 4 MiB). UNAVAILABLE naming the address
+// when it cannot listen.
 absl::StatusOr<StartedServer> StartServer(const std::string& host, int port,
                                           const std::vector<grpc::Service*>& services,
-                                          int max_message_bytes = 0,
-                                          const std::string& metrics_prefix = "");
+                                          int max_message_bytes = 0);
 
 }  // namespace psrec
 

@@ -1,8 +1,7 @@
 // A parameter server's Prometheus metrics, read from its Stats at each scrape, so that the request
 // path carries no extra work: rows and bytes held per table, Pull RPCs served and pushes applied
 // (a push riding inside a Pull counts; streamed requests too). The request latency and the rejected
-// requests come from the server's interceptor for unary calls (common/rpc_metrics.h, prefix
-// "psrec_ps") and from StreamSession for the requests on a Stream (ps/stream_session.h).
+// requests are measured where each request is handled (ps/request_metrics.h).
 #ifndef PSREC_PS_PS_METRICS_H_
 #define PSREC_PS_PS_METRICS_H_
 

@@ -15,6 +15,7 @@
 #include "common/sharding.h"
 #include "ps/checkpoint.h"
 #include "ps/optimizer.h"
+#include "ps/request_metrics.h"
 #include "ps/sharded_table.h"
 
 namespace psrec {
@@ -143,32 +144,34 @@ absl::Status ParameterServerImpl::CheckPullLocked(const PullRequest& request,
 
 grpc::Status ParameterServerImpl::Pull(grpc::ServerContext* context, const PullRequest* request,
                                        PullResponse* response) {
-  pull_requests_.fetch_add(1, std::memory_order_relaxed);
-  const std::string peer = context->peer();
-  SyncBarrier::Wakeups woken;
-  {
-    absl::ReaderMutexLock state(&state_mu_);
-    absl::Status s = CheckPullLocked(*request, peer);
-    if (s.ok() && request->has_push()) {
-      push_requests_.fetch_add(1, std::memory_order_relaxed);
-      s = PushLocked(request->push(), peer, &woken);
+  return Measured("Pull", [&]() -> grpc::Status {
+    pull_requests_.fetch_add(1, std::memory_order_relaxed);
+    const std::string peer = context->peer();
+    SyncBarrier::Wakeups woken;
+    {
+      absl::ReaderMutexLock state(&state_mu_);
+      absl::Status s = CheckPullLocked(*request, peer);
+      if (s.ok() && request->has_push()) {
+        push_requests_.fetch_add(1, std::memory_order_relaxed);
+        s = PushLocked(request->push(), peer, &woken);
+      }
+      if (!s.ok()) return ToGrpc(s);
     }
-    if (!s.ok()) return ToGrpc(s);
-  }
-  woken.Run();
-  // Not under state_mu_, so that a Restore can wake the wait.
-  if (config_.consistency() == SYNC && request->clock() > 0) {
-    absl::Status s =
-        barrier_.WaitForClock(request->clock(), request->generation(), SyncWaitDeadline(*context),
-                              [context] { return context->IsCancelled(); });
-    if (!s.ok()) return ToGrpc(s);
-  }
-  absl::ReaderMutexLock state(&state_mu_);
-  if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
-    return Reject(context, "pull", s);
-  }
-  ReadRows(*request, response);
-  return grpc::Status::OK;
+    woken.Run();
+    // Not under state_mu_, so that a Restore can wake the wait.
+    if (config_.consistency() == SYNC && request->clock() > 0) {
+      absl::Status s =
+          barrier_.WaitForClock(request->clock(), request->generation(), SyncWaitDeadline(*context),
+                                [context] { return context->IsCancelled(); });
+      if (!s.ok()) return ToGrpc(s);
+    }
+    absl::ReaderMutexLock state(&state_mu_);
+    if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
+      return Reject(context, "pull", s);
+    }
+    ReadRows(*request, response);
+    return grpc::Status::OK;
+  });
 }
 
 void ParameterServerImpl::ReadRows(const PullRequest& request, PullResponse* response) {
@@ -187,15 +190,17 @@ void ParameterServerImpl::ReadRows(const PullRequest& request, PullResponse* res
 
 grpc::Status ParameterServerImpl::Push(grpc::ServerContext* context, const PushRequest* request,
                                        PushResponse*) {
-  push_requests_.fetch_add(1, std::memory_order_relaxed);
-  SyncBarrier::Wakeups woken;
-  absl::Status s;
-  {
-    absl::ReaderMutexLock state(&state_mu_);
-    s = PushLocked(*request, context->peer(), &woken);
-  }
-  woken.Run();
-  return ToGrpc(s);
+  return Measured("Push", [&]() -> grpc::Status {
+    push_requests_.fetch_add(1, std::memory_order_relaxed);
+    SyncBarrier::Wakeups woken;
+    absl::Status s;
+    {
+      absl::ReaderMutexLock state(&state_mu_);
+      s = PushLocked(*request, context->peer(), &woken);
+    }
+    woken.Run();
+    return ToGrpc(s);
+  });
 }
 
 absl::Status ParameterServerImpl::PushLocked(const PushRequest& request, const std::string& peer,
@@ -235,67 +240,73 @@ uint64_t ParameterServerImpl::CountRows() const {
 
 grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest*,
                                         StatsResponse* response) {
-  response->set_shard(shard_);
-  absl::ReaderMutexLock state(&state_mu_);
-  for (const auto& t : tables_) {
-    if (t == nullptr) continue;
-    TableStats* stats = response->add_tables();
-    stats->set_table(t->spec().id());
-    stats->set_name(t->spec().name());
-    uint64_t rows, bytes;
-    t->Sizes(&rows, &bytes);
-    stats->set_rows(rows);
-    stats->set_bytes(bytes);
-    stats->set_memory_bytes(t->MemoryBytes());
-  }
-  response->set_pull_requests(pull_requests_.load(std::memory_order_relaxed));
-  response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
-  response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
-  response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
-  response->set_applied_clock(barrier_.applied_clock());
-  response->set_peak_rss_bytes(PeakRssBytes());
-  response->set_cpu_seconds(CpuSeconds());
-  return grpc::Status::OK;
+  return Measured("Stats", [&]() -> grpc::Status {
+    response->set_shard(shard_);
+    absl::ReaderMutexLock state(&state_mu_);
+    for (const auto& t : tables_) {
+      if (t == nullptr) continue;
+      TableStats* stats = response->add_tables();
+      stats->set_table(t->spec().id());
+      stats->set_name(t->spec().name());
+      uint64_t rows, bytes;
+      t->Sizes(&rows, &bytes);
+      stats->set_rows(rows);
+      stats->set_bytes(bytes);
+      stats->set_memory_bytes(t->MemoryBytes());
+    }
+    response->set_pull_requests(pull_requests_.load(std::memory_order_relaxed));
+    response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
+    response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
+    response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
+    response->set_applied_clock(barrier_.applied_clock());
+    response->set_peak_rss_bytes(PeakRssBytes());
+    response->set_cpu_seconds(CpuSeconds());
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status ParameterServerImpl::GetConfig(grpc::ServerContext*, const GetConfigRequest*,
                                             GetConfigResponse* response) {
-  *response->mutable_config() = config_;
-  response->set_shard(shard_);
-  response->set_incarnation(incarnation_);
-  response->set_generation(barrier_.generation());
-  return grpc::Status::OK;
+  return Measured("GetConfig", [&]() -> grpc::Status {
+    *response->mutable_config() = config_;
+    response->set_shard(shard_);
+    response->set_incarnation(incarnation_);
+    response->set_generation(barrier_.generation());
+    return grpc::Status::OK;
+  });
 }
 
 grpc::Status ParameterServerImpl::Checkpoint(grpc::ServerContext* context,
                                              const CheckpointRequest* request,
                                              CheckpointResponse* response) {
-  absl::MutexLock one_at_a_time(&restore_mu_);
-  if (checkpoint_dir_.empty()) {
-    return Reject(
-        context, "checkpoint",
-        absl::FailedPreconditionError("this server was started without --checkpoint_dir"));
-  }
-  if (absl::Status s = CheckCheckpointName(request->name()); !s.ok()) {
-    return Reject(context, "checkpoint", s);
-  }
-  // Exclusive: the rows written are those of one moment.
-  absl::MutexLock state(&state_mu_);
-  if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
-    return Reject(context, "checkpoint", s);
-  }
-  std::vector<const ShardedTable*> tables;
-  for (const auto& t : tables_) tables.push_back(t.get());
-  const std::string dir = absl::StrCat(checkpoint_dir_, "/", request->name());
-  absl::StatusOr<CheckpointFile> file = WriteShardCheckpoint(dir, shard_, num_shards_, tables);
-  if (!file.ok()) {
-    PSREC_LOG(ERROR) << "checkpoint " << dir << " failed: " << file.status();
-    return ToGrpc(file.status());
-  }
-  PSREC_LOG(INFO) << "wrote " << dir << "/" << file->name() << ": " << file->rows() << " rows, "
-                  << file->bytes() << " bytes";
-  *response->mutable_file() = *std::move(file);
-  return grpc::Status::OK;
+  return Measured("Checkpoint", [&]() -> grpc::Status {
+    absl::MutexLock one_at_a_time(&restore_mu_);
+    if (checkpoint_dir_.empty()) {
+      return Reject(
+          context, "checkpoint",
+          absl::FailedPreconditionError("this server was started without --checkpoint_dir"));
+    }
+    if (absl::Status s = CheckCheckpointName(request->name()); !s.ok()) {
+      return Reject(context, "checkpoint", s);
+    }
+    // Exclusive: the rows written are those of one moment.
+    absl::MutexLock state(&state_mu_);
+    if (absl::Status s = barrier_.CheckGeneration(request->generation()); !s.ok()) {
+      return Reject(context, "checkpoint", s);
+    }
+    std::vector<const ShardedTable*> tables;
+    for (const auto& t : tables_) tables.push_back(t.get());
+    const std::string dir = absl::StrCat(checkpoint_dir_, "/", request->name());
+    absl::StatusOr<CheckpointFile> file = WriteShardCheckpoint(dir, shard_, num_shards_, tables);
+    if (!file.ok()) {
+      PSREC_LOG(ERROR) << "checkpoint " << dir << " failed: " << file.status();
+      return ToGrpc(file.status());
+    }
+    PSREC_LOG(INFO) << "wrote " << dir << "/" << file->name() << ": " << file->rows() << " rows, "
+                    << file->bytes() << " bytes";
+    *response->mutable_file() = *std::move(file);
+    return grpc::Status::OK;
+  });
 }
 
 absl::StatusOr<ParameterServerImpl::Tables> ParameterServerImpl::RestoreTables(
@@ -316,46 +327,50 @@ absl::StatusOr<ParameterServerImpl::Tables> ParameterServerImpl::RestoreTables(
 grpc::Status ParameterServerImpl::Restore(grpc::ServerContext* context,
                                           const RestoreRequest* request,
                                           RestoreResponse* response) {
-  absl::MutexLock one_at_a_time(&restore_mu_);
-  // A coordinator that retried a Restore whose answer it lost finds it done.
-  if (const uint64_t current = barrier_.generation();
-      current != 0 && request->generation() == current) {
-    response->set_incarnation(incarnation_);
+  return Measured("Restore", [&]() -> grpc::Status {
+    absl::MutexLock one_at_a_time(&restore_mu_);
+    // A coordinator that retried a Restore whose answer it lost finds it done.
+    if (const uint64_t current = barrier_.generation();
+        current != 0 && request->generation() == current) {
+      response->set_incarnation(incarnation_);
+      return grpc::Status::OK;
+    }
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    if (absl::Status s = CheckRestoreWorkers(*request, config_.num_workers()); !s.ok()) {
+      return Reject(context, "restore", s);
+    }
+    Tables fresh;
+    std::string source = "kept rows";
+    if (!request->keep_rows()) {
+      absl::StatusOr<Tables> tables = RestoreTables(*request, &source);
+      if (!tables.ok()) return Reject(context, "restore", tables.status());
+      fresh = *std::move(tables);
+    }
+    SyncBarrier::Wakeups woken;  // parked stream pulls, woken once state_mu_ is released
+    {
+      absl::MutexLock state(&state_mu_);
+      if (!request->keep_rows()) tables_.swap(fresh);
+      const uint64_t rows = CountRows();
+      response->set_rows(rows);
+      response->set_incarnation(incarnation_);
+      barrier_.Reset(request->generation(), request->clock(), request->workers(), &woken);
+      PSREC_LOG(INFO) << "generation " << request->generation() << ": " << source << ", " << rows
+                      << " rows, clock " << request->clock() << ", workers ["
+                      << absl::StrJoin(request->workers(), ",") << "]";
+    }
+    woken.Run();
     return grpc::Status::OK;
-  }
-  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-  if (absl::Status s = CheckRestoreWorkers(*request, config_.num_workers()); !s.ok()) {
-    return Reject(context, "restore", s);
-  }
-  Tables fresh;
-  std::string source = "kept rows";
-  if (!request->keep_rows()) {
-    absl::StatusOr<Tables> tables = RestoreTables(*request, &source);
-    if (!tables.ok()) return Reject(context, "restore", tables.status());
-    fresh = *std::move(tables);
-  }
-  SyncBarrier::Wakeups woken;  // parked stream pulls, woken once state_mu_ is released
-  {
-    absl::MutexLock state(&state_mu_);
-    if (!request->keep_rows()) tables_.swap(fresh);
-    const uint64_t rows = CountRows();
-    response->set_rows(rows);
-    response->set_incarnation(incarnation_);
-    barrier_.Reset(request->generation(), request->clock(), request->workers(), &woken);
-    PSREC_LOG(INFO) << "generation " << request->generation() << ": " << source << ", " << rows
-                    << " rows, clock " << request->clock() << ", workers ["
-                    << absl::StrJoin(request->workers(), ",") << "]";
-  }
-  woken.Run();
-  return grpc::Status::OK;
+  });
 }
 
 grpc::Status ParameterServerImpl::Shutdown(grpc::ServerContext* context, const ShutdownRequest*,
                                            ShutdownResponse*) {
-  PSREC_LOG(INFO) << "shutdown requested by " << context->peer();
-  BeginShutdown();
-  if (shutdown_callback_) shutdown_callback_();
-  return grpc::Status::OK;
+  return Measured("Shutdown", [&]() -> grpc::Status {
+    PSREC_LOG(INFO) << "shutdown requested by " << context->peer();
+    BeginShutdown();
+    if (shutdown_callback_) shutdown_callback_();
+    return grpc::Status::OK;
+  });
 }
 
 void ParameterServerImpl::BeginShutdown() {

@@ -6,17 +6,11 @@
 
 #include "absl/time/clock.h"
 #include "grpcpp/support/proto_buffer_reader.h"
+#include "ps/request_metrics.h"
 #include "ps/server.h"
 #include "ps/stream_answer.h"
 
 namespace psrec {
-namespace {
-
-// As common/rpc_metrics.cc's, since both write the same family.
-constexpr char kRequestSecondsHelp[] = "Seconds from a request's arrival to its answer.";
-
-}  // namespace
-
 bool StreamRegistry::Add(StreamSession* session) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return false;
@@ -51,10 +45,8 @@ StreamSession::StreamSession(ParameterServerImpl* server, StreamRegistry* regist
       registry_(registry),
       context_(context),
       peer_(context->peer()),
-      pull_seconds_(
-          GetHistogram("psrec_ps_request_seconds", kRequestSecondsHelp, {{"rpc", "StreamPull"}})),
-      push_seconds_(
-          GetHistogram("psrec_ps_request_seconds", kRequestSecondsHelp, {{"rpc", "StreamPush"}})) {
+      pull_seconds_(RequestSeconds("StreamPull")),
+      push_seconds_(RequestSeconds("StreamPush")) {
   if (!registry_->Add(this)) {
     {
       absl::MutexLock lock(&mu_);
@@ -146,11 +138,7 @@ void StreamSession::Answered(const Pending& pending, const absl::Status& status)
   const bool pull = pending.request != nullptr && pending.request->has_pull();
   (pull ? pull_seconds_ : push_seconds_)
       .Observe(absl::ToDoubleSeconds(absl::Now() - pending.arrived));
-  if (!status.ok()) {
-    GetCounter("psrec_ps_rejected_requests_total", "Requests answered with an error, by code.",
-               {{"code", absl::StatusCodeToString(status.code())}})
-        .Increment();
-  }
+  if (!status.ok()) CountRejected(status.code());
 }
 
 void StreamSession::Advance() {

@@ -108,9 +108,8 @@ class StreamSession final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void Schedule(Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Perform(const Actions& actions);
   std::unique_ptr<StreamRequest> NewRequest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records an answered request in the ps metrics (psrec_ps_request_seconds with rpc="StreamPull"
-  // or "StreamPush", and psrec_ps_rejected_requests_total for an error), as the interceptor does
-  // for unary calls: a stream is one call, so the interceptor sees none of its requests.
+  // Records an answered request in the ps metrics (ps/request_metrics.h: rpc="StreamPull" or
+  // "StreamPush"), from its arrival: a stream is one call to gRPC, each request is one here.
   void Answered(const Pending& pending, const absl::Status& status);
 
   ParameterServerImpl* const server_;
