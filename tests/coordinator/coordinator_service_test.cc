@@ -157,12 +157,30 @@ std::thread Replacement(RecoveringJob& j, absl::Notification* lost_took_work, ui
   });
 }
 
+// Runs the job of `service`, whose one worker (id 0, registered) is a fake worker that keeps the
+// epochs it trained in `trained`. RunJob's status.
+absl::Status RunWithOneFakeWorker(CoordinatorService& service,
+                                  std::vector<WorkAssignment>* trained) {
+  const std::atomic<bool> stop{false};
+  std::thread worker([&] { RunFakeWorker(service, 0, stop, trained); });
+  const absl::Status status = service.RunJob(absl::Seconds(5), absl::Seconds(20), "").status();
+  worker.join();
+  return status;
+}
+
+// TestConfig() for `workers` workers and `epochs` epochs, in batches of 4 ratings (one share's).
+JobConfig TrainingConfig(uint32_t workers, uint32_t epochs) {
+  JobConfig config = TestConfig();
+  config.set_num_workers(workers);
+  config.set_epochs(epochs);
+  config.set_batch_size(4);
+  return config;
+}
+
 // Epoch 0 must not start before every worker has asked for work (that is, has loaded its data),
 // or a SYNC clock would wait on one still reading.
 TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMany) {
-  JobConfig config = TestConfig();
-  config.set_epochs(1);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/1);
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   EXPECT_EQ(RegisterWorker(service, config), 0u);
   EXPECT_EQ(RegisterWorker(service, config), 1u);
@@ -203,9 +221,7 @@ TEST(CoordinatorServiceTest, AnUnknownWorkerIdIsRefused) {
 }
 
 TEST(CoordinatorServiceTest, ALostWorkersEpochIsRedoneByTheOthersInANewGeneration) {
-  JobConfig config = TestConfig();
-  config.set_epochs(2);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/2);
   RecoveringJob j(config, 8);
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   ASSERT_EQ(RegisterWorker(j.service, config), 1u);
@@ -253,17 +269,11 @@ TEST(CoordinatorServiceTest, AReportOfAnotherGenerationIsRefusedWithAborted) {
 // A worker that comes once the job is over is told so, and may exit 0, rather than being left to
 // find the coordinator gone.
 TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
-  JobConfig config = TestConfig();
-  config.set_num_workers(1);
-  config.set_epochs(1);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/1, /*epochs=*/1);
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(1));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
-  ASSERT_TRUE(service.RunJob(absl::Seconds(5), absl::Seconds(20), "").ok());
-  worker.join();
+  ASSERT_TRUE(RunWithOneFakeWorker(service, &trained).ok());
   grpc::ServerContext context;
   RegisterRequest late;
   *late.mutable_config() = config;
@@ -277,10 +287,7 @@ TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
 // place never frees, so it is answered when the job ends; the answer is the same whichever of the
 // two comes first.
 TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
-  JobConfig config = TestConfig();
-  config.set_num_workers(1);
-  config.set_epochs(2);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/1, /*epochs=*/2);
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   RegisterResponse waiting_answer;
@@ -292,11 +299,8 @@ TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
     request.set_name("spare");
     waiting_status = service.Register(&context, &request, &waiting_answer);
   });
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
-  ASSERT_TRUE(service.RunJob(absl::Seconds(5), absl::Seconds(20), "").ok());
-  worker.join();
+  ASSERT_TRUE(RunWithOneFakeWorker(service, &trained).ok());
   waiting.join();
   ASSERT_TRUE(waiting_status.ok()) << waiting_status.error_message();
   EXPECT_TRUE(waiting_answer.job_done());
@@ -307,10 +311,7 @@ TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
 // worker runs out under the running epoch: the place goes to the waiting Register, under the same
 // id, and the replacement redoes the epoch in a new generation.
 TEST(CoordinatorServiceTest, AWaitingRegisterTakesThePlaceOfAWorkerWhoseLeaseRanOut) {
-  JobConfig config = TestConfig();
-  config.set_num_workers(1);
-  config.set_epochs(1);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/1, /*epochs=*/1);
   RecoveringJob j(config, 8);
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   absl::Notification took_work;
@@ -339,9 +340,7 @@ TEST(CoordinatorServiceTest, AWaitingRegisterTakesThePlaceOfAWorkerWhoseLeaseRan
 // replacement, which takes the lost worker's place once its lease runs out (it asked before,
 // and waited), and both train the redone epoch.
 TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
-  JobConfig config = TestConfig();
-  config.set_epochs(2);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/2);
   RecoveringJob j(config, 8, /*min_workers=*/2);
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   ASSERT_EQ(RegisterWorker(j.service, config), 1u);
@@ -378,9 +377,7 @@ TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
 // holds its report of the rolled-back epoch until the replacement has asked for work, so that
 // there is a boundary left for it to join at.
 TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
-  JobConfig config = TestConfig();
-  config.set_epochs(3);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/3);
   RecoveringJob j(config, 8);
   CoordinatorService& service = j.service;
   ASSERT_EQ(RegisterWorker(service, config), 0u);
