@@ -61,14 +61,20 @@ grpc::Status Clock(CoordinatorService& service, uint32_t id, const WorkAssignmen
   return service.Clock(&context, &request, &response);
 }
 
-uint32_t RegisterWorker(CoordinatorService& service, const JobConfig& config,
-                        const std::string& name = "") {
+grpc::Status Register(CoordinatorService& service, const JobConfig& config, const std::string& name,
+                      RegisterResponse* response) {
   grpc::ServerContext context;
   RegisterRequest request;
   *request.mutable_config() = config;
   request.set_name(name);
+  return service.Register(&context, &request, response);
+}
+
+// A Register that must be admitted; the id it is given.
+uint32_t RegisterWorker(CoordinatorService& service, const JobConfig& config,
+                        const std::string& name = "") {
   RegisterResponse response;
-  const grpc::Status status = service.Register(&context, &request, &response);
+  const grpc::Status status = Register(service, config, name, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_FALSE(response.job_done());
   return response.worker_id();
@@ -198,13 +204,10 @@ TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMa
 TEST(CoordinatorServiceTest, RefusesAWorkerWithADifferentConfig) {
   const JobConfig config = TestConfig();
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
-  grpc::ServerContext context;
-  RegisterRequest request;
-  *request.mutable_config() = config;
-  request.mutable_config()->set_l2(0.5f);
-  request.set_name("w7");
+  JobConfig other = config;
+  other.set_l2(0.5f);
   RegisterResponse response;
-  const grpc::Status status = service.Register(&context, &request, &response);
+  const grpc::Status status = Register(service, other, "w7", &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("worker w7"));
   EXPECT_THAT(status.error_message(), HasSubstr("l2: 0 vs 0.5"));
@@ -274,11 +277,8 @@ TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   std::vector<WorkAssignment> trained;
   ASSERT_TRUE(RunWithOneFakeWorker(service, &trained).ok());
-  grpc::ServerContext context;
-  RegisterRequest late;
-  *late.mutable_config() = config;
   RegisterResponse response;
-  ASSERT_TRUE(service.Register(&context, &late, &response).ok());
+  ASSERT_TRUE(Register(service, config, "late", &response).ok());
   EXPECT_TRUE(response.job_done());
   EXPECT_EQ(response.ps_addresses_size(), 0);
 }
@@ -292,13 +292,8 @@ TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   RegisterResponse waiting_answer;
   grpc::Status waiting_status;
-  std::thread waiting([&] {
-    grpc::ServerContext context;
-    RegisterRequest request;
-    *request.mutable_config() = config;
-    request.set_name("spare");
-    waiting_status = service.Register(&context, &request, &waiting_answer);
-  });
+  std::thread waiting(
+      [&] { waiting_status = Register(service, config, "spare", &waiting_answer); });
   std::vector<WorkAssignment> trained;
   ASSERT_TRUE(RunWithOneFakeWorker(service, &trained).ok());
   waiting.join();
