@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/rng.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -13,6 +14,7 @@ namespace psrec {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::ElementsAre;
 using testing_util::FreshDir;
 using testing_util::ReadFile;
 
@@ -36,6 +38,19 @@ std::string WriteTimes(const fs::path& dir, const std::vector<int64_t>& values) 
   w->Append(values.data() + 1, values.size() - 1);
   EXPECT_TRUE(w->Finish().ok());
   return path;
+}
+
+// Part of the file format: a column's files end in its name, and its header says both.
+TEST(ShareFilesTest, EachColumnsNameAndElementSize) {
+  std::vector<std::string> names;
+  std::vector<size_t> sizes;
+  for (Column column :
+       {Column::kUser, Column::kItem, Column::kRating, Column::kTime, Column::kPos, Column::kIds}) {
+    names.emplace_back(ColumnName(column));
+    sizes.push_back(ColumnElementSize(column));
+  }
+  EXPECT_THAT(names, ElementsAre("user", "item", "rating", "time", "pos", "ids"));
+  EXPECT_THAT(sizes, ElementsAre(4, 4, 1, 8, 4, 8));
 }
 
 TEST(ShareFilesTest, AColumnRoundTrips) {
