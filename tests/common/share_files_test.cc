@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "common/rng.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -14,7 +13,6 @@ namespace psrec {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::ElementsAre;
 using testing_util::FreshDir;
 using testing_util::ReadFile;
 
@@ -49,8 +47,8 @@ TEST(ShareFilesTest, EachColumnsNameAndElementSize) {
     names.emplace_back(ColumnName(column));
     sizes.push_back(ColumnElementSize(column));
   }
-  EXPECT_THAT(names, ElementsAre("user", "item", "rating", "time", "pos", "ids"));
-  EXPECT_THAT(sizes, ElementsAre(4, 4, 1, 8, 4, 8));
+  EXPECT_EQ(names, (std::vector<std::string>{"user", "item", "rating", "time", "pos", "ids"}));
+  EXPECT_EQ(sizes, (std::vector<size_t>{4, 4, 1, 8, 4, 8}));
 }
 
 TEST(ShareFilesTest, AColumnRoundTrips) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -141,6 +142,15 @@ struct RecoveringJob {
   absl::StatusOr<std::vector<EpochRecord>> Run() {
     return service.RunJob(absl::Seconds(5), absl::Seconds(20), "");
   }
+  // Runs the job, then sets `stop` for the test's fake workers and joins each of `workers` started.
+  absl::StatusOr<std::vector<EpochRecord>> RunAndJoin(std::initializer_list<std::thread*> workers) {
+    absl::StatusOr<std::vector<EpochRecord>> records = Run();
+    stop = true;
+    for (std::thread* worker : workers) {
+      if (worker->joinable()) worker->join();
+    }
+    return records;
+  }
   std::vector<FakeShards::Restored> Restored() {
     absl::MutexLock lock(&shards.mu);
     return shards.restored;
@@ -149,17 +159,18 @@ struct RecoveringJob {
   const JobConfig config;
   FakeShards shards;
   CoordinatorService service;
+  std::atomic<bool> stop{false};  // the fake workers' (RunFakeWorker); RunAndJoin sets it
 };
 
 // A replacement for a lost worker: once `lost_took_work` is notified, it registers (waiting for a
-// place), expects to be worker `expected_id`, and then works as any other until DONE or `stop`.
+// place), expects to be worker `expected_id`, and then works as any other until DONE or j.stop.
 std::thread Replacement(RecoveringJob& j, absl::Notification* lost_took_work, uint32_t expected_id,
-                        const std::atomic<bool>& stop, std::vector<WorkAssignment>* trained) {
-  return std::thread([&j, lost_took_work, expected_id, &stop, trained] {
+                        std::vector<WorkAssignment>* trained) {
+  return std::thread([&j, lost_took_work, expected_id, trained] {
     lost_took_work->WaitForNotification();
     const uint32_t id = RegisterWorker(j.service, j.config, "replacement");
     EXPECT_EQ(id, expected_id);
-    RunFakeWorker(j.service, id, stop, trained);
+    RunFakeWorker(j.service, id, j.stop, trained);
   });
 }
 
@@ -229,13 +240,9 @@ TEST(CoordinatorServiceTest, ALostWorkersEpochIsRedoneByTheOthersInANewGeneratio
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   ASSERT_EQ(RegisterWorker(j.service, config), 1u);
   std::thread doomed = Vanishing(j.service, 1);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread survivor([&] { RunFakeWorker(j.service, 0, stop, &trained); });
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  survivor.join();
+  std::thread survivor([&] { RunFakeWorker(j.service, 0, j.stop, &trained); });
+  absl::StatusOr<std::vector<EpochRecord>> records = j.RunAndJoin({&doomed, &survivor});
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 2u);
   for (const EpochRecord& r : *records) EXPECT_EQ(r.examples, 8u) << "epoch " << r.epoch;
@@ -311,13 +318,9 @@ TEST(CoordinatorServiceTest, AWaitingRegisterTakesThePlaceOfAWorkerWhoseLeaseRan
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   absl::Notification took_work;
   std::thread doomed = Vanishing(j.service, 0, &took_work);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread replacement = Replacement(j, &took_work, 0, stop, &trained);
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  replacement.join();
+  std::thread replacement = Replacement(j, &took_work, 0, &trained);
+  absl::StatusOr<std::vector<EpochRecord>> records = j.RunAndJoin({&doomed, &replacement});
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 1u);
   EXPECT_EQ((*records)[0].examples, 8u);
@@ -341,15 +344,11 @@ TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
   ASSERT_EQ(RegisterWorker(j.service, config), 1u);
   absl::Notification took_work;
   std::thread doomed = Vanishing(j.service, 1, &took_work);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> survivor_trained, replacement_trained;
-  std::thread survivor([&] { RunFakeWorker(j.service, 0, stop, &survivor_trained); });
-  std::thread replacement = Replacement(j, &took_work, 1, stop, &replacement_trained);
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  survivor.join();
-  replacement.join();
+  std::thread survivor([&] { RunFakeWorker(j.service, 0, j.stop, &survivor_trained); });
+  std::thread replacement = Replacement(j, &took_work, 1, &replacement_trained);
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      j.RunAndJoin({&doomed, &survivor, &replacement});
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 2u);
   EXPECT_EQ(j.service.rollbacks(), 1u);
@@ -379,11 +378,10 @@ TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
   ASSERT_EQ(RegisterWorker(service, config), 1u);
   std::thread doomed = Vanishing(service, 1);
   absl::Notification replacement_asked;
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> survivor_trained, replacement_trained;
   std::thread replacement;
   std::thread survivor([&] {
-    RunFakeWorker(service, 0, stop, &survivor_trained, [&](const WorkAssignment& work) {
+    RunFakeWorker(service, 0, j.stop, &survivor_trained, [&](const WorkAssignment& work) {
       if (work.generation() != 2 || replacement.joinable()) return;
       replacement = std::thread([&] {
         const uint32_t id = RegisterWorker(service, config, "replacement");
@@ -394,7 +392,7 @@ TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
         if (first.kind() != WorkAssignment::WAIT) {
           EXPECT_TRUE(Report(service, id, first).ok());
         }
-        RunFakeWorker(service, id, stop, &replacement_trained);
+        RunFakeWorker(service, id, j.stop, &replacement_trained);
       });
       // Keeps its lease while it holds its report.
       while (!replacement_asked.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
@@ -402,11 +400,8 @@ TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
       }
     });
   });
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  survivor.join();
-  if (replacement.joinable()) replacement.join();
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      j.RunAndJoin({&doomed, &survivor, &replacement});
   ASSERT_TRUE(records.ok()) << records.status();
   EXPECT_EQ(service.rollbacks(), 1u);
   const std::vector<FakeShards::Restored> restored = j.Restored();
