@@ -27,16 +27,22 @@ constexpr absl::string_view kCsvHeader = "userId,movieId,rating,timestamp";
 constexpr absl::string_view kFieldNames[kFields] = {"userId", "movieId", "rating", "timestamp"};
 constexpr Layout kLayouts[] = {Layout::kCsv, Layout::kDat, Layout::kUData};
 
-absl::string_view Separator(Layout layout) {
+// A layout's file name and field separator, in one switch so that a new layout cannot miss either.
+struct LayoutText {
+  absl::string_view name;
+  absl::string_view separator;
+};
+
+LayoutText TextOf(Layout layout) {
   switch (layout) {
     case Layout::kCsv:
-      return ",";
+      return {"ratings.csv", ","};
     case Layout::kDat:
-      return "::";
+      return {"ratings.dat", "::"};
     case Layout::kUData:
-      return "\t";
+      return {"u.data", "\t"};
   }
-  return ",";
+  return {"unknown", ","};
 }
 
 // Field text for an error message: escaped, and cut short so a garbage line cannot flood a log.
@@ -88,7 +94,7 @@ bool ParseRating(absl::string_view field, float* value) {
 // Splits a line into its fields and parses each, naming what is wrong.
 class LineFields {
  public:
-  explicit LineFields(Layout layout) : separator_(Separator(layout)) {}
+  explicit LineFields(Layout layout) : separator_(TextOf(layout).separator) {}
 
   // Parses `line` (without its newline); on failure returns the message that follows "file:line: ".
   absl::StatusOr<ScannedRating> Parse(absl::string_view line) const {
@@ -196,17 +202,7 @@ class DatasetBuilder {
 
 }  // namespace
 
-absl::string_view LayoutName(Layout layout) {
-  switch (layout) {
-    case Layout::kCsv:
-      return "ratings.csv";
-    case Layout::kDat:
-      return "ratings.dat";
-    case Layout::kUData:
-      return "u.data";
-  }
-  return "unknown";
-}
+absl::string_view LayoutName(Layout layout) { return TextOf(layout).name; }
 
 RatingParser::RatingParser(Layout layout, std::string name, bool half_stars)
     : layout_(layout), name_(std::move(name)), half_stars_(half_stars) {}

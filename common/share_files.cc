@@ -85,40 +85,36 @@ std::string ShareName(uint32_t share) {
   return share == kNoShare ? std::string("none") : absl::StrCat(share);
 }
 
+// A column's name (its files' extension) and the bytes of one element, in one switch so that a new
+// column cannot miss either.
+struct ColumnFacts {
+  absl::string_view name;
+  size_t element_size;
+};
+
+ColumnFacts FactsOf(Column column) {
+  switch (column) {
+    case Column::kUser:
+      return {"user", 4};
+    case Column::kItem:
+      return {"item", 4};
+    case Column::kRating:
+      return {"rating", 1};
+    case Column::kTime:
+      return {"time", 8};
+    case Column::kPos:
+      return {"pos", 4};
+    case Column::kIds:
+      return {"ids", 8};
+  }
+  return {"unknown", 0};
+}
+
 }  // namespace
 
-size_t ColumnElementSize(Column column) {
-  switch (column) {
-    case Column::kUser:
-    case Column::kItem:
-    case Column::kPos:
-      return 4;
-    case Column::kRating:
-      return 1;
-    case Column::kTime:
-    case Column::kIds:
-      return 8;
-  }
-  return 0;
-}
+size_t ColumnElementSize(Column column) { return FactsOf(column).element_size; }
 
-absl::string_view ColumnName(Column column) {
-  switch (column) {
-    case Column::kUser:
-      return "user";
-    case Column::kItem:
-      return "item";
-    case Column::kRating:
-      return "rating";
-    case Column::kTime:
-      return "time";
-    case Column::kPos:
-      return "pos";
-    case Column::kIds:
-      return "ids";
-  }
-  return "unknown";
-}
+absl::string_view ColumnName(Column column) { return FactsOf(column).name; }
 
 std::string ShareColumnPath(const std::string& dir, uint32_t share, Column column) {
   return JoinPath(dir, absl::StrFormat("share-%05u.%s", share, ColumnName(column)));

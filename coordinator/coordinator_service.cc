@@ -108,7 +108,7 @@ bool CoordinatorService::AwaitPlace(grpc::ServerContext* context, const std::str
 grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequest* request,
                                          WorkAssignment* response) {
   const uint32_t id = request->worker_id();
-  if (grpc::Status s = ThisIncarnation("GetWork", id, request->incarnation()); !s.ok()) return s;
+  if (grpc::Status s = ThisIncarnation("GetWork", *request); !s.ok()) return s;
   absl::MutexLock lock(&state_.mu);
   if (grpc::Status s = Known(id); !s.ok()) return s;
   if (!request->error().empty()) {
@@ -130,10 +130,7 @@ grpc::Status CoordinatorService::GetWork(grpc::ServerContext*, const GetWorkRequ
 
 grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportRequest* request,
                                         ReportResponse*) {
-  if (grpc::Status s = ThisIncarnation("Report", request->worker_id(), request->incarnation());
-      !s.ok()) {
-    return s;
-  }
+  if (grpc::Status s = ThisIncarnation("Report", *request); !s.ok()) return s;
   absl::MutexLock lock(&state_.mu);
   // An unknown id is refused by the schedule, as a report it did not expect.
   state_.membership.CheckIn(request->worker_id(), absl::Now()).IgnoreError();
@@ -142,20 +139,14 @@ grpc::Status CoordinatorService::Report(grpc::ServerContext*, const ReportReques
 
 grpc::Status CoordinatorService::Heartbeat(grpc::ServerContext*, const HeartbeatRequest* request,
                                            HeartbeatResponse*) {
-  if (grpc::Status s = ThisIncarnation("Heartbeat", request->worker_id(), request->incarnation());
-      !s.ok()) {
-    return s;
-  }
+  if (grpc::Status s = ThisIncarnation("Heartbeat", *request); !s.ok()) return s;
   absl::MutexLock lock(&state_.mu);
   return Known(request->worker_id());
 }
 
 grpc::Status CoordinatorService::Leave(grpc::ServerContext*, const LeaveRequest* request,
                                        LeaveResponse*) {
-  if (grpc::Status s = ThisIncarnation("Leave", request->worker_id(), request->incarnation());
-      !s.ok()) {
-    return s;
-  }
+  if (grpc::Status s = ThisIncarnation("Leave", *request); !s.ok()) return s;
   absl::MutexLock lock(&state_.mu);
   absl::StatusOr<Membership::Lost> lost =
       state_.membership.Leave(request->worker_id(), request->reason());
@@ -168,7 +159,7 @@ grpc::Status CoordinatorService::Leave(grpc::ServerContext*, const LeaveRequest*
 grpc::Status CoordinatorService::Clock(grpc::ServerContext* context, const ClockRequest* request,
                                        ClockResponse*) {
   const uint32_t id = request->worker_id();
-  if (grpc::Status s = ThisIncarnation("Clock", id, request->incarnation()); !s.ok()) return s;
+  if (grpc::Status s = ThisIncarnation("Clock", *request); !s.ok()) return s;
   absl::MutexLock lock(&state_.mu);
   if (grpc::Status s = Known(id); !s.ok()) return s;
   const uint64_t generation = request->generation();

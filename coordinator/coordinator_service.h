@@ -87,6 +87,11 @@ class CoordinatorService final : public Coordinator::Service {
   grpc::Status Known(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_.mu);
   // NOT_FOUND when worker `id`'s request carries another coordinator's `incarnation` (above).
   grpc::Status ThisIncarnation(const char* rpc, uint32_t id, uint64_t incarnation) const;
+  // The same for a request with worker_id() and incarnation() (every call but Register).
+  template <typename Request>
+  grpc::Status ThisIncarnation(const char* rpc, const Request& request) const {
+    return ThisIncarnation(rpc, request.worker_id(), request.incarnation());
+  }
 
   const JobConfig config_;
   const std::vector<std::string> ps_addresses_;

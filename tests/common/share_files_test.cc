@@ -38,6 +38,19 @@ std::string WriteTimes(const fs::path& dir, const std::vector<int64_t>& values) 
   return path;
 }
 
+// Part of the file format: a column's files end in its name, and its header says both.
+TEST(ShareFilesTest, EachColumnsNameAndElementSize) {
+  std::vector<std::string> names;
+  std::vector<size_t> sizes;
+  for (Column column :
+       {Column::kUser, Column::kItem, Column::kRating, Column::kTime, Column::kPos, Column::kIds}) {
+    names.emplace_back(ColumnName(column));
+    sizes.push_back(ColumnElementSize(column));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"user", "item", "rating", "time", "pos", "ids"}));
+  EXPECT_EQ(sizes, (std::vector<size_t>{4, 4, 1, 8, 4, 8}));
+}
+
 TEST(ShareFilesTest, AColumnRoundTrips) {
   const fs::path dir = FreshDir("columns");
   std::vector<int64_t> values(100000);

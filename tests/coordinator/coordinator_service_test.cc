@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,14 +62,20 @@ grpc::Status Clock(CoordinatorService& service, uint32_t id, const WorkAssignmen
   return service.Clock(&context, &request, &response);
 }
 
-uint32_t RegisterWorker(CoordinatorService& service, const JobConfig& config,
-                        const std::string& name = "") {
+grpc::Status Register(CoordinatorService& service, const JobConfig& config, const std::string& name,
+                      RegisterResponse* response) {
   grpc::ServerContext context;
   RegisterRequest request;
   *request.mutable_config() = config;
   request.set_name(name);
+  return service.Register(&context, &request, response);
+}
+
+// A Register that must be admitted; the id it is given.
+uint32_t RegisterWorker(CoordinatorService& service, const JobConfig& config,
+                        const std::string& name = "") {
   RegisterResponse response;
-  const grpc::Status status = service.Register(&context, &request, &response);
+  const grpc::Status status = Register(service, config, name, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_FALSE(response.job_done());
   return response.worker_id();
@@ -135,6 +142,15 @@ struct RecoveringJob {
   absl::StatusOr<std::vector<EpochRecord>> Run() {
     return service.RunJob(absl::Seconds(5), absl::Seconds(20), "");
   }
+  // Runs the job, then sets `stop` for the test's fake workers and joins each of `workers` started.
+  absl::StatusOr<std::vector<EpochRecord>> RunAndJoin(std::initializer_list<std::thread*> workers) {
+    absl::StatusOr<std::vector<EpochRecord>> records = Run();
+    stop = true;
+    for (std::thread* worker : workers) {
+      if (worker->joinable()) worker->join();
+    }
+    return records;
+  }
   std::vector<FakeShards::Restored> Restored() {
     absl::MutexLock lock(&shards.mu);
     return shards.restored;
@@ -143,26 +159,45 @@ struct RecoveringJob {
   const JobConfig config;
   FakeShards shards;
   CoordinatorService service;
+  std::atomic<bool> stop{false};  // the fake workers' (RunFakeWorker); RunAndJoin sets it
 };
 
 // A replacement for a lost worker: once `lost_took_work` is notified, it registers (waiting for a
-// place), expects to be worker `expected_id`, and then works as any other until DONE or `stop`.
+// place), expects to be worker `expected_id`, and then works as any other until DONE or j.stop.
 std::thread Replacement(RecoveringJob& j, absl::Notification* lost_took_work, uint32_t expected_id,
-                        const std::atomic<bool>& stop, std::vector<WorkAssignment>* trained) {
-  return std::thread([&j, lost_took_work, expected_id, &stop, trained] {
+                        std::vector<WorkAssignment>* trained) {
+  return std::thread([&j, lost_took_work, expected_id, trained] {
     lost_took_work->WaitForNotification();
     const uint32_t id = RegisterWorker(j.service, j.config, "replacement");
     EXPECT_EQ(id, expected_id);
-    RunFakeWorker(j.service, id, stop, trained);
+    RunFakeWorker(j.service, id, j.stop, trained);
   });
+}
+
+// Runs the job of `service`, whose one worker (id 0, registered) is a fake worker that keeps the
+// epochs it trained in `trained`. RunJob's status.
+absl::Status RunWithOneFakeWorker(CoordinatorService& service,
+                                  std::vector<WorkAssignment>* trained) {
+  const std::atomic<bool> stop{false};
+  std::thread worker([&] { RunFakeWorker(service, 0, stop, trained); });
+  const absl::Status status = service.RunJob(absl::Seconds(5), absl::Seconds(20), "").status();
+  worker.join();
+  return status;
+}
+
+// TestConfig() for `workers` workers and `epochs` epochs, in batches of 4 ratings (one share's).
+JobConfig TrainingConfig(uint32_t workers, uint32_t epochs) {
+  JobConfig config = TestConfig();
+  config.set_num_workers(workers);
+  config.set_epochs(epochs);
+  config.set_batch_size(4);
+  return config;
 }
 
 // Epoch 0 must not start before every worker has asked for work (that is, has loaded its data),
 // or a SYNC clock would wait on one still reading.
 TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMany) {
-  JobConfig config = TestConfig();
-  config.set_epochs(1);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/1);
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   EXPECT_EQ(RegisterWorker(service, config), 0u);
   EXPECT_EQ(RegisterWorker(service, config), 1u);
@@ -180,13 +215,10 @@ TEST(CoordinatorServiceTest, WaitsForEveryWorkerToLoadItsDataAndFailsNamingHowMa
 TEST(CoordinatorServiceTest, RefusesAWorkerWithADifferentConfig) {
   const JobConfig config = TestConfig();
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
-  grpc::ServerContext context;
-  RegisterRequest request;
-  *request.mutable_config() = config;
-  request.mutable_config()->set_l2(0.5f);
-  request.set_name("w7");
+  JobConfig other = config;
+  other.set_l2(0.5f);
   RegisterResponse response;
-  const grpc::Status status = service.Register(&context, &request, &response);
+  const grpc::Status status = Register(service, other, "w7", &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("worker w7"));
   EXPECT_THAT(status.error_message(), HasSubstr("l2: 0 vs 0.5"));
@@ -203,20 +235,14 @@ TEST(CoordinatorServiceTest, AnUnknownWorkerIdIsRefused) {
 }
 
 TEST(CoordinatorServiceTest, ALostWorkersEpochIsRedoneByTheOthersInANewGeneration) {
-  JobConfig config = TestConfig();
-  config.set_epochs(2);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/2);
   RecoveringJob j(config, 8);
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   ASSERT_EQ(RegisterWorker(j.service, config), 1u);
   std::thread doomed = Vanishing(j.service, 1);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread survivor([&] { RunFakeWorker(j.service, 0, stop, &trained); });
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  survivor.join();
+  std::thread survivor([&] { RunFakeWorker(j.service, 0, j.stop, &trained); });
+  absl::StatusOr<std::vector<EpochRecord>> records = j.RunAndJoin({&doomed, &survivor});
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 2u);
   for (const EpochRecord& r : *records) EXPECT_EQ(r.examples, 8u) << "epoch " << r.epoch;
@@ -253,22 +279,13 @@ TEST(CoordinatorServiceTest, AReportOfAnotherGenerationIsRefusedWithAborted) {
 // A worker that comes once the job is over is told so, and may exit 0, rather than being left to
 // find the coordinator gone.
 TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
-  JobConfig config = TestConfig();
-  config.set_num_workers(1);
-  config.set_epochs(1);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/1, /*epochs=*/1);
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(1));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
-  ASSERT_TRUE(service.RunJob(absl::Seconds(5), absl::Seconds(20), "").ok());
-  worker.join();
-  grpc::ServerContext context;
-  RegisterRequest late;
-  *late.mutable_config() = config;
+  ASSERT_TRUE(RunWithOneFakeWorker(service, &trained).ok());
   RegisterResponse response;
-  ASSERT_TRUE(service.Register(&context, &late, &response).ok());
+  ASSERT_TRUE(Register(service, config, "late", &response).ok());
   EXPECT_TRUE(response.job_done());
   EXPECT_EQ(response.ps_addresses_size(), 0);
 }
@@ -277,26 +294,15 @@ TEST(CoordinatorServiceTest, ARegisterAfterTheJobEndedIsToldTheJobIsDone) {
 // place never frees, so it is answered when the job ends; the answer is the same whichever of the
 // two comes first.
 TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
-  JobConfig config = TestConfig();
-  config.set_num_workers(1);
-  config.set_epochs(2);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/1, /*epochs=*/2);
   CoordinatorService service(config, {"ps0", "ps1"}, Shares(2));
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   RegisterResponse waiting_answer;
   grpc::Status waiting_status;
-  std::thread waiting([&] {
-    grpc::ServerContext context;
-    RegisterRequest request;
-    *request.mutable_config() = config;
-    request.set_name("spare");
-    waiting_status = service.Register(&context, &request, &waiting_answer);
-  });
-  std::atomic<bool> stop{false};
+  std::thread waiting(
+      [&] { waiting_status = Register(service, config, "spare", &waiting_answer); });
   std::vector<WorkAssignment> trained;
-  std::thread worker([&] { RunFakeWorker(service, 0, stop, &trained); });
-  ASSERT_TRUE(service.RunJob(absl::Seconds(5), absl::Seconds(20), "").ok());
-  worker.join();
+  ASSERT_TRUE(RunWithOneFakeWorker(service, &trained).ok());
   waiting.join();
   ASSERT_TRUE(waiting_status.ok()) << waiting_status.error_message();
   EXPECT_TRUE(waiting_answer.job_done());
@@ -307,21 +313,14 @@ TEST(CoordinatorServiceTest, ARegisterWaitingForAPlaceIsToldWhenTheJobEnds) {
 // worker runs out under the running epoch: the place goes to the waiting Register, under the same
 // id, and the replacement redoes the epoch in a new generation.
 TEST(CoordinatorServiceTest, AWaitingRegisterTakesThePlaceOfAWorkerWhoseLeaseRanOut) {
-  JobConfig config = TestConfig();
-  config.set_num_workers(1);
-  config.set_epochs(1);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/1, /*epochs=*/1);
   RecoveringJob j(config, 8);
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   absl::Notification took_work;
   std::thread doomed = Vanishing(j.service, 0, &took_work);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> trained;
-  std::thread replacement = Replacement(j, &took_work, 0, stop, &trained);
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  replacement.join();
+  std::thread replacement = Replacement(j, &took_work, 0, &trained);
+  absl::StatusOr<std::vector<EpochRecord>> records = j.RunAndJoin({&doomed, &replacement});
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 1u);
   EXPECT_EQ((*records)[0].examples, 8u);
@@ -339,23 +338,17 @@ TEST(CoordinatorServiceTest, AWaitingRegisterTakesThePlaceOfAWorkerWhoseLeaseRan
 // replacement, which takes the lost worker's place once its lease runs out (it asked before,
 // and waited), and both train the redone epoch.
 TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
-  JobConfig config = TestConfig();
-  config.set_epochs(2);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/2);
   RecoveringJob j(config, 8, /*min_workers=*/2);
   ASSERT_EQ(RegisterWorker(j.service, config), 0u);
   ASSERT_EQ(RegisterWorker(j.service, config), 1u);
   absl::Notification took_work;
   std::thread doomed = Vanishing(j.service, 1, &took_work);
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> survivor_trained, replacement_trained;
-  std::thread survivor([&] { RunFakeWorker(j.service, 0, stop, &survivor_trained); });
-  std::thread replacement = Replacement(j, &took_work, 1, stop, &replacement_trained);
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  survivor.join();
-  replacement.join();
+  std::thread survivor([&] { RunFakeWorker(j.service, 0, j.stop, &survivor_trained); });
+  std::thread replacement = Replacement(j, &took_work, 1, &replacement_trained);
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      j.RunAndJoin({&doomed, &survivor, &replacement});
   ASSERT_TRUE(records.ok()) << records.status();
   ASSERT_EQ(records->size(), 2u);
   EXPECT_EQ(j.service.rollbacks(), 1u);
@@ -378,20 +371,17 @@ TEST(CoordinatorServiceTest, BelowMinWorkersTheRollbackWaitsForAReplacement) {
 // holds its report of the rolled-back epoch until the replacement has asked for work, so that
 // there is a boundary left for it to join at.
 TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
-  JobConfig config = TestConfig();
-  config.set_epochs(3);
-  config.set_batch_size(4);
+  const JobConfig config = TrainingConfig(/*workers=*/2, /*epochs=*/3);
   RecoveringJob j(config, 8);
   CoordinatorService& service = j.service;
   ASSERT_EQ(RegisterWorker(service, config), 0u);
   ASSERT_EQ(RegisterWorker(service, config), 1u);
   std::thread doomed = Vanishing(service, 1);
   absl::Notification replacement_asked;
-  std::atomic<bool> stop{false};
   std::vector<WorkAssignment> survivor_trained, replacement_trained;
   std::thread replacement;
   std::thread survivor([&] {
-    RunFakeWorker(service, 0, stop, &survivor_trained, [&](const WorkAssignment& work) {
+    RunFakeWorker(service, 0, j.stop, &survivor_trained, [&](const WorkAssignment& work) {
       if (work.generation() != 2 || replacement.joinable()) return;
       replacement = std::thread([&] {
         const uint32_t id = RegisterWorker(service, config, "replacement");
@@ -402,7 +392,7 @@ TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
         if (first.kind() != WorkAssignment::WAIT) {
           EXPECT_TRUE(Report(service, id, first).ok());
         }
-        RunFakeWorker(service, id, stop, &replacement_trained);
+        RunFakeWorker(service, id, j.stop, &replacement_trained);
       });
       // Keeps its lease while it holds its report.
       while (!replacement_asked.WaitForNotificationWithTimeout(absl::Milliseconds(50))) {
@@ -410,11 +400,8 @@ TEST(CoordinatorServiceTest, AReplacementJoinsBetweenEpochsWithTheRowsKept) {
       }
     });
   });
-  absl::StatusOr<std::vector<EpochRecord>> records = j.Run();
-  stop = true;
-  doomed.join();
-  survivor.join();
-  if (replacement.joinable()) replacement.join();
+  absl::StatusOr<std::vector<EpochRecord>> records =
+      j.RunAndJoin({&doomed, &survivor, &replacement});
   ASSERT_TRUE(records.ok()) << records.status();
   EXPECT_EQ(service.rollbacks(), 1u);
   const std::vector<FakeShards::Restored> restored = j.Restored();

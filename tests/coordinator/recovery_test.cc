@@ -43,6 +43,14 @@ std::set<std::string> Entries(const fs::path& dir) {
   return names;
 }
 
+// `point` restarts from checkpoint `checkpoint` ("": fresh rows) after `epochs_done` epochs.
+void ExpectRestartAt(const absl::StatusOr<RestartPoint>& point, const std::string& checkpoint,
+                     uint32_t epochs_done) {
+  ASSERT_TRUE(point.ok()) << point.status();
+  EXPECT_EQ(point->checkpoint, checkpoint);
+  EXPECT_EQ(point->epochs_done, epochs_done);
+}
+
 // Writes checkpoints after epochs 1 .. `epochs` of generation 1 under `dir`.
 void WriteCheckpoints(const fs::path& dir, uint32_t epochs, const JobConfig& config = Config()) {
   FakeShards shards;
@@ -61,10 +69,7 @@ TEST(CoordinatorRecoveryTest, ACheckpointIsCompleteWithItsManifestAndOnlyTheNewe
   options.keep_checkpoints = 2;
   FakeShards shards(3);
   Recovery recovery(Config(), options, &shards);
-  absl::StatusOr<RestartPoint> start = recovery.Start();
-  ASSERT_TRUE(start.ok()) << start.status();
-  EXPECT_EQ(start->checkpoint, "");
-  EXPECT_EQ(start->epochs_done, 0u);
+  ExpectRestartAt(recovery.Start(), "", 0);
   ASSERT_TRUE(recovery.Checkpoint(1, 1, 10).ok());
   // A copy an operator made is not the coordinator's to delete.
   fs::copy(dir / "ckpt-000001", dir / "ckpt-000001.bak");
@@ -75,10 +80,7 @@ TEST(CoordinatorRecoveryTest, ACheckpointIsCompleteWithItsManifestAndOnlyTheNewe
   EXPECT_THAT(manifest, HasSubstr("epochs_done: 3"));
   EXPECT_THAT(manifest, HasSubstr("clock: 30"));
   EXPECT_THAT(manifest, HasSubstr("shard-00002-of-00003.rows"));
-  absl::StatusOr<RestartPoint> latest = recovery.LatestCheckpoint();
-  ASSERT_TRUE(latest.ok()) << latest.status();
-  EXPECT_EQ(latest->checkpoint, "ckpt-000003");
-  EXPECT_EQ(latest->epochs_done, 3u);
+  ExpectRestartAt(recovery.LatestCheckpoint(), "ckpt-000003", 3);
   absl::MutexLock lock(&shards.mu);
   EXPECT_THAT(shards.checkpoints, ElementsAre("ckpt-000001", "ckpt-000002", "ckpt-000003"));
 }
@@ -95,10 +97,7 @@ TEST(CoordinatorRecoveryTest, ANewJobRefusesADirectoryThatHoldsCheckpointsUnless
   RecoveryOptions options = Options(dir);
   options.resume = true;
   Recovery resumed(Config(), options, &shards);
-  absl::StatusOr<RestartPoint> start = resumed.Start();
-  ASSERT_TRUE(start.ok()) << start.status();
-  EXPECT_EQ(start->checkpoint, "ckpt-000002");
-  EXPECT_EQ(start->epochs_done, 2u);
+  ExpectRestartAt(resumed.Start(), "ckpt-000002", 2);
 }
 
 TEST(CoordinatorRecoveryTest, ResumingWithoutACheckpointStartsFromFreshRows) {
@@ -106,10 +105,7 @@ TEST(CoordinatorRecoveryTest, ResumingWithoutACheckpointStartsFromFreshRows) {
   options.resume = true;
   FakeShards shards;
   Recovery recovery(Config(), options, &shards);
-  absl::StatusOr<RestartPoint> start = recovery.Start();
-  ASSERT_TRUE(start.ok()) << start.status();
-  EXPECT_EQ(start->checkpoint, "");
-  EXPECT_EQ(start->epochs_done, 0u);
+  ExpectRestartAt(recovery.Start(), "", 0);
 }
 
 TEST(CoordinatorRecoveryTest, ACheckpointOfAnotherJobIsRefused) {
@@ -138,10 +134,7 @@ TEST(CoordinatorRecoveryTest, ARollbackGoesToTheLatestCheckpointUntilTheyAreTooM
   FakeShards shards;
   Recovery recovery(Config(), options, &shards);
   for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<RestartPoint> to = recovery.BeginRollback("worker 1 lost");
-    ASSERT_TRUE(to.ok()) << to.status();
-    EXPECT_EQ(to->checkpoint, "ckpt-000002");
-    EXPECT_EQ(to->epochs_done, 2u);
+    ExpectRestartAt(recovery.BeginRollback("worker 1 lost"), "ckpt-000002", 2);
   }
   const absl::Status gave_up = recovery.BeginRollback("worker 0 lost").status();
   EXPECT_TRUE(absl::IsAborted(gave_up)) << gave_up;
@@ -152,10 +145,7 @@ TEST(CoordinatorRecoveryTest, ARollbackGoesToTheLatestCheckpointUntilTheyAreTooM
 TEST(CoordinatorRecoveryTest, WithoutACheckpointDirectoryARollbackStartsFromFreshRows) {
   FakeShards shards;
   Recovery recovery(Config(), RecoveryOptions(), &shards);
-  absl::StatusOr<RestartPoint> to = recovery.BeginRollback("worker 1 lost");
-  ASSERT_TRUE(to.ok()) << to.status();
-  EXPECT_EQ(to->checkpoint, "");
-  EXPECT_EQ(to->epochs_done, 0u);
+  ExpectRestartAt(recovery.BeginRollback("worker 1 lost"), "", 0);
 }
 
 // A shard that failed, aborted or went away leaves rows no one can vouch for: roll back. A

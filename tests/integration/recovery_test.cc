@@ -74,28 +74,39 @@ double CleanMae(const fs::path& dir) {
   return FinalMae(dir / "metrics.json");
 }
 
+struct KilledRun {
+  fs::path dir;
+  std::string err;
+};
+
+// Runs the job clean in FreshDir(`name` + "_clean"), then again in FreshDir(`name` + "_killed")
+// with `role` killed (kill -9) once epoch 8 is logged. The second run must still finish, with the
+// clean run's final MAE (within 0.01) and every text of `logged` in its stderr.
+KilledRun ExpectTheJobSurvivesKilling(const std::string& name, const std::string& role,
+                                      const std::vector<std::string>& logged,
+                                      const std::vector<std::string>& extra = {}) {
+  const double clean = CleanMae(FreshDir(name + "_clean"));
+  const fs::path dir = FreshDir(name + "_killed");
+  const Outcome killed = RunAndSignal(dir, role, SIGKILL, 8, 120, extra);
+  EXPECT_EQ(killed.exit_code, 0) << killed.err;
+  for (const std::string& text : logged) {
+    EXPECT_NE(killed.err.find(text), std::string::npos) << text << " not in\n" << killed.err;
+  }
+  if (killed.exit_code == 0) EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
+  return {dir, killed.err};
+}
+
 TEST(RecoveryTest, AKilledWorkerIsDroppedAndTheOthersFinishTheJob) {
-  const double clean = CleanMae(FreshDir("worker_clean"));
-  const fs::path dir = FreshDir("worker_killed");
-  const Outcome killed = RunAndSignal(dir, "worker1", SIGKILL, 8);
-  ASSERT_EQ(killed.exit_code, 0) << killed.err;
-  EXPECT_NE(killed.err.find("lost: nothing from it for"), std::string::npos) << killed.err;
-  EXPECT_NE(killed.err.find("rolling back to checkpoint"), std::string::npos) << killed.err;
-  const double mae = FinalMae(dir / "metrics.json");
-  EXPECT_NEAR(mae, clean, 0.01);
+  const KilledRun killed = ExpectTheJobSurvivesKilling(
+      "worker", "worker1", {"lost: nothing from it for", "rolling back to checkpoint"});
   // The metrics file has every epoch once, the redone ones included.
-  EXPECT_NE(ReadFile(dir / "metrics.json").find(absl::StrCat("\"epoch\": ", kEpochs)),
+  EXPECT_NE(ReadFile(killed.dir / "metrics.json").find(absl::StrCat("\"epoch\": ", kEpochs)),
             std::string::npos);
 }
 
 TEST(RecoveryTest, AKilledServerIsRestartedAndTheJobRollsBackToItsCheckpoint) {
-  const double clean = CleanMae(FreshDir("server_clean"));
-  const fs::path dir = FreshDir("server_killed");
-  const Outcome killed = RunAndSignal(dir, "ps1", SIGKILL, 8);
-  ASSERT_EQ(killed.exit_code, 0) << killed.err;
-  EXPECT_NE(killed.err.find("restarting it on port"), std::string::npos) << killed.err;
-  EXPECT_NE(killed.err.find("rolling back to checkpoint"), std::string::npos) << killed.err;
-  EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
+  ExpectTheJobSurvivesKilling("server", "ps1",
+                              {"restarting it on port", "rolling back to checkpoint"});
 }
 
 // kill -9 of the coordinator mid-job: the launcher starts it again on its port with --auto_resume,
@@ -103,21 +114,16 @@ TEST(RecoveryTest, AKilledServerIsRestartedAndTheJobRollsBackToItsCheckpoint) {
 // it (the workers registering with the new incarnation; the servers restored to the checkpoint).
 // --fail_after leaves the workers room to wait for the restart on a loaded machine.
 TEST(RecoveryTest, AKilledCoordinatorIsRestartedAndTheLiveWorkersAndServersRejoinIt) {
-  const double clean = CleanMae(FreshDir("coordinator_clean"));
-  const fs::path dir = FreshDir("coordinator_killed");
-  const Outcome killed = RunAndSignal(dir, "coordinator", SIGKILL, 8, 120, {"--fail_after=10s"});
-  ASSERT_EQ(killed.exit_code, 0) << killed.err;
-  EXPECT_NE(killed.err.find("was killed by signal 9; restarting it on port"), std::string::npos)
-      << killed.err;
-  EXPECT_NE(killed.err.find("--auto_resume: continuing after epoch"), std::string::npos)
-      << killed.err;
-  EXPECT_NE(killed.err.find("the coordinator restarted"), std::string::npos) << killed.err;
+  const KilledRun killed = ExpectTheJobSurvivesKilling(
+      "coordinator", "coordinator",
+      {"was killed by signal 9; restarting it on port", "--auto_resume: continuing after epoch",
+       "the coordinator restarted"},
+      {"--fail_after=10s"});
   // Both live workers, registered again, and the servers restored to the checkpoint.
   EXPECT_TRUE(std::regex_search(
       killed.err, std::regex("--auto_resume: continuing after epoch [0-9]+[\\s\\S]*generation "
                              "[0-9]+: workers \\[0,1\\], rows from ckpt-0000")))
       << killed.err;
-  EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
 }
 
 TEST(RecoveryTest, AStoppedServerFailsTheJobInTimeAndTheCheckpointsSurvive) {

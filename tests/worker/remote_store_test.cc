@@ -353,39 +353,45 @@ TEST(RemoteStoreTest, CreateChecksAddresses) {
   EXPECT_TRUE(RemoteStore::Create({"a:1", "b:2"}, config, 0).ok());
 }
 
+// The three shards of TwoTables(3), with shard `down`'s address swapped for one where nothing
+// listens, and a store over those addresses whose calls give up after 500 ms.
+struct DownShard {
+  explicit DownShard(uint32_t down) : addresses(cluster.addresses) {
+    addresses[down] = DeadAddress();
+    store = RemoteStore::Create(addresses, config, 0, absl::Milliseconds(500)).value();
+  }
+
+  const JobConfig config = TwoTables(3);
+  Cluster cluster{config};
+  std::vector<std::string> addresses;
+  std::unique_ptr<RemoteStore> store;
+};
+
 TEST(RemoteStoreTest, ADownShardFailsNamingItsAddressWithinTheDeadline) {
-  JobConfig config = TwoTables(3);
-  Cluster cluster(config);
-  std::vector<std::string> addresses = cluster.addresses;
-  addresses[1] = DeadAddress();
-  auto store = RemoteStore::Create(addresses, config, 0, absl::Milliseconds(500)).value();
+  DownShard down(1);
   const std::vector<uint64_t> keys = Keys(50, 3);
   std::vector<float> rows(keys.size() * 3);
   const PullBlock pull{0, keys, absl::MakeSpan(rows)};
   const absl::Time start = absl::Now();
-  const absl::Status s = store->Pull({&pull, 1});
+  const absl::Status s = down.store->Pull({&pull, 1});
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   EXPECT_TRUE(absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) << s;
   EXPECT_THAT(s.message(),
-              HasSubstr(absl::StrCat("Pull to ps shard 1 (", addresses[1], ") failed")));
-  EXPECT_FALSE(store->GetConfigs().ok());  // waits for the shard, but only until the deadline
+              HasSubstr(absl::StrCat("Pull to ps shard 1 (", down.addresses[1], ") failed")));
+  EXPECT_FALSE(down.store->GetConfigs().ok());  // waits for the shard, but only until the deadline
   EXPECT_LT(absl::Now() - start, absl::Seconds(4));
 }
 
 TEST(RemoteStoreTest, APipelinedPushReportsItsFailureOnTheNextCall) {
-  JobConfig config = TwoTables(3);
-  Cluster cluster(config);
-  std::vector<std::string> addresses = cluster.addresses;
-  addresses[2] = DeadAddress();
-  auto store = RemoteStore::Create(addresses, config, 0, absl::Milliseconds(500)).value();
+  DownShard down(2);
   const std::vector<uint64_t> keys = Keys(50, 3);
   const std::vector<float> grads(keys.size() * 3, 0.5f);
   const PushBlock push{0, keys, grads};
-  EXPECT_TRUE(store->Push({&push, 1}).ok()) << "a pipelined push returns once it is sent";
-  const absl::Status s = store->Flush();
+  EXPECT_TRUE(down.store->Push({&push, 1}).ok()) << "a pipelined push returns once it is sent";
+  const absl::Status s = down.store->Flush();
   EXPECT_THAT(s.message(),
-              HasSubstr(absl::StrCat("Push to ps shard 2 (", addresses[2], ") failed")));
-  EXPECT_TRUE(store->Flush().ok()) << "the failure is reported once";
+              HasSubstr(absl::StrCat("Push to ps shard 2 (", down.addresses[2], ") failed")));
+  EXPECT_TRUE(down.store->Flush().ok()) << "the failure is reported once";
 }
 
 TEST(RemoteStoreTest, ASlowShardFailsWithDeadlineExceeded) {
