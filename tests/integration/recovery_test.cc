@@ -92,7 +92,9 @@ KilledRun ExpectTheJobSurvivesKilling(const std::string& name, const std::string
   for (const std::string& text : logged) {
     EXPECT_NE(killed.err.find(text), std::string::npos) << text << " not in\n" << killed.err;
   }
-  if (killed.exit_code == 0) EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
+  if (killed.exit_code == 0) {
+    EXPECT_NEAR(FinalMae(dir / "metrics.json"), clean, 0.01);
+  }
   return {dir, killed.err};
 }
 
