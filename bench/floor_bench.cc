@@ -7,9 +7,9 @@
 // gRPC's threads, reading ahead while it writes, as ps/stream_session does) and a TCP sink. The
 // parent measures a memcpy in one process (the user-space copy floor), TCP writes (the kernel's
 // copies), and calls on one gRPC stream: pulls (keys in, rows out, 1 in flight), pushes (keys and
-// rows in, 16 bytes out, 4 in flight as RemoteStore pipelines them), push+pulls (a SYNC batch, 1
-// in flight), and unary pulls. Each end copies a payload once (into or out of a message), as any
-// store must; keys are raw 8-byte ids. CPU us/call is both processes' CPU time per call.
+// rows in, 16 bytes out; 1 in flight, and 4 as RemoteStore pipelines them), push+pulls (a SYNC
+// batch, 1 in flight), and unary pulls. Each end copies a payload once (into or out of a message),
+// as any store must; keys are raw 8-byte ids. CPU us/call is both processes' CPU time per call.
 //
 // --cluster_bench runs that command afterwards, echoes it, and sets its figures against the floor.
 // It is run, not linked: its numbers come from the same binary and process layout as its own runs
@@ -332,13 +332,17 @@ Floor MeasureFloor(pid_t child, const int ports[2]) {
   };
   row("gRPC stream pull, 8192 keys x 32 floats, 1 in flight", "pull", burst(kBulk, false, true, 1),
       bulk);
-  row("gRPC stream push, 8192 keys x 32 floats, 4 in flight", "push", burst(kBulk, true, false, 4),
-      bulk);
+  row("gRPC stream push, 8192 keys x 32 floats, 1 in flight", "push 1",
+      burst(kBulk, true, false, 1), bulk);
+  row("gRPC stream push, 8192 keys x 32 floats, 4 in flight", "push 4",
+      burst(kBulk, true, false, 4), bulk);
   row("gRPC unary pull, 512 keys x 32 floats, one after another", "unary pull",
       Measure(child, [&] { return UnaryPull(channel, kSmall); }), 1);
   row("gRPC stream pull, 512 keys x 32 floats, 1 in flight", "small pull",
       burst(kSmall, false, true, 1), 1);
-  row("gRPC stream push, 512 keys x 32 floats, 4 in flight", "small push",
+  row("gRPC stream push, 512 keys x 32 floats, 1 in flight", "small push 1",
+      burst(kSmall, true, false, 1), 1);
+  row("gRPC stream push, 512 keys x 32 floats, 4 in flight", "small push 4",
       burst(kSmall, true, false, 4), 1);
   row("gRPC stream push+pull, 512 keys x 32 floats, 1 in flight", "push+pull",
       burst(kSmall, true, true, 1), 1);
@@ -370,9 +374,10 @@ std::map<std::string, double> RunClusterBench() {
   return f;
 }
 
-// psrec against the floor, target by target. A training floor is a bound from the in-process
-// batch time t (512 ratings): SYNC waits for a push+pull each batch, t / (t + its round trip);
-// ASYNC may hide the round trip but not its CPU, on 2 cores 2t / (t + CPU of a push+pull).
+// psrec against the floor, target by target; a push's floor is its faster window. A training floor
+// is a bound from the in-process batch time t (512 ratings): SYNC waits for a push+pull each batch,
+// t / (t + its round trip); ASYNC may hide the round trip but not its CPU, on 2 cores 2t / (t + CPU
+// of a push+pull).
 void PrintRatios(const Floor& r, std::map<std::string, double> psrec) {
   std::printf("\n%-32s %10s %10s %12s %8s %13s\n", "target", "psrec", "floor", "psrec/floor",
               "target", "target/floor");
@@ -381,9 +386,12 @@ void PrintRatios(const Floor& r, std::map<std::string, double> psrec) {
                 psrec[key] / floor, target, target / floor);
   };
   row("raw pull, floats/s", "pull", r.at("pull").per_second, 3e8);
-  row("raw push, floats/s", "push", r.at("push").per_second, 3e8);
+  const auto best = [&r](const std::string& key) {  // pushes: the better window
+    return std::max(r.at(key + " 1").per_second, r.at(key + " 4").per_second);
+  };
+  row("raw push, floats/s", "push", best("push"), 3e8);
   row("small calls, pulls/s", "small pull", r.at("small pull").per_second, 1e4);
-  row("small calls, pushes/s", "small push", r.at("small push").per_second, 1e4);
+  row("small calls, pushes/s", "small push", best("small push"), 1e4);
   if (psrec["in-process"] <= 0) return;
   const double t = kSmall / psrec["in-process"];
   const double sync = t / (t + 1 / r.at("push+pull").per_second);

@@ -13,9 +13,11 @@ number='[0-9][0-9.e+]*'
 for row in "memcpy, 8192 x 32 floats, one process" \
   "TCP loopback, writes of 8192 x 32 floats" \
   "gRPC stream pull, 8192 keys x 32 floats, 1 in flight" \
+  "gRPC stream push, 8192 keys x 32 floats, 1 in flight" \
   "gRPC stream push, 8192 keys x 32 floats, 4 in flight" \
   "gRPC unary pull, 512 keys x 32 floats, one after another" \
   "gRPC stream pull, 512 keys x 32 floats, 1 in flight" \
+  "gRPC stream push, 512 keys x 32 floats, 1 in flight" \
   "gRPC stream push, 512 keys x 32 floats, 4 in flight" \
   "gRPC stream push+pull, 512 keys x 32 floats, 1 in flight"; do
   re=$(sed 's/[+.]/\\&/g' <<<"$row")
