@@ -122,7 +122,10 @@ class Echo final : public grpc::ServerGenericBidiReactor {
       (read ? reading_ : writing_) = false;
       if (!read && ok) out_.pop_front();
       (read ? reads_done_ : broken_) |= !ok;
-      if (!broken_ && !writing_ && !out_.empty()) writing_ = (write = &out_.front()) != nullptr;
+      if (!broken_ && !writing_ && !out_.empty()) {
+        writing_ = true;
+        write = &out_.front();
+      }
       start_read = !reading_ && !broken_ && !reads_done_ && out_.size() < 2;
       reading_ |= start_read;
       finish = !reading_ && !writing_ && (broken_ || (reads_done_ && out_.empty()));
