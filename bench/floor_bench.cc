@@ -324,7 +324,7 @@ Floor MeasureFloor(pid_t child, const int ports[2]) {
   });
   row("memcpy, 8192 x 32 floats, one process", "memcpy", {copies.per_second, 0}, bulk);
   double tcp = 0;
-  for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) tcp = std::max(tcp, TcpRate(ports[1]));
+  for (int i = 0; i < absl::GetFlag(FLAGS_repeats); ++i) tcp = std::max(tcp, TcpRate(ports[1]));
   row("TCP loopback, writes of 8192 x 32 floats", "tcp", {tcp, 0}, bulk);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
@@ -385,6 +385,7 @@ void PrintRatios(const Floor& r, std::map<std::string, double> psrec) {
   std::printf("\n%-32s %10s %10s %12s %8s %13s\n", "target", "psrec", "floor", "psrec/floor",
               "target", "target/floor");
   const auto row = [&](const char* name, const char* key, double floor, double target) {
+    if (psrec[key] <= 0) return;  // not in cluster_bench's output (--train=false, --raw=false)
     std::printf("%-32s %10.3g %10.3g %12.2f %8.3g %13.2f\n", name, psrec[key], floor,
                 psrec[key] / floor, target, target / floor);
   };
