@@ -22,15 +22,11 @@ dns=aardvark
 out=
 probe=victim.svc,other.svc
 for arg in "$@"; do
-  case "$arg" in
-    --cycles=*) cycles=${arg#--cycles=} ;;
-    --image=*) image=${arg#--image=} ;;
-    --dns=*) dns=${arg#--dns=} ;;
-    --out=*) out=${arg#--out=} ;;
-    --probe=*) probe=${arg#--probe=} ;;
-    *) echo "k8s_dns_repro: unknown argument $arg" >&2; exit 2 ;;
-  esac
+  [[ $arg =~ ^--(cycles|image|dns|out|probe)=(.*)$ ]] ||
+    { echo "k8s_dns_repro: unknown argument $arg" >&2; exit 2; }
+  printf -v "${BASH_REMATCH[1]}" %s "${BASH_REMATCH[2]}"
 done
+case "$dns" in aardvark|harness) ;; *) echo "k8s_dns_repro: --dns is aardvark or harness, not $dns" >&2; exit 2 ;; esac
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/deploy/podman/containers.conf}
 out=${out:-$(mktemp -d "${TMPDIR:-/tmp}/psrec-dns-repro.XXXXXX")}
 mkdir -p "$out"
