@@ -145,7 +145,8 @@ class Run {
         if (role && !this.helpCache.has(role)) this.helpCache.set(role, await this.imageHelp(role));
       }
     }
-    await podman('network', 'create', '--internal', '--disable-dns', '--label', `psrec-e2e=${this.opts.run}`, this.network);
+    await podman('network', 'create', '--internal', '--disable-dns', '--label', `psrec-e2e=${this.opts.run}`,
+                 this.network);
     log(`network ${this.network} (internal: no route out of it)`);
     await this.startDns();
     for (const pvc of this.objects.filter((o) => o.kind === 'PersistentVolumeClaim')) {
@@ -168,8 +169,9 @@ class Run {
   // pauses (catatonit -P, what podman's pod infra containers run), fed "POD ADDRESS NAME..." lines.
   async startDns() {
     const name = `psrec-e2e-${this.opts.run}-cluster-dns`;
-    await podman('run', '-d', '--name', name, '--network', this.network, '--label', `psrec-e2e=${this.opts.run}`,
-                 '--read-only', '--cap-drop', 'all', '--mount', 'type=bind,source=/usr/bin/catatonit,destination=/catatonit,ro=true',
+    await podman('run', '-d', '--name', name, '--network', this.network,
+                 '--label', `psrec-e2e=${this.opts.run}`, '--read-only', '--cap-drop', 'all',
+                 '--mount', 'type=bind,source=/usr/bin/catatonit,destination=/catatonit,ro=true',
                  '--entrypoint', '["/catatonit","-P"]', this.image);
     const [pid, address] = (await podman('inspect', '--format',
       `{{.State.Pid}} {{(index .NetworkSettings.Networks "${this.network}").IPAddress}}`, name)).split(' ');
@@ -186,7 +188,9 @@ class Run {
         if (/serving on port 53/.test(rest)) resolve();
       });
       this.dns.on('exit', (code) => {
-        if (!this.interrupted && !this.finished) log(`cluster DNS exited ${code}: see ${join(this.logsDir, 'cluster-dns.log')}`);
+        if (!this.interrupted && !this.finished) {
+          log(`cluster DNS exited ${code}: see ${join(this.logsDir, 'cluster-dns.log')}`);
+        }
         reject(new Error(`the cluster DNS (dns.mjs) exited ${code} before serving`));
       });
     });
@@ -232,8 +236,8 @@ class Run {
         const name = `psrec-e2e-${this.opts.run}-${pod.metadata.name}`;
         const names = podNames(pod, this.services, this.opts.namespace);
         const { args } = podmanCreateArgs(pod, {
-          name, network: this.network, dns: { server: this.dnsServer }, image: this.image, configMaps: this.configMaps,
-          secrets: this.secrets, claimMount: (c, ro) => this.claimMount(c, ro),
+          name, network: this.network, dns: { server: this.dnsServer }, image: this.image,
+          configMaps: this.configMaps, secrets: this.secrets, claimMount: (c, ro) => this.claimMount(c, ro),
           podDir: join(this.opts.workdir, 'pods', pod.metadata.name),
           dropFlag: (role, flag) => this.dropFlag(role, flag),
           labels: { 'psrec-e2e': this.opts.run, 'psrec-e2e-pod': pod.metadata.name },
