@@ -60,7 +60,7 @@ server=$gateway
 run_box client
 if [ "$dns" = harness ]; then
   run_box dns
-  # Supplied with names as "NAME ADDRESS" lines on stdin; see deploy/tools/dns.mjs.
+  # Given "POD ADDRESS NAME..." lines on stdin (deploy/tools/dns.mjs), as k8s_e2e.sh does.
   coproc DNSFEED { nsenter --net="/proc/$(podman inspect -f '{{.State.Pid}}' "$net-dns")/ns/net" \
     node deploy/tools/dns.mjs --stdin >"$out/dns.log" 2>&1; }
   pids+=("$DNSFEED_PID")
