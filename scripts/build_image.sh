@@ -56,10 +56,11 @@ if [ -z "$engine" ]; then
 fi
 case "$engine" in
   podman)
-    # netavark and aardvark-dns give the e2e run's internal network its DNS names; uidmap and
-    # fuse-overlayfs are what rootless podman needs.
-    if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
-      apt_install podman runc netavark aardvark-dns uidmap fuse-overlayfs slirp4netns
+    # netavark makes the e2e run's internal network (aardvark-dns is podman's DNS for other
+    # networks; the e2e serves its own names), catatonit is the pause process of the e2e's cluster
+    # DNS container; uidmap and fuse-overlayfs are what rootless podman needs.
+    if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v catatonit >/dev/null; then
+      apt_install podman runc netavark aardvark-dns catatonit uidmap fuse-overlayfs slirp4netns
     fi
     export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/deploy/podman/containers.conf} ;;
   docker)

@@ -2,9 +2,10 @@
 # End to end without a cluster: renders deploy/k8s/overlays/local and runs every pod of it as a podman
 # container the way a cluster would (deploy/tools/e2e.mjs: StatefulSet and Job controllers, the
 # kubelet's env, $(VAR) expansion, mounts, security context, limits and restart policies), on an
-# internal network with the pods' DNS names, with fresh credentials (deploy/make_credentials.sh) in the
-# psrec-credentials Secret and ml-latest-small as the movielens-data volume. Passes when every Job
-# completes and the final test MAE is within 0.01 of the expected value.
+# internal network whose pods' DNS names a cluster DNS of the run's own serves (deploy/tools/dns.mjs),
+# with fresh credentials (deploy/make_credentials.sh) in the psrec-credentials Secret and
+# ml-latest-small as the movielens-data volume. Passes when every Job completes and the final test MAE
+# is within 0.01 of the expected value.
 #
 #   scripts/k8s_e2e.sh [--data=DIR] [--no-build | --binary=PATH] [--keep] [--timeout=SECONDS]
 #                      [--scenario=clean|kill-ps|kill-coord]
@@ -17,10 +18,12 @@
 #   --binary=PATH  build the image around this psrec binary (scripts/build_image.sh --binary): what CI
 #                  does, after its own build
 #   --keep         keep the work directory (rendered YAML, pod logs) and print where it is
-#   --scenario=S   one or more, comma-separated, run one after the other on the same image:
+#   --scenario=S   one or more, comma-separated, run one after the other on the same image
+#                  (what CI runs: --binary=build/psrec --scenario=clean,kill-ps,kill-coord):
 #                  clean       the job as is
 #                  kill-ps     SIGKILL to psrec-ps-1's container after epoch 3: restarted by the
-#                              StatefulSet, the job rolls back to its last checkpoint
+#                              StatefulSet at a new address under the same name, the job rolls
+#                              back to its last checkpoint
 #                  kill-coord  SIGKILL to the coordinator's container after epoch 3: the Job makes a
 #                              new pod (backoffLimit), which resumes by itself (--auto_resume),
 #                              and the live servers and workers rejoin it
@@ -43,6 +46,7 @@ binary=
 keep=0
 timeout=900
 scenario=clean
+log() { echo "k8s_e2e: $*" >&2; }
 for arg in "$@"; do
   case "$arg" in
     --data=*) data=${arg#--data=} ;;
@@ -51,11 +55,10 @@ for arg in "$@"; do
     --keep) keep=1 ;;
     --timeout=*) timeout=${arg#--timeout=} ;;
     --scenario=*) scenario=${arg#--scenario=} ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "k8s_e2e: unknown argument $arg (see --help)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,/^# Everything it makes/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) log "unknown argument $arg (see --help)"; exit 2 ;;
   esac
 done
-log() { echo "k8s_e2e: $*" >&2; }
 
 if [ -z "$data" ]; then
   for d in data ../shared/data; do
@@ -132,6 +135,10 @@ if [ "$build" = 0 ] && ! command -v podman >/dev/null; then
   log "podman is not installed; run without --no-build (scripts/build_image.sh installs it)"
   exit 1
 fi
+for tool in nsenter catatonit; do  # the cluster DNS runs in a paused container's network namespace
+  command -v "$tool" >/dev/null || [ "$build" = 1 ] ||
+    { log "$tool not found; run without --no-build (scripts/build_image.sh installs it)"; exit 1; }
+done
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/deploy/podman/containers.conf}
 if [ "$build" = 1 ] || ! podman image exists "$image"; then
   build_start=$SECONDS

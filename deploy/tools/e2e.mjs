@@ -8,6 +8,12 @@
 //
 // Every container, volume and the network carry the label psrec-e2e=ID and are removed on exit,
 // also on SIGINT and SIGTERM. Pod logs are streamed with a [pod] prefix and kept in DIR/logs.
+//
+// The pods' names are served by the run's own cluster DNS (dns.mjs, in the network namespace of a
+// paused container on the network, as CoreDNS runs in a pod), not by podman's aardvark-dns: the
+// network is made with --disable-dns. Each pod's address is published when its container is running
+// with one and withdrawn when it exits, so a restarted pod resolves, under the same names, to its new
+// address (deploy/README.md: aardvark-dns 1.4 went silent after container starts and kills).
 import { execFile, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -64,7 +70,8 @@ async function podman(...args) {
 }
 
 // Kills, removes and deletes everything labelled with this run. Safe to call more than once.
-async function cleanup(run, network) {
+async function cleanup(run, network, dns) {
+  if (dns && dns.exitCode === null) dns.kill();
   const label = `label=psrec-e2e=${run}`;
   const ids = (await podman('ps', '-aq', '--filter', label).catch(() => '')).split('\n').filter(Boolean);
   if (ids.length) await podman('rm', '-f', '-t', '0', ...ids).catch((e) => log(e.message));
@@ -138,8 +145,10 @@ class Run {
         if (role && !this.helpCache.has(role)) this.helpCache.set(role, await this.imageHelp(role));
       }
     }
-    await podman('network', 'create', '--internal', '--label', `psrec-e2e=${this.opts.run}`, this.network);
+    await podman('network', 'create', '--internal', '--disable-dns', '--label', `psrec-e2e=${this.opts.run}`,
+                 this.network);
     log(`network ${this.network} (internal: no route out of it)`);
+    await this.startDns();
     for (const pvc of this.objects.filter((o) => o.kind === 'PersistentVolumeClaim')) {
       const name = `psrec-e2e-${this.opts.run}-${pvc.metadata.name}`;
       await podman('volume', 'create', '--label', `psrec-e2e=${this.opts.run}`, name);
@@ -153,6 +162,60 @@ class Run {
     for (const [claim, dir] of this.opts.claims) {
       // Made outside the manifests (the ratings): the host's directory, never written.
       this.claims.set(claim, { mount: `type=bind,source=${dir}`, host: dir, readOnly: true });
+    }
+  }
+
+  // The cluster DNS: dns.mjs run by the host's node in the network namespace of a container that only
+  // pauses (catatonit -P, what podman's pod infra containers run), fed "POD ADDRESS NAME..." lines.
+  async startDns() {
+    const name = `psrec-e2e-${this.opts.run}-cluster-dns`;
+    await podman('run', '-d', '--name', name, '--network', this.network,
+                 '--label', `psrec-e2e=${this.opts.run}`, '--read-only', '--cap-drop', 'all',
+                 '--mount', 'type=bind,source=/usr/bin/catatonit,destination=/catatonit,ro=true',
+                 '--entrypoint', '["/catatonit","-P"]', this.image);
+    const [pid, address] = (await podman('inspect', '--format',
+      `{{.State.Pid}} {{(index .NetworkSettings.Networks "${this.network}").IPAddress}}`, name)).split(' ');
+    const logFile = createWriteStream(join(this.logsDir, 'cluster-dns.log'));
+    this.dns = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, process.execPath,
+                                 new URL('./dns.mjs', import.meta.url).pathname, '--stdin'],
+                     { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.dns.stdin.on('error', () => {});  // it exited; the exit handler says so
+    await new Promise((resolve, reject) => {
+      let rest = '';
+      this.dns.stderr.on('data', (chunk) => {
+        logFile.write(chunk);
+        rest += chunk;
+        if (/serving on port 53/.test(rest)) resolve();
+      });
+      this.dns.on('exit', (code) => {
+        if (!this.interrupted && !this.finished) {
+          log(`cluster DNS exited ${code}: see ${join(this.logsDir, 'cluster-dns.log')}`);
+        }
+        reject(new Error(`the cluster DNS (dns.mjs) exited ${code} before serving`));
+      });
+    });
+    this.dnsServer = address;
+    log(`cluster DNS at ${address} (deploy/tools/dns.mjs; podman's own DNS is off on this network)`);
+  }
+
+  // Tells the cluster DNS a pod's address (null: it has none, its container is not running).
+  publish(handle, address) {
+    if (!this.dns || this.dns.exitCode !== null) return;
+    this.dns.stdin.write(address ? `${handle.pod} ${address} ${handle.names.join(' ')}\n` : `${handle.pod} -\n`);
+  }
+
+  // Publishes the address of a container that `podman start` has been asked to start, once it runs
+  // with one; gives up when the start is over (handle.starts moved on).
+  async publishWhenRunning(handle, start) {
+    const format = `{{.State.Running}} {{(index .NetworkSettings.Networks "${this.network}").IPAddress}}`;
+    while (handle.starts === start) {
+      const [running, address] = (await podman('inspect', '--format', format, handle.name).catch(() => '')).split(' ');
+      if (handle.starts !== start) return;
+      if (running === 'true' && address) {
+        this.publish(handle, address);
+        return;
+      }
+      await new Promise((resolve) => { setTimeout(resolve, 100); });
     }
   }
 
@@ -173,14 +236,14 @@ class Run {
         const name = `psrec-e2e-${this.opts.run}-${pod.metadata.name}`;
         const names = podNames(pod, this.services, this.opts.namespace);
         const { args } = podmanCreateArgs(pod, {
-          name, network: this.network, image: this.image, names, configMaps: this.configMaps,
-          secrets: this.secrets, claimMount: (c, ro) => this.claimMount(c, ro),
+          name, network: this.network, dns: { server: this.dnsServer }, image: this.image,
+          configMaps: this.configMaps, secrets: this.secrets, claimMount: (c, ro) => this.claimMount(c, ro),
           podDir: join(this.opts.workdir, 'pods', pod.metadata.name),
           dropFlag: (role, flag) => this.dropFlag(role, flag),
           labels: { 'psrec-e2e': this.opts.run, 'psrec-e2e-pod': pod.metadata.name },
         });
         await podman(...args);
-        const handle = { name, pod: pod.metadata.name, running: false };
+        const handle = { name, pod: pod.metadata.name, names, running: false, starts: 0 };
         this.handles.push(handle);
         log(`pod ${pod.metadata.name}: ${names.length ? 'DNS ' + names.filter((n) => !n.includes('.svc')).join(' ') : 'no Service'}`);
         return handle;
@@ -191,6 +254,8 @@ class Run {
         const file = createWriteStream(join(this.logsDir, `${handle.pod}.log`), { flags: 'a' });
         const child = spawn('podman', ['start', '--attach', handle.name], { stdio: ['ignore', 'pipe', 'pipe'] });
         handle.running = true;
+        const start = ++handle.starts;
+        if (handle.names.length) this.publishWhenRunning(handle, start);
         for (const stream of [child.stdout, child.stderr]) {
           let rest = '';
           stream.on('data', (chunk) => {
@@ -204,6 +269,8 @@ class Run {
           });
         }
         child.on('close', (code) => {
+          handle.starts += 1;  // stops publishWhenRunning of this start
+          if (handle.names.length) this.publish(handle, null);
           handle.running = false;
           file.end();
           resolve(code);
@@ -321,7 +388,7 @@ async function main() {
     signalled = true;
     log(`${sig}: removing the run's containers, volumes and network`);
     run.interrupt();
-    await cleanup(opts.run, run.network);
+    await cleanup(opts.run, run.network, run.dns);
     process.exit(130);
   };
   process.on('SIGINT', onSignal);
@@ -348,7 +415,8 @@ async function main() {
     }
     log(`PASS (${opts.scenario})`);
   } finally {
-    if (!signalled) await cleanup(opts.run, run.network);
+    run.finished = true;
+    if (!signalled) await cleanup(opts.run, run.network, run.dns);
   }
 }
 

@@ -2,7 +2,9 @@
 // one `podman create` command line, the way a kubelet would run it. What is emulated:
 //   - hostname, and DNS names on the job's network: <hostname>.<subdomain> for a pod with a subdomain
 //     that a headless Service names, and <service> for every Service that selects the pod, each also
-//     with .<namespace>, .<namespace>.svc and .<namespace>.svc.cluster.local;
+//     with .<namespace>, .<namespace>.svc and .<namespace>.svc.cluster.local (served by the runner's
+//     cluster DNS, deploy/tools/dns.mjs); the pod's resolv.conf as a kubelet writes it for
+//     dnsPolicy ClusterFirst: that server, the namespace's search path and ndots:5;
 //   - env: value, fieldRef (metadata.name, .namespace, .labels['k'], .annotations['k'], spec.nodeName,
 //     spec.serviceAccountName) and configMapKeyRef; $(VAR) in command and args;
 //   - volumes: configMap and secret as read-only files (defaultMode, group fsGroup), each
@@ -110,8 +112,8 @@ function writeFiles(dir, data, mode, fsGroup) {
   chmodSync(dir, 0o755);
 }
 
-// podman create arguments for the pod's one container. `ctx`: {name, network, image, configMaps,
-// secrets (name -> {key: Buffer}), claimMount(claimName, readOnly) -> --mount value, podDir,
+// podman create arguments for the pod's one container. `ctx`: {name, network, dns: {server}, image,
+// configMaps, secrets (name -> {key: Buffer}), claimMount(claimName, readOnly) -> --mount value, podDir,
 // dropFlag(role, flag) -> bool, labels}.
 export function podmanCreateArgs(pod, ctx) {
   if (pod.spec.containers.length !== 1 || (pod.spec.initContainers ?? []).length > 0) {
@@ -121,7 +123,15 @@ export function podmanCreateArgs(pod, ctx) {
   const psc = pod.spec.securityContext ?? {};
   const sc = c.securityContext ?? {};
   const args = ['create', '--name', ctx.name, '--network', ctx.network, '--hostname', pod.spec.hostname];
-  for (const alias of ctx.names) args.push('--network-alias', alias);
+  if ((pod.spec.dnsPolicy ?? 'ClusterFirst') !== 'ClusterFirst') {
+    throw new Unsupported(`pod ${pod.metadata.name}: only dnsPolicy ClusterFirst is emulated`);
+  }
+  // dnsPolicy ClusterFirst: the cluster's DNS server, search path and options, as a kubelet writes them.
+  args.push('--dns', ctx.dns.server);
+  for (const domain of [`${pod.metadata.namespace}.svc.cluster.local`, 'svc.cluster.local', 'cluster.local']) {
+    args.push('--dns-search', domain);
+  }
+  args.push('--dns-option', 'ndots:5');
   for (const [k, v] of Object.entries(ctx.labels)) args.push('--label', `${k}=${v}`);
 
   const env = containerEnv(pod, c, ctx.configMaps);
