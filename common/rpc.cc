@@ -67,6 +67,10 @@ bool PeerChannel::WaitForConnected(absl::Time deadline) {
   while (!Refresh()) {
     if (absl::Now() >= deadline) return false;
     const grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/false);
+    // Connected since Refresh looked: waiting for a change from READY would sleep to the deadline
+    // (and the caller's call would then fail DEADLINE_EXCEEDED without being sent). Loaded machines
+    // hit this window: OpsIntegrationTest's workers failed GetConfig to both shards 1 run in 10.
+    if (state == GRPC_CHANNEL_READY) continue;
     // A failed channel is looked at again when it is old enough to be replaced.
     const absl::Time wake =
         state == GRPC_CHANNEL_TRANSIENT_FAILURE ? std::min(deadline, made_ + kMinAge) : deadline;
