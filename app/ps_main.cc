@@ -39,9 +39,8 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 // What a stopped server loses: its rows live only in memory, and the coordinator rolls the job
 // back to its last complete checkpoint when this shard comes back.
 void LogRowsHeld(ParameterServerImpl* service) {
-  StatsRequest request;
   StatsResponse stats;
-  if (!service->Stats(nullptr, &request, &stats).ok()) return;
+  service->FillStats(&stats);
   uint64_t rows = 0;
   for (const TableStats& table : stats.tables()) rows += table.rows();
   PSREC_LOG(INFO) << "exiting on SIGTERM with " << rows << " rows held after "

@@ -21,9 +21,8 @@ inline void ExportServerMetrics(ParameterServerImpl* service, MetricsServer* met
   Counter pushes =
       GetCounter("psrec_ps_pushes_total", "Pushes applied, including those riding in a Pull.");
   metrics->AddRefresh([service, pulls, pushes]() mutable {
-    StatsRequest request;
     StatsResponse stats;
-    if (!service->Stats(nullptr, &request, &stats).ok()) return;
+    service->FillStats(&stats);
     for (const TableStats& table : stats.tables()) {
       const MetricLabels labels = {{"table", table.name()}};
       GetGauge("psrec_ps_rows", "Rows held.", labels).Set(static_cast<double>(table.rows()));

@@ -241,28 +241,32 @@ uint64_t ParameterServerImpl::CountRows() const {
 grpc::Status ParameterServerImpl::Stats(grpc::ServerContext*, const StatsRequest*,
                                         StatsResponse* response) {
   return Measured("Stats", [&]() -> grpc::Status {
-    response->set_shard(shard_);
-    absl::ReaderMutexLock state(&state_mu_);
-    for (const auto& t : tables_) {
-      if (t == nullptr) continue;
-      TableStats* stats = response->add_tables();
-      stats->set_table(t->spec().id());
-      stats->set_name(t->spec().name());
-      uint64_t rows, bytes;
-      t->Sizes(&rows, &bytes);
-      stats->set_rows(rows);
-      stats->set_bytes(bytes);
-      stats->set_memory_bytes(t->MemoryBytes());
-    }
-    response->set_pull_requests(pull_requests_.load(std::memory_order_relaxed));
-    response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
-    response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
-    response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
-    response->set_applied_clock(barrier_.applied_clock());
-    response->set_peak_rss_bytes(PeakRssBytes());
-    response->set_cpu_seconds(CpuSeconds());
+    FillStats(response);
     return grpc::Status::OK;
   });
+}
+
+void ParameterServerImpl::FillStats(StatsResponse* response) {
+  response->set_shard(shard_);
+  absl::ReaderMutexLock state(&state_mu_);
+  for (const auto& t : tables_) {
+    if (t == nullptr) continue;
+    TableStats* stats = response->add_tables();
+    stats->set_table(t->spec().id());
+    stats->set_name(t->spec().name());
+    uint64_t rows, bytes;
+    t->Sizes(&rows, &bytes);
+    stats->set_rows(rows);
+    stats->set_bytes(bytes);
+    stats->set_memory_bytes(t->MemoryBytes());
+  }
+  response->set_pull_requests(pull_requests_.load(std::memory_order_relaxed));
+  response->set_push_requests(push_requests_.load(std::memory_order_relaxed));
+  response->set_rows_pulled(rows_pulled_.load(std::memory_order_relaxed));
+  response->set_rows_updated(rows_updated_.load(std::memory_order_relaxed));
+  response->set_applied_clock(barrier_.applied_clock());
+  response->set_peak_rss_bytes(PeakRssBytes());
+  response->set_cpu_seconds(CpuSeconds());
 }
 
 grpc::Status ParameterServerImpl::GetConfig(grpc::ServerContext*, const GetConfigRequest*,

@@ -77,6 +77,9 @@ class ParameterServerImpl final
                     PushResponse* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const StatsRequest* request,
                      StatsResponse* response) override;
+  // What Stats answers, without counting a request: for the metrics refresh (ps/ps_metrics.h),
+  // so that scrapes do not show up as Stats requests.
+  void FillStats(StatsResponse* response);
   grpc::Status GetConfig(grpc::ServerContext* context, const GetConfigRequest* request,
                          GetConfigResponse* response) override;
   grpc::Status Checkpoint(grpc::ServerContext* context, const CheckpointRequest* request,

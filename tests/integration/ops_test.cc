@@ -178,6 +178,9 @@ TEST(OpsIntegrationTest, EveryRoleExposesItsMetricsAndTheCountersGrow) {
   Cluster cluster(FreshDir("ops_metrics"));
   cluster.Start();
   for (const Role& role : cluster.roles()) ExpectMetricsGrow(role.name, role.metrics_port);
+  // A scrape reads the server's counts directly; it is not a Stats request.
+  const std::string ps0 = Scrape(cluster.roles()[0].metrics_port);
+  EXPECT_TRUE(std::isnan(Sample(ps0, "psrec_ps_request_seconds_count{rpc=\"Stats\"}"))) << ps0;
   const std::string coordinator = Scrape(cluster.roles()[2].metrics_port);
   EXPECT_GT(Sample(coordinator, "psrec_coordinator_test_mae"), 0) << coordinator;
   EXPECT_EQ(Sample(coordinator, "psrec_coordinator_workers_alive"), 2) << coordinator;
