@@ -45,14 +45,19 @@ absl::StatusOr<int> WaitForPort(ProcessGroup& cluster, size_t index, const std::
                                                   absl::FormatDuration(kStartTimeout)));
 }
 
-std::string ClusterJson(const std::vector<Child>& children, int32_t metrics_port) {
+// The port child `index` (in cluster.json's order) serves /metrics on, or 0 for none.
+int32_t MetricsPortOf(const ClusterOptions& options, size_t index) {
+  return options.metrics_port > 0 ? options.metrics_port + static_cast<int32_t>(index) : 0;
+}
+
+std::string ClusterJson(const std::vector<Child>& children, const ClusterOptions& options) {
   std::string out = "{\n  \"processes\": [";
   for (size_t i = 0; i < children.size(); ++i) {
     absl::StrAppend(&out, i == 0 ? "" : ",", "\n    {\"role\": \"", children[i].role,
                     "\", \"pid\": ", children[i].pid, ", \"address\": \"", children[i].address,
                     "\"");
-    if (metrics_port > 0) {
-      absl::StrAppend(&out, ", \"metrics\": \"127.0.0.1:", metrics_port + i, "\"");
+    if (const int32_t port = MetricsPortOf(options, i); port > 0) {
+      absl::StrAppend(&out, ", \"metrics\": \"127.0.0.1:", port, "\"");
     }
     absl::StrAppend(&out, "}");
   }
@@ -61,15 +66,14 @@ std::string ClusterJson(const std::vector<Child>& children, int32_t metrics_port
 
 absl::Status WriteClusterJson(ProcessGroup& cluster, const ClusterOptions& options,
                               const std::string& path) {
-  return WriteFileAtomically(path, ClusterJson(cluster.children(), options.metrics_port));
+  return WriteFileAtomically(path, ClusterJson(cluster.children(), options));
 }
 
 // Starts the cluster's next child, with --metrics_port when options.metrics_port asks for it.
 absl::Status StartChild(ProcessGroup& cluster, const ClusterOptions& options,
                         const std::string& role, std::vector<std::string> args) {
-  if (options.metrics_port > 0) {
-    args.push_back(absl::StrCat(
-        "--metrics_port=", options.metrics_port + static_cast<int32_t>(cluster.children().size())));
+  if (const int32_t port = MetricsPortOf(options, cluster.children().size()); port > 0) {
+    args.push_back(absl::StrCat("--metrics_port=", port));
   }
   return cluster.Start(role, std::move(args));
 }

@@ -53,8 +53,9 @@ inline int UnusedPorts(int n) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     const int first = UnusedPort();
     bool free = first > 0 && first + n - 1 <= 65535;
-    for (int port = first + 1; free && port < first + n; ++port)
+    for (int port = first + 1; free && port < first + n; ++port) {
       free = BindAndRelease(port) == port;
+    }
     if (free) return first;
   }
   return 0;
