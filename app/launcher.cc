@@ -59,6 +59,7 @@ std::string ClusterJson(const std::vector<Child>& children, const ClusterOptions
     if (const int32_t port = MetricsPortOf(options, i); port > 0) {
       absl::StrAppend(&out, ", \"metrics\": \"127.0.0.1:", port, "\"");
     }
+    if (children[i].cpu >= 0) absl::StrAppend(&out, ", \"cpu\": ", children[i].cpu);
     absl::StrAppend(&out, "}");
   }
   return out + "\n  ]\n}\n";
@@ -69,13 +70,16 @@ absl::Status WriteClusterJson(ProcessGroup& cluster, const ClusterOptions& optio
   return WriteFileAtomically(path, ClusterJson(cluster.children(), options));
 }
 
-// Starts the cluster's next child, with --metrics_port when options.metrics_port asks for it.
+// Starts the cluster's next child, with --metrics_port when options.metrics_port asks for it, on
+// the CPU options.cpus gives it.
 absl::Status StartChild(ProcessGroup& cluster, const ClusterOptions& options,
                         const std::string& role, std::vector<std::string> args) {
-  if (const int32_t port = MetricsPortOf(options, cluster.children().size()); port > 0) {
+  const size_t index = cluster.children().size();
+  if (const int32_t port = MetricsPortOf(options, index); port > 0) {
     args.push_back(absl::StrCat("--metrics_port=", port));
   }
-  return cluster.Start(role, std::move(args));
+  return cluster.Start(role, std::move(args),
+                       index < options.cpus.size() ? options.cpus[index] : -1);
 }
 
 absl::Status StartServers(ProcessGroup& cluster, const JobConfig& config,

@@ -27,6 +27,9 @@ struct ClusterOptions {
   // When > 0, child k (in cluster.json's order: servers, coordinator, workers) serves /metrics on
   // port metrics_port + k, and cluster.json gives each one's "metrics" address.
   int32_t metrics_port = 0;
+  // Child k (cluster.json's order) is bound to CPU cpus[k] (app/cpu_placement.h), and cluster.json
+  // gives it as "cpu"; a child past the end, or given -1, is not bound.
+  std::vector<int> cpus;
 };
 
 // Runs the job on a local cluster. Child stderr lines are prefixed with the child's role ("[ps0]

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -37,6 +38,16 @@ void Emit(const Child& c, int k, const std::string& line) {
       ::write(k == 0 ? STDOUT_FILENO : STDERR_FILENO, text.data(), text.size());
 }
 
+// In the child between fork and exec, so only async-signal-safe calls: no allocation, no stdio.
+void BindToCpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(0, sizeof(set), &set) == 0) return;
+  static constexpr char kFailed[] = "could not bind to its CPU (sched_setaffinity); runs unbound\n";
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, kFailed, sizeof(kFailed) - 1);
+}
+
 }  // namespace
 
 // "ps1 (pid 123) was killed by signal 9", for a child that has exited.
@@ -51,8 +62,8 @@ bool Failed(const Child& c) {
   return c.exited && !(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
 }
 
-absl::Status ProcessGroup::Start(const std::string& role, std::vector<std::string> args) {
-  absl::StatusOr<Child> child = Spawn(role, std::move(args));
+absl::Status ProcessGroup::Start(const std::string& role, std::vector<std::string> args, int cpu) {
+  absl::StatusOr<Child> child = Spawn(role, std::move(args), cpu);
   if (!child.ok()) return child.status();
   children_.push_back(*std::move(child));
   return absl::OkStatus();
@@ -63,14 +74,15 @@ absl::Status ProcessGroup::Restart(size_t index, std::vector<std::string> args) 
   for (int k = 0; k < 2; ++k) {
     while (old.fds[k] >= 0) Drain(old, k);
   }
-  absl::StatusOr<Child> child = Spawn(old.role, std::move(args));
+  absl::StatusOr<Child> child = Spawn(old.role, std::move(args), old.cpu);
   if (!child.ok()) return child.status();
   child->address = old.address;
   old = *std::move(child);
   return absl::OkStatus();
 }
 
-absl::StatusOr<Child> ProcessGroup::Spawn(const std::string& role, std::vector<std::string> args) {
+absl::StatusOr<Child> ProcessGroup::Spawn(const std::string& role, std::vector<std::string> args,
+                                          int cpu) {
   int out[2] = {-1, -1}, err[2] = {-1, -1};
   auto close_all = [&] {
     for (int fd : {out[0], out[1], err[0], err[1]}) {
@@ -95,6 +107,7 @@ absl::StatusOr<Child> ProcessGroup::Spawn(const std::string& role, std::vector<s
     if (::getppid() != parent) ::_exit(1);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
+    if (cpu >= 0) BindToCpu(cpu);
     std::vector<char*> argv;
     static char kName[] = "psrec";
     argv.push_back(kName);
@@ -109,9 +122,11 @@ absl::StatusOr<Child> ProcessGroup::Spawn(const std::string& role, std::vector<s
   Child child;
   child.role = role;
   child.pid = pid;
+  child.cpu = cpu;
   child.fds[0] = out[0];
   child.fds[1] = err[0];
-  PSREC_LOG(INFO) << "started " << role << " (pid " << pid << "): psrec "
+  PSREC_LOG(INFO) << "started " << role << " (pid " << pid
+                  << (cpu >= 0 ? absl::StrCat(", cpu ", cpu) : std::string()) << "): psrec "
                   << absl::StrJoin(args, " ");
   child.args = std::move(args);
   return child;

@@ -24,6 +24,7 @@ struct Child {
   std::string role;
   std::vector<std::string> args;
   pid_t pid = -1;
+  int cpu = -1;  // the one CPU it is bound to, or -1 for none
   std::string address;
   std::array<int, 2> fds = {-1, -1};  // read ends of the child's stdout and stderr
   std::array<std::string, 2> pending;
@@ -49,10 +50,12 @@ class ProcessGroup {
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;
 
-  // Runs `psrec args...` (this very binary) as a child named `role`.
-  absl::Status Start(const std::string& role, std::vector<std::string> args);
+  // Runs `psrec args...` (this very binary) as a child named `role`, bound to CPU `cpu` unless it
+  // is -1. A child that cannot be bound says so on its stderr and runs unbound.
+  absl::Status Start(const std::string& role, std::vector<std::string> args, int cpu = -1);
 
-  // Starts child `index` again with `args`, once its old process has exited; it keeps its address.
+  // Starts child `index` again with `args`, once its old process has exited; it keeps its address
+  // and its CPU.
   absl::Status Restart(size_t index, std::vector<std::string> args);
 
   // Forwards the children's output for up to `timeout`, or until a signal, and notes the children
@@ -70,7 +73,7 @@ class ProcessGroup {
   std::vector<Child>& children() { return children_; }
 
  private:
-  absl::StatusOr<Child> Spawn(const std::string& role, std::vector<std::string> args);
+  absl::StatusOr<Child> Spawn(const std::string& role, std::vector<std::string> args, int cpu);
   void Drain(Child& c, int k);
   void Reap();
   static void NoteExit(Child& c, int status, const struct rusage& usage);

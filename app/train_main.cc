@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "app/cpu_placement.h"
 #include "app/launcher.h"
 #include "app/local_job.h"
 #include "app/metrics_flag.h"
@@ -106,6 +107,8 @@ int RunTrain(const std::set<std::string>& specified) {
   if (max_restarts < 0) {
     return Exit("train", kExitUsage, absl::StrCat("--max_restarts=", max_restarts, " is negative"));
   }
+  const absl::StatusOr<bool> bind_cpus = CpuAffinityFromFlag();
+  if (!bind_cpus.ok()) return Exit("train", kExitUsage, bind_cpus.status());
   const int32_t metrics_port = absl::GetFlag(FLAGS_cluster_metrics_port);
   const int64_t last_metrics_port =
       static_cast<int64_t>(metrics_port) + ps_shards + config->num_workers();
@@ -136,6 +139,10 @@ int RunTrain(const std::set<std::string>& specified) {
     return Exit("train", kExitFailed, m.status());
   }
   ClusterOptions options = LocalClusterOptions(*recovery, max_restarts, metrics_port);
+  if (*bind_cpus) {
+    options.cpus = PlaceChildren(AllowedCpus(), config->num_shards(), config->num_workers(),
+                                 config->consistency());
+  }
   options.coordinator_flags.push_back("--shares_dir=" + shares_dir);
   const absl::Status status = RunLocalCluster(*config, options);
   const ProcessReport self = SelfReport("launcher", "train");
@@ -170,7 +177,7 @@ Subcommand TrainSubcommand() {
       "that\n"
       "is killed (the others redo its work from the last checkpoint).",
       {JobFlagsFile(), DataFlagsFile(), MetricsFlagFile(), RecoveryFlagsFile(), PeerFlagsFile(),
-       SecurityFlagsFile(), __FILE__},
+       SecurityFlagsFile(), CpuPlacementFlagsFile(), __FILE__},
       &RunTrain,
   };
 }

@@ -5,7 +5,7 @@
         --metrics_out=run.json >run.log 2>&1
     bench/perf_breakdown.py run.data run.log run.json
 
-The roles' pids come from the launcher's log ("started ps0 (pid N)"). Samples count within the
+The roles' pids come from the launcher's log ("started ps0 (pid N)" or "(pid N, cpu C)"). Samples count within the
 training window: from the worker's first sample in the model's code to its last. Each sample is
 charged to its leaf frame, skipping libc/libstdc++ frames (memcpy, malloc) to the first caller that
 is not one of them; kernel samples are split by the system call they are in, or as faults and
@@ -102,7 +102,7 @@ def main():
     perf_data, log, metrics = sys.argv[1:4]
     pids = {}
     for line in open(log):
-        m = re.search(r"started (\w+) \(pid (\d+)\)", line)
+        m = re.search(r"started (\w+) \(pid (\d+)[,)]", line)
         if m:
             pids[int(m.group(2))] = m.group(1)
     m = json.load(open(metrics))
