@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "app/coordinator_main.h"
 #include "app/eval_main.h"
 #include "app/prepare_main.h"
@@ -14,6 +15,13 @@
 #include "common/cli.h"
 
 int main(int argc, char** argv) {
+#ifdef NDEBUG
+  // Debian's abseil keeps its debug default of checking lock order on every Mutex acquisition (a
+  // global graph, GraphCycles): about 2% of a server's CPU per batch (bench/RESULTS.md, "Where the
+  // time goes"). Release builds skip it; Debug and sanitizer builds, which run the tests that
+  // would catch an inversion, keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   const std::vector<psrec::Subcommand> subs = {
       psrec::TrainSubcommand(),       psrec::PsSubcommand(),       psrec::WorkerSubcommand(),
       psrec::CoordinatorSubcommand(), psrec::EvalSubcommand(),     psrec::PrepareSubcommand(),
