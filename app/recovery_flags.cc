@@ -4,6 +4,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "common/cli.h"
 #include "common/service_flags.h"
 
 ABSL_FLAG(double, checkpoint_every_secs, 60,
@@ -45,10 +46,7 @@ absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags(const JobConfig& config
   }
   options.checkpoint_every = absl::Seconds(every);
   const int32_t keep = absl::GetFlag(FLAGS_keep_checkpoints);
-  if (keep < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--keep_checkpoints=", keep, " must be at least 1"));
-  }
+  if (absl::Status s = FlagAtLeast("keep_checkpoints", keep, 1); !s.ok()) return s;
   options.keep_checkpoints = static_cast<uint32_t>(keep);
   options.resume = absl::GetFlag(FLAGS_resume);
   if (options.resume && options.checkpoint_dir.empty()) {
@@ -57,14 +55,14 @@ absl::StatusOr<RecoveryOptions> RecoveryOptionsFromFlags(const JobConfig& config
   // Without a checkpoint_dir there is nothing to resume from: every start is fresh.
   options.auto_resume = absl::GetFlag(FLAGS_auto_resume);
   options.worker_lease = absl::GetFlag(FLAGS_worker_lease);
-  if (options.worker_lease < absl::Milliseconds(100)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--worker_lease=", absl::FormatDuration(options.worker_lease), " must be at least 100ms"));
+  if (absl::Status s = FlagAtLeast("worker_lease", options.worker_lease, absl::Milliseconds(100));
+      !s.ok()) {
+    return s;
   }
   options.fail_after = FailAfterFlag();
-  if (options.fail_after < absl::Milliseconds(100)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--fail_after=", absl::FormatDuration(options.fail_after), " must be at least 100ms"));
+  if (absl::Status s = FlagAtLeast("fail_after", options.fail_after, absl::Milliseconds(100));
+      !s.ok()) {
+    return s;
   }
   const int32_t max_rollbacks = absl::GetFlag(FLAGS_max_rollbacks);
   if (max_rollbacks < 0) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "app/users_flag.h"
+#include "common/cli.h"
 #include "synth/synth.h"
 
 // --seed is the job's (coordinator/job_config.cc): one flag for every seed psrec takes.
@@ -52,9 +53,7 @@ absl::StatusOr<SynthOptions> OptionsFromFlags(const std::set<std::string>& speci
   auto wanted = [&](const char* name) { return options.like.empty() || specified.count(name); };
   if (wanted("ratings")) {
     const int64_t ratings = absl::GetFlag(FLAGS_ratings);
-    if (ratings < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--ratings=", ratings, " must be at least 1"));
-    }
+    if (absl::Status s = FlagAtLeast("ratings", ratings, 1); !s.ok()) return s;
     options.ratings = static_cast<uint64_t>(ratings);
   }
   if (wanted("users")) {

@@ -125,6 +125,23 @@ int Exit(const char* sub, int code, absl::string_view message) {
   return code;
 }
 
+absl::Status FlagAtLeast(absl::string_view name, int64_t value, int64_t min) {
+  if (value < min) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", value, " must be at least ", min));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FlagAtLeast(absl::string_view name, absl::Duration value, absl::Duration min) {
+  if (value < min) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, "=", absl::FormatDuration(value),
+                                                   " must be at least ",
+                                                   absl::FormatDuration(min)));
+  }
+  return absl::OkStatus();
+}
+
 void PrintTopLevelHelp(const std::vector<Subcommand>& subs) {
   std::printf(
       "psrec: a parameter-server trainer for MovieLens recommenders.\n\n"

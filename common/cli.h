@@ -2,6 +2,7 @@
 #ifndef PSREC_COMMON_CLI_H_
 #define PSREC_COMMON_CLI_H_
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "google/protobuf/generated_enum_reflection.h"
 
 namespace psrec {
@@ -42,6 +44,11 @@ int Exit(const char* sub, int code, absl::string_view message);
 inline int Exit(const char* sub, int code, const absl::Status& status) {
   return Exit(sub, code, status.message());
 }
+
+// A flag's lower bound: INVALID_ARGUMENT "--NAME=VALUE must be at least MIN" when `value` < `min`,
+// else OK. Durations are written as absl::FormatDuration writes them ("100ms").
+absl::Status FlagAtLeast(absl::string_view name, int64_t value, int64_t min);
+absl::Status FlagAtLeast(absl::string_view name, absl::Duration value, absl::Duration min);
 
 // Prints `psrec`'s own help: the subcommands and their summaries.
 void PrintTopLevelHelp(const std::vector<Subcommand>& subs);

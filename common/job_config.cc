@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/cli.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/model.h"
@@ -135,17 +136,12 @@ absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobCon
                              std::pair{"hidden", absl::GetFlag(FLAGS_hidden)},
                              std::pair{"batch_size", absl::GetFlag(FLAGS_batch_size)},
                              std::pair{"epochs", absl::GetFlag(FLAGS_epochs)}}) {
-    if (use(name) && value < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, "=", value, " must be at least 1"));
-    }
+    if (!use(name)) continue;
+    if (absl::Status s = FlagAtLeast(name, value, 1); !s.ok()) return s;
   }
   if (use("negatives")) {
     const int32_t negatives = absl::GetFlag(FLAGS_negatives);
-    if (negatives < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--negatives=", negatives, " must be at least 1"));
-    }
+    if (absl::Status s = FlagAtLeast("negatives", negatives, 1); !s.ok()) return s;
     config->set_negatives(negatives);
   }
   if (use("positive_min_rating")) {
@@ -164,9 +160,7 @@ absl::Status ApplyFlags(const std::set<std::string>& specified, bool all, JobCon
   if (use("ranking_every")) config->set_ranking_every(absl::GetFlag(FLAGS_ranking_every));
   if (use("workers")) {
     const int32_t workers = absl::GetFlag(FLAGS_workers);
-    if (workers < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--workers=", workers, " must be at least 1"));
-    }
+    if (absl::Status s = FlagAtLeast("workers", workers, 1); !s.ok()) return s;
     config->set_num_workers(workers);
   }
   if (use("staleness")) {
