@@ -96,8 +96,8 @@ int RunPs(const std::set<std::string>& specified) {
   if (!config.ok()) {
     return Exit("ps", kExitUsage, config.status());
   }
-  if (num_shards < 1) {
-    return Exit("ps", kExitUsage, absl::StrCat("--num_shards=", num_shards, " must be at least 1"));
+  if (absl::Status s = FlagAtLeast("num_shards", num_shards, 1); !s.ok()) {
+    return Exit("ps", kExitUsage, s);
   }
   if (specified.count("num_shards") > 0 || config->num_shards() == 0) {
     config->set_num_shards(num_shards);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/empty.pb.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -19,6 +20,7 @@
 #include "grpcpp/impl/rpc_method.h"
 #include "gtest/gtest.h"
 #include "proto/ps.grpc.pb.h"
+#include "tests/test_util.h"
 
 namespace psrec {
 namespace {
@@ -136,6 +138,14 @@ TEST(PsProcessTest, Exits143OnSigtermAndZeroOnSigint) {
 TEST(PsProcessTest, RejectsAShardOutOfRange) {
   PsProcess ps({"--shard=2", "--num_shards=2"});
   EXPECT_EQ(ps.Wait(), 2);
+}
+
+TEST(PsProcessTest, RejectsNoShards) {
+  const std::filesystem::path dir = testing_util::FreshDir("ps_no_shards");
+  const testing_util::Result r = testing_util::RunPsrec(
+      {"ps", "--num_shards=0", "--data=" + testing_util::SyntheticData().string()}, dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, testing::HasSubstr("psrec ps: --num_shards=0 must be at least 1"));
 }
 
 }  // namespace
