@@ -3,42 +3,41 @@
 namespace psrec {
 
 void ShardedTable::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
-  const size_t width = spec_.width();
-  std::vector<uint32_t> order;
   std::array<uint32_t, kSubShards + 1> begin;
-  Group(keys, &order, &begin);
+  const std::vector<uint32_t>& order = Group(keys, &begin);
   for (size_t s = 0; s < kSubShards; ++s) {
     if (begin[s] == begin[s + 1]) continue;
     absl::MutexLock lock(&subs_[s]->mu);
-    for (uint32_t j = begin[s]; j < begin[s + 1]; ++j) {
-      const size_t i = order[j];
-      subs_[s]->table.Pull(keys.subspan(i, 1), out.subspan(i * width, width));
-    }
+    subs_[s]->table.PullAt(
+        keys, absl::MakeConstSpan(order).subspan(begin[s], begin[s + 1] - begin[s]), out);
   }
 }
 
-// Gathers each sub-shard's keys and gradients so that Table::Push sees them as one batch and keeps
-// its prefetching. Rows are independent and a repeated key keeps its order, so the result is the
-// same as one Table::Push of the whole block.
+// Each sub-shard's table sees its keys as one batch (Table::PushAt), so it keeps its prefetching.
+// Rows are independent and a repeated key keeps its order, so the result is the same as one
+// Table::Push of the whole block.
 void ShardedTable::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
-  const size_t width = spec_.width();
-  std::vector<uint32_t> order;
   std::array<uint32_t, kSubShards + 1> begin;
-  Group(keys, &order, &begin);
-  std::vector<uint64_t> sub_keys;
-  std::vector<float> sub_grads;
+  const std::vector<uint32_t>& order = Group(keys, &begin);
   for (size_t s = 0; s < kSubShards; ++s) {
     if (begin[s] == begin[s + 1]) continue;
-    sub_keys.clear();
-    sub_grads.clear();
-    for (uint32_t j = begin[s]; j < begin[s + 1]; ++j) {
-      const size_t i = order[j];
-      sub_keys.push_back(keys[i]);
-      sub_grads.insert(sub_grads.end(), grads.begin() + i * width, grads.begin() + (i + 1) * width);
-    }
     absl::MutexLock lock(&subs_[s]->mu);
-    subs_[s]->table.Push(sub_keys, sub_grads);
+    subs_[s]->table.PushAt(
+        keys, absl::MakeConstSpan(order).subspan(begin[s], begin[s + 1] - begin[s]), grads);
   }
+}
+
+const std::vector<uint32_t>& ShardedTable::Group(
+    absl::Span<const uint64_t> keys, std::array<uint32_t, kSubShards + 1>* begin) const {
+  // One per thread, reused: the server calls this from gRPC's threads for every request.
+  thread_local std::vector<uint32_t> order;
+  std::array<uint32_t, kSubShards + 1> count{};
+  for (uint64_t key : keys) ++count[SubShardOf(key) + 1];
+  for (size_t s = 0; s < kSubShards; ++s) count[s + 1] += count[s];
+  *begin = count;
+  order.resize(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) order[count[SubShardOf(keys[i])]++] = i;
+  return order;
 }
 
 void ShardedTable::ForEachRow(const Table::RowVisitor& visit) const {

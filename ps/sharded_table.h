@@ -82,16 +82,10 @@ class ShardedTable {
   }
 
   // Positions of `keys` grouped by sub-shard, in their order within each group: sub-shard s holds
-  // (*order)[begin[s], begin[s + 1]).
-  void Group(absl::Span<const uint64_t> keys, std::vector<uint32_t>* order,
-             std::array<uint32_t, kSubShards + 1>* begin) const {
-    std::array<uint32_t, kSubShards + 1> count{};
-    for (uint64_t key : keys) ++count[SubShardOf(key) + 1];
-    for (size_t s = 0; s < kSubShards; ++s) count[s + 1] += count[s];
-    *begin = count;
-    order->resize(keys.size());
-    for (size_t i = 0; i < keys.size(); ++i) (*order)[count[SubShardOf(keys[i])]++] = i;
-  }
+  // positions [begin[s], begin[s + 1]) of the vector returned, which is this thread's own and is
+  // valid until its next call.
+  const std::vector<uint32_t>& Group(absl::Span<const uint64_t> keys,
+                                     std::array<uint32_t, kSubShards + 1>* begin) const;
 
   const TableSpec spec_;
   const uint32_t state_floats_per_row_;

@@ -51,19 +51,49 @@ Table::Table(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t s
 }
 
 void Table::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
-  const size_t width = spec_.width();
-  PSREC_CHECK(out.size() == keys.size() * width)
+  PSREC_CHECK(out.size() == keys.size() * spec_.width())
       << "table " << spec_.id() << ": " << out.size() << " floats for " << keys.size() << " keys";
-  float* dst = out.data();
-  for (uint64_t key : keys) {
-    auto it = index_.find(key);
+  PullRows(
+      keys, keys.size(), [](size_t i) { return i; }, out.data());
+}
+
+void Table::PullAt(absl::Span<const uint64_t> keys, absl::Span<const uint32_t> positions,
+                   absl::Span<float> out) const {
+  PSREC_CHECK(out.size() == keys.size() * spec_.width())
+      << "table " << spec_.id() << ": " << out.size() << " floats for " << keys.size() << " keys";
+  PullRows(
+      keys, positions.size(), [&](size_t i) { return size_t{positions[i]}; }, out.data());
+}
+
+template <typename Position>
+void Table::PullRows(absl::Span<const uint64_t> keys, size_t n, Position position,
+                     float* out) const {
+  const size_t width = spec_.width();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t p = position(i);
+    float* dst = out + p * width;
+    auto it = index_.find(keys[p]);
     if (it != index_.end()) {
       std::memcpy(dst, values(*it), width * sizeof(float));
     } else {
-      InitRow(spec_, seed_, key, absl::Span<float>(dst, width));
+      InitRow(spec_, seed_, keys[p], absl::Span<float>(dst, width));
     }
-    dst += width;
   }
+}
+
+void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
+  PSREC_CHECK(grads.size() == keys.size() * spec_.width())
+      << "table " << spec_.id() << ": " << grads.size() << " grads for " << keys.size() << " keys";
+  PushRows(
+      keys, keys.size(), [](size_t i) { return i; }, grads.data());
+}
+
+void Table::PushAt(absl::Span<const uint64_t> keys, absl::Span<const uint32_t> positions,
+                   absl::Span<const float> grads) {
+  PSREC_CHECK(grads.size() == keys.size() * spec_.width())
+      << "table " << spec_.id() << ": " << grads.size() << " grads for " << keys.size() << " keys";
+  PushRows(
+      keys, positions.size(), [&](size_t i) { return size_t{positions[i]}; }, grads.data());
 }
 
 // Rows are scattered over arrays much larger than the cache, so an update waits on misses for its
@@ -72,16 +102,15 @@ void Table::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
 // their misses) and their data prefetched just before the rows of chunk c are updated. Looking a
 // row up early is safe: creation order does not matter, and repeated keys are still updated in
 // order.
-void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
+template <typename Position>
+void Table::PushRows(absl::Span<const uint64_t> keys, size_t n, Position position,
+                     const float* grads) {
   const size_t width = spec_.width();
   const size_t state_width = state_width_;
-  const size_t n = keys.size();
-  PSREC_CHECK(grads.size() == n * width)
-      << "table " << spec_.id() << ": " << grads.size() << " grads for " << n << " keys";
   // Finds or creates the rows of keys [begin, begin + kChunk) and prefetches their data.
   auto look_up = [&](size_t begin, uint32_t* rows) {
     const size_t end = std::min(n, begin + kChunk);
-    for (size_t i = begin; i < end; ++i) rows[i - begin] = FindOrCreate(keys[i]);
+    for (size_t i = begin; i < end; ++i) rows[i - begin] = FindOrCreate(keys[position(i)]);
     for (size_t i = begin; i < end; ++i) {
       const size_t row = rows[i - begin];
       Prefetch(values(row), width * sizeof(float));
@@ -99,7 +128,7 @@ void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads)
       const size_t row = rows[c][i - begin];
       ApplyUpdate(optimizer_, l2, absl::Span<float>(values(row), width),
                   absl::Span<float>(state(row), state_width), &step(row),
-                  grads.subspan(i * width, width));
+                  absl::Span<const float>(grads + position(i) * width, width));
     }
   }
 }

@@ -49,6 +49,15 @@ class Table {
   // A key that repeats is updated once per occurrence, in order.
   void Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads);
 
+  // As Pull and Push, for the keys at `positions` alone, in that order: key keys[p] reads into, or
+  // takes its gradient from, [p * width(), (p + 1) * width()) of out or grads. Every position must
+  // be below keys.size(). A caller that splits one request over several tables (ShardedTable) needs
+  // no copy of its keys or gradients.
+  void PullAt(absl::Span<const uint64_t> keys, absl::Span<const uint32_t> positions,
+              absl::Span<float> out) const;
+  void PushAt(absl::Span<const uint64_t> keys, absl::Span<const uint32_t> positions,
+              absl::Span<const float> grads);
+
   // Floats of optimizer state each row keeps: width() times 0 (SGD), 1 (ADAGRAD) or 2 (ADAM).
   uint32_t state_floats_per_row() const { return spec_.width() * state_per_param_; }
 
@@ -93,6 +102,11 @@ class Table {
   };
 
   uint32_t FindOrCreate(uint64_t key);
+  // Pull and Push of the n keys keys[position(0)], ..., keys[position(n - 1)].
+  template <typename Position>
+  void PullRows(absl::Span<const uint64_t> keys, size_t n, Position position, float* out) const;
+  template <typename Position>
+  void PushRows(absl::Span<const uint64_t> keys, size_t n, Position position, const float* grads);
   // Row r's parts, in chunk r / kChunkRows.
   float* values(size_t r) const { return chunk(r) + (r % kChunkRows) * spec_.width(); }
   float* state(size_t r) const {

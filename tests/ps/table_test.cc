@@ -134,6 +134,34 @@ TEST(TableTest, PullMixesPresentAndAbsentRowsInKeyOrder) {
                              std::vector<float>{a[0], a[1], b[0] - 1, b[1] - 1, c[0], c[1]}));
 }
 
+// PushAt and PullAt touch only the positions given, in their order, and give what Push and Pull of
+// the same keys give, bit for bit (Adam, a repeated key).
+TEST(TableTest, AtPositionsIsTheSameAsTheKeysThere) {
+  const TableSpec spec = Spec(2, 5, UNIFORM, 0.1f);
+  Table at(spec, Resolved(ADAM, 0.01f), 5);
+  Table whole(spec, Resolved(ADAM, 0.01f), 5);
+  const uint64_t keys[] = {7, 8, 9, 7, 10};
+  std::vector<float> grads(25);
+  for (size_t i = 0; i < grads.size(); ++i) grads[i] = 0.1f * static_cast<float>(i) - 1.0f;
+  const uint32_t positions[] = {3, 0, 2};  // 7 (its second gradient), then 7, then 9
+  at.PushAt(keys, positions, grads);
+  const uint64_t picked[] = {7, 7, 9};
+  std::vector<float> picked_grads;
+  for (uint32_t p : positions) {
+    picked_grads.insert(picked_grads.end(), grads.begin() + p * 5, grads.begin() + (p + 1) * 5);
+  }
+  whole.Push(picked, picked_grads);
+  EXPECT_EQ(at.num_rows(), 2u);
+  std::vector<float> out(25, -9.0f);
+  at.PullAt(keys, positions, absl::MakeSpan(out));
+  EXPECT_EQ(std::vector<float>(out.begin() + 15, out.begin() + 20), PullOne(whole, 7));
+  EXPECT_EQ(std::vector<float>(out.begin(), out.begin() + 5), PullOne(whole, 7));
+  EXPECT_EQ(std::vector<float>(out.begin() + 10, out.begin() + 15), PullOne(whole, 9));
+  // The positions not given are left as they were.
+  EXPECT_EQ(std::vector<float>(out.begin() + 5, out.begin() + 10), std::vector<float>(5, -9.0f));
+  EXPECT_EQ(std::vector<float>(out.begin() + 20, out.end()), std::vector<float>(5, -9.0f));
+}
+
 TEST(TableTest, UsesTheSpecsL2) {
   const TableSpec spec = Spec(1, 1, ZEROS, 0.0f, 0.5f);
   Table table(spec, Resolved(SGD, 0.1f), 0);
