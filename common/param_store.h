@@ -4,6 +4,8 @@
 #ifndef PSREC_COMMON_PARAM_STORE_H_
 #define PSREC_COMMON_PARAM_STORE_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 
@@ -55,17 +57,29 @@ class ParamStore {
   virtual absl::Status Flush() { return absl::OkStatus(); }
 
   // A pull in two halves, so that the caller can compute while it travels (ps-lite's Pull and
-  // Wait): StartPull sends it, Wait returns its status once the values are written. The blocks'
-  // keys and values must stay valid until Wait; a Push may come in between, and the pull may then
-  // read rows from before or after that push. The default does the whole Pull in StartPull.
+  // Wait): StartPull sends it, Wait returns its status once the values are written. Up to
+  // kMaxPullsInFlight pulls may be started before the first Wait; each Wait takes the oldest. The
+  // blocks' keys and values must stay valid until their Wait; a Push may come in between, and the
+  // pull may then read rows from before or after that push. The default does the whole Pull in
+  // StartPull.
+  static constexpr size_t kMaxPullsInFlight = 2;
   virtual absl::Status StartPull(absl::Span<const PullBlock> blocks) {
-    started_ = Pull(blocks);
+    if (num_started_ == kMaxPullsInFlight) {
+      return absl::FailedPreconditionError("StartPull with kMaxPullsInFlight pulls not waited for");
+    }
+    started_[(oldest_started_ + num_started_++) % kMaxPullsInFlight] = Pull(blocks);
     return absl::OkStatus();
   }
-  virtual absl::Status Wait() { return std::exchange(started_, absl::OkStatus()); }
+  virtual absl::Status Wait() {
+    if (num_started_ == 0) return absl::OkStatus();
+    --num_started_;
+    const size_t oldest = std::exchange(oldest_started_, (oldest_started_ + 1) % kMaxPullsInFlight);
+    return std::exchange(started_[oldest], absl::OkStatus());
+  }
 
  private:
-  absl::Status started_;
+  std::array<absl::Status, kMaxPullsInFlight> started_;
+  size_t oldest_started_ = 0, num_started_ = 0;
 };
 
 }  // namespace psrec

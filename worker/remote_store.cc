@@ -87,8 +87,10 @@ absl::StatusOr<std::unique_ptr<RemoteStore>> RemoteStore::Create(std::vector<std
 }
 
 RemoteStore::~RemoteStore() {
-  // A pull or pushes may still be in flight; they carry deadlines, so these waits end.
-  if (absl::Status s = Wait(); !s.ok()) PSREC_LOG(WARNING) << s.message();
+  // Pulls or pushes may still be in flight; they carry deadlines, so these waits end.
+  while (pulls_in_flight_ > 0) {
+    if (absl::Status s = Wait(); !s.ok()) PSREC_LOG(WARNING) << s.message();
+  }
   if (absl::Status s = Flush(); !s.ok()) PSREC_LOG(WARNING) << s.message();
   for (auto& shard : shards_) shard->stream->Cancel(grpc::Status::CANCELLED);
   PumpUntil([this] {
@@ -212,6 +214,11 @@ absl::Status RemoteStore::TakeAt(size_t index) {
                        [index](const auto& shard) { return shard->stream->done(index); });
   });
   const Sent sent = sent_[index];
+  // Pulls are answered in order: a pull's slot is its place among the pulls in flight.
+  const Routing& routing =
+      PullInFlight(static_cast<size_t>(std::count_if(sent_.begin(), sent_.begin() + index,
+                                                     [](Sent s) { return s != Sent::kPush; })))
+          .routing;
   sent_.erase(sent_.begin() + static_cast<std::ptrdiff_t>(index));
   for (size_t s = 0; s < shards_.size(); ++s) {
     Shard& shard = *shards_[s];
@@ -222,8 +229,8 @@ absl::Status RemoteStore::TakeAt(size_t index) {
     if (!statuses_[s].ok()) continue;
     size_t floats = 0;
     if (sent != Sent::kPush) {
-      for (size_t b = 0; b < pull_routing_.num_blocks; ++b) {
-        floats += size_t{pull_routing_.count[pull_routing_.at(s, b)]} * pull_routing_.width[b];
+      for (size_t b = 0; b < routing.num_blocks; ++b) {
+        floats += size_t{routing.count[routing.at(s, b)]} * routing.width[b];
       }
     }
     absl::Status opened = shard.reader.Open(&shard.answer, floats);
@@ -258,9 +265,13 @@ absl::Status RemoteStore::Flush() {
 void RemoteStore::Reset() {
   if (!sent_.empty()) {
     for (auto& shard : shards_) shard->stream->Cancel(grpc::Status::CANCELLED);
-    while (!sent_.empty()) (void)TakeAt(0);
+    while (!sent_.empty()) {
+      const bool pull = sent_.front() != Sent::kPush;
+      (void)TakeAt(0);
+      if (pull) oldest_pull_ = (oldest_pull_ + 1) % kMaxPullsInFlight;
+    }
   }
-  pull_in_flight_ = false;
+  pulls_in_flight_ = 0;
   push_held_ = false;
   push_error_ = absl::OkStatus();
 }
@@ -291,7 +302,7 @@ void RemoteStore::Adopt(Shard& shard) {
 }
 
 absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
-  PSREC_CHECK(!pull_in_flight_) << "StartPull twice without Wait";
+  PSREC_CHECK(pulls_in_flight_ < kMaxPullsInFlight) << "StartPull with too many pulls in flight";
   for (size_t i = 0; i < blocks.size(); ++i) {
     const PullBlock& b = blocks[i];
     if (absl::Status s = CheckBlock("pull", i, b.table, b.keys.size(), b.values.size(), "values");
@@ -299,34 +310,37 @@ absl::Status RemoteStore::StartPull(absl::Span<const PullBlock> blocks) {
       return s;
     }
   }
-  RoutePull(blocks, width_, num_shards(), &pull_routing_);
+  StartedPull& pull = PullInFlight(pulls_in_flight_);
+  RoutePull(blocks, width_, num_shards(), &pull.routing);
   const RequestHeader header{clock_, generation_,
                              static_cast<uint64_t>(absl::ToInt64Microseconds(deadline_)), 0};
   // A held push rides in this pull's requests; the server applies it first.
   const bool carries_push = push_held_;
   for (uint32_t s = 0; s < num_shards(); ++s) {
     Shard& shard = *shards_[s];
-    shard.parts.assign(1, EncodePull(blocks, pull_routing_, s, header));
+    shard.parts.assign(1, EncodePull(blocks, pull.routing, s, header));
     if (carries_push) shard.parts.push_back(std::move(shard.held_push));
   }
   push_held_ = false;
   SendAll(carries_push ? Sent::kPushAndPull : Sent::kPull);
-  pulling_.assign(blocks.begin(), blocks.end());
-  pull_in_flight_ = true;
+  pull.blocks.assign(blocks.begin(), blocks.end());
+  ++pulls_in_flight_;
   return absl::OkStatus();
 }
 
 absl::Status RemoteStore::Wait() {
-  if (!pull_in_flight_) return absl::OkStatus();
-  pull_in_flight_ = false;
+  if (pulls_in_flight_ == 0) return absl::OkStatus();
   TakePushes(/*behind_pull=*/false);  // the pushes sent before the pull
   const char* rpc = sent_.front() == Sent::kPull ? "Pull" : "Push and pull";
-  if (absl::Status s = TakeAt(0); !s.ok()) return s;
-  return Scatter(pulling_, rpc);
+  absl::Status status = TakeAt(0);
+  if (status.ok()) status = Scatter(PullInFlight(0), rpc);
+  oldest_pull_ = (oldest_pull_ + 1) % kMaxPullsInFlight;
+  --pulls_in_flight_;
+  return status;
 }
 
-absl::Status RemoteStore::Scatter(absl::Span<const PullBlock> blocks, const char* rpc) {
-  const bool whole = ScatterRows(blocks, pull_routing_, readers_);
+absl::Status RemoteStore::Scatter(const StartedPull& pull, const char* rpc) {
+  const bool whole = ScatterRows(pull.blocks, pull.routing, readers_);
   for (size_t s = 0; s < shards_.size(); ++s) {
     absl::Status closed = shards_[s]->reader.Close();
     if (!whole && closed.ok()) closed = absl::InternalError("answer ended early");
@@ -336,6 +350,7 @@ absl::Status RemoteStore::Scatter(absl::Span<const PullBlock> blocks, const char
 }
 
 absl::Status RemoteStore::Pull(absl::Span<const PullBlock> blocks) {
+  PSREC_CHECK(pulls_in_flight_ == 0) << "Pull with a started pull not waited for";
   if (absl::Status s = StartPull(blocks); !s.ok()) return s;
   absl::Status pulled = Wait();
   // A push sent beside this pull: its failure is the older news.
@@ -367,8 +382,8 @@ absl::Status RemoteStore::Push(absl::Span<const PushBlock> blocks) {
     shards_[s]->held_push = EncodePush(blocks, push_routing_, s, header);
   }
   push_held_ = true;
-  // Without pipelining, or when a prefetching trainer's next pull has left already, send it now.
-  if (!pipeline_ || pull_in_flight_) SendHeldPush();
+  // Without pipelining, or when no pull can follow to carry it, send it now.
+  if (!pipeline_ || pulls_in_flight_ == kMaxPullsInFlight) SendHeldPush();
   return pipeline_ ? TakePushError() : Flush();
 }
 

@@ -12,6 +12,7 @@
 #ifndef PSREC_WORKER_REMOTE_STORE_H_
 #define PSREC_WORKER_REMOTE_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -59,18 +60,19 @@ class RemoteStore : public ParamStore {
   // INTERNAL.
   absl::Status Pull(absl::Span<const PullBlock> blocks) override;
 
-  // As Pull, in two halves; errors come from whichever half finds them. Pull and StartPull must not
-  // be called while a started pull has not been waited for.
+  // As Pull, in two halves; errors come from whichever half finds them. StartPull must not be
+  // called with kMaxPullsInFlight pulls not waited for, nor Pull with any.
   absl::Status StartPull(absl::Span<const PullBlock> blocks) override;
   absl::Status Wait() override;
 
-  // Sends the gradients. When pipelining (the default) it returns before they are applied: if no
-  // pull is in flight the push is held and rides in the next pull's requests (one round trip per
-  // mini-batch instead of two), otherwise it is sent at once; a following Push or Flush sends a
-  // held push on its own. Its failure is reported by the call that collects it (the next Pull,
-  // Wait, Push or Flush). That is right in every mode: a SYNC server applies the push before it
-  // serves the pull that carries it. When one shard fails the others may already have applied their
-  // part.
+  // Sends the gradients. When pipelining (the default) it returns before they are applied: with
+  // fewer than kMaxPullsInFlight pulls in flight the push is held and rides in the next pull's
+  // requests (one request per mini-batch instead of two: a SYNC trainer pulls next, a prefetching
+  // one starts its next pull but one), otherwise it is sent at once; a following Push or Flush
+  // sends a held push on its own. Its failure is reported by the call that collects it (the next
+  // Pull, Wait, Push or Flush). That is right in every mode: a SYNC server applies the push before
+  // it serves the pull that carries it. When one shard fails the others may already have applied
+  // their part.
   absl::Status Push(absl::Span<const PushBlock> blocks) override;
 
   // Sends a held push, waits for any push in flight, and returns its status.
@@ -117,6 +119,11 @@ class RemoteStore : public ParamStore {
   struct Shard;
   // What each request in flight is, oldest first; every shard's stream holds the same sequence.
   enum class Sent { kPull, kPush, kPushAndPull };
+  // A pull between StartPull and Wait: its blocks, and how their keys went to the shards.
+  struct StartedPull {
+    Routing routing;
+    std::vector<PullBlock> blocks;
+  };
 
   static absl::StatusOr<std::unique_ptr<RemoteStore>> Create(std::vector<std::string> addresses,
                                                              const JobConfig& config,
@@ -149,7 +156,8 @@ class RemoteStore : public ParamStore {
   void Drain();
   void Dispatch(void* tag, bool ok);
   absl::Status TakePushError();
-  absl::Status Scatter(absl::Span<const PullBlock> blocks, const char* rpc);
+  // Writes the oldest pull's answers, left open by TakeAt, into its blocks.
+  absl::Status Scatter(const StartedPull& pull, const char* rpc);
   size_t PushesInFlight() const;
   // Runs start(shard, context, tag) for every shard, then waits for the unary calls' answers,
   // which are due by `until`.
@@ -171,9 +179,12 @@ class RemoteStore : public ParamStore {
   absl::Status push_error_;  // the first failure of a collected push, not yet reported
   bool pipeline_ = true;
   // Per-call scratch, kept between calls so that a call allocates nothing once sizes settle.
-  Routing pull_routing_, push_routing_;
-  std::vector<PullBlock> pulling_;  // the blocks of the pull in flight
-  bool pull_in_flight_ = false;
+  Routing push_routing_;
+  // The pulls started and not yet waited for, oldest first from pulls_[oldest_pull_]; the slots
+  // are reused in turn.
+  std::array<StartedPull, kMaxPullsInFlight> pulls_;
+  size_t oldest_pull_ = 0, pulls_in_flight_ = 0;
+  StartedPull& PullInFlight(size_t k) { return pulls_[(oldest_pull_ + k) % kMaxPullsInFlight]; }
   std::vector<grpc::Status> statuses_;
   std::vector<AnswerReader*> readers_;
 };

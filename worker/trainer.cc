@@ -174,37 +174,44 @@ absl::StatusOr<TrainStats> Trainer::Train(absl::Span<const uint32_t> rows, uint6
     if (hooks.before_batch) {
       if (absl::Status s = hooks.before_batch(b); !s.ok()) return s;
     }
-    Batch& batch = batches_[b % 2];
+    Batch& batch = batches_[b % kPrefetch];
     Gather(rows.subspan(b * size, size), first_step + b, &batch);
     if (prefetch_) return store_->StartPull(batch.blocks);
     return Timed(WorkerMetrics::Get().pull, [&] { return store_->Pull(batch.blocks); });
   };
+  // With prefetch, the pulls of the next kPrefetch batches travel while this one computes.
+  size_t started = 0;
+  const auto start_ahead = [&](size_t b) -> absl::Status {
+    for (; prefetch_ && started < std::min(num_batches, b + kPrefetch); ++started) {
+      if (absl::Status s = start(started); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  };
+  // After a failure: the pulls still in flight land before their buffers go.
+  const auto fail = [&](size_t waited, absl::Status status) {
+    for (size_t k = waited; prefetch_ && k < started; ++k) (void)store_->Wait();
+    return status;
+  };
   TrainStats stats;
-  if (prefetch_ && num_batches > 0) {
-    if (absl::Status s = start(0); !s.ok()) return s;
-  }
+  if (absl::Status s = start_ahead(0); !s.ok()) return fail(0, s);
   for (size_t b = 0; b < num_batches; ++b) {
     if (prefetch_) {
       const auto wait = [&] { return store_->Wait(); };
-      if (absl::Status s = Timed(WorkerMetrics::Get().pull, wait); !s.ok()) return s;
-      if (b + 1 < num_batches) {
-        if (absl::Status s = start(b + 1); !s.ok()) return s;
-      }
+      if (absl::Status s = Timed(WorkerMetrics::Get().pull, wait); !s.ok()) return fail(b + 1, s);
     } else if (absl::Status s = start(b); !s.ok()) {
       return s;
     }
-    Batch& batch = batches_[b % 2];
+    Batch& batch = batches_[b % kPrefetch];
     absl::StatusOr<float> loss = ComputeAndPush(batch, first_step + b);
-    if (!loss.ok()) {
-      if (prefetch_) (void)store_->Wait();  // the next batch's pull lands before its buffers go
-      return loss.status();
-    }
+    if (!loss.ok()) return fail(b + 1, loss.status());
     stats.loss_sum += static_cast<double>(*loss) * static_cast<double>(batch.rating.size());
     stats.examples += batch.rating.size();
     ++stats.batches;
     WorkerMetrics::Get().ratings.Increment(static_cast<double>(batch.rating.size()));
     WorkerMetrics::Get().loss.Set(stats.mean_loss());
     if (hooks.progress) hooks.progress(stats);
+    // Batch b's buffer is free once its push is made: batch b + kPrefetch takes it.
+    if (absl::Status s = start_ahead(b + 1); !s.ok()) return fail(b + 1, s);
   }
   return stats;
 }

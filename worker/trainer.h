@@ -26,7 +26,8 @@ namespace psrec {
 struct TrainHooks {
   // Runs before batch b of the call (0-based) pulls its rows; an error stops training with it.
   // SYNC and SSP workers set the store's clock here, and SSP waits for the coordinator's leave.
-  // With prefetch on, it runs for batch b + 1 before batch b pushes.
+  // With prefetch on, it runs for batches 0 and 1 first, then for batch b + 2 once batch b has
+  // pushed.
   std::function<absl::Status(uint64_t b)> before_batch;
   // Runs after each batch with the totals so far in this call.
   std::function<void(const TrainStats& so_far)> progress;
@@ -54,9 +55,10 @@ class Trainer {
   absl::StatusOr<TrainStats> Train(absl::Span<const uint32_t> rows, uint64_t first_step,
                                    const TrainHooks& hooks = {});
 
-  // Lets Train pull the next batch while computing this one. Batch b+1 then reads rows from before
-  // batch b's push: right for ASYNC, wrong for SYNC (where it would also wait on a clock that the
-  // unsent push completes) and for the in-process reference.
+  // Lets Train pull the next kPrefetch batches while computing this one: batch b + 2 is pulled
+  // once batch b has pushed (a RemoteStore sends the two in one request), so batch b + 1 reads
+  // rows from before batch b's push. Right for ASYNC; wrong for SYNC (where it would also wait on
+  // a clock that the unsent push completes) and for the in-process reference.
   void set_prefetch(bool prefetch) { prefetch_ = prefetch; }
 
   // Writes the clipped prediction for each of `rows` to `out`.
@@ -102,7 +104,9 @@ class Trainer {
   uint32_t batch_stamp_ = 0;
   std::vector<uint32_t> user_stamp_, item_stamp_;  // batch_stamp_ when last seen, per dense index
   std::vector<uint32_t> user_slot_of_, item_slot_of_;
-  Batch batches_[2];
+  // A batch being computed and the batches whose pulls are in flight.
+  static constexpr size_t kPrefetch = ParamStore::kMaxPullsInFlight;
+  Batch batches_[kPrefetch];
   std::vector<float> g_user_emb_, g_item_emb_, g_user_bias_, g_item_bias_, g_dense_;
   std::vector<PushBlock> push_blocks_;    // over the gradients above
   std::vector<uint32_t> negative_items_;  // one example's draws (BPR)
