@@ -73,6 +73,23 @@ TEST(LocalStoreTest, PushThenPullAcrossTables) {
   EXPECT_EQ(store->table(5)->num_rows(), 1u);
 }
 
+// ParamStore's default StartPull and Wait: up to kMaxPullsInFlight pulls, their statuses taken in
+// order, and one more refused.
+TEST(LocalStoreTest, StartedPullsAreWaitedForInOrder) {
+  std::unique_ptr<LocalStore> store = MustCreate();
+  const uint64_t key[] = {3};
+  std::vector<float> row(store->table(0)->width());
+  const PullBlock good{0, key, absl::MakeSpan(row)};
+  const PullBlock unknown{9, key, absl::MakeSpan(row)};
+  ASSERT_TRUE(store->StartPull({&unknown, 1}).ok());
+  ASSERT_TRUE(store->StartPull({&good, 1}).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(store->StartPull({&good, 1})));
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Wait()));
+  EXPECT_TRUE(store->Wait().ok());
+  EXPECT_EQ(row, Init(*store, 0, 3));
+  EXPECT_TRUE(store->Wait().ok());  // none left
+}
+
 TEST(LocalStoreTest, TableLookup) {
   std::unique_ptr<LocalStore> store = MustCreate();
   ASSERT_NE(store->table(5), nullptr);

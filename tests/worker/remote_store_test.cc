@@ -49,6 +49,10 @@ class FakeShard final : public ParameterServer::Service {
                       grpc::ServerReaderWriter<StreamResponse, StreamRequest>* stream) override {
     StreamRequest request;
     while (stream->Read(&request)) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++requests;
+      }
       StreamResponse response;
       if (absl::Status s = Handle(context, &request, &response); !s.ok()) {
         response.Clear();
@@ -123,6 +127,7 @@ class FakeShard final : public ParameterServer::Service {
 
   // Read after the calls have returned; written under mu_ by the handlers.
   int pulls = 0, pushes = 0;
+  int requests = 0;   // stream messages: a push riding in a pull's request is one
   uint64_t keys = 0;  // received, over every call
   uint64_t last_clock = 0;
   uint32_t last_worker_id = 0;
@@ -284,6 +289,57 @@ TEST(RemoteStoreTest, ThreeShardsGiveBitwiseTheRowsOfOneLocalStore) {
     EXPECT_FALSE(shard->misrouted);
     EXPECT_EQ(shard->pulls, 6);
     EXPECT_EQ(shard->pushes, 3);
+  }
+}
+
+// A prefetching trainer's pattern (ParamStore::kMaxPullsInFlight): two pulls travel at once and
+// are answered in order; a push made with both in flight goes at once, after them, and one made
+// with a single pull in flight is held and rides in the next pull's request, applied before it.
+TEST(RemoteStoreTest, TwoPullsTravelAtOnceAndAHeldPushRidesInTheNextPull) {
+  const JobConfig config = TwoTables(3);
+  Cluster cluster(config);
+  auto remote = RemoteStore::Create(cluster.addresses, config, 0, absl::Seconds(10)).value();
+  auto local = LocalStore::Create(config.tables(), config.optimizer(), config.seed()).value();
+  const std::vector<uint64_t> a = Keys(200, 1), b = Keys(150, 2), c = Keys(100, 3);
+  auto pull_local = [&](const std::vector<uint64_t>& keys) {
+    std::vector<float> rows(keys.size() * 3);
+    const PullBlock block{0, keys, absl::MakeSpan(rows)};
+    EXPECT_TRUE(local->Pull({&block, 1}).ok());
+    return rows;
+  };
+  auto push_both = [&](const std::vector<uint64_t>& keys, uint64_t salt) {
+    const std::vector<float> grads = Grads(keys.size() * 3, salt);
+    const PushBlock block{0, keys, grads};
+    EXPECT_TRUE(local->Push({&block, 1}).ok());
+    return remote->Push({&block, 1});
+  };
+  std::vector<float> rows_a(a.size() * 3), rows_b(b.size() * 3), rows_c(c.size() * 3);
+  const PullBlock pull_a{0, a, absl::MakeSpan(rows_a)}, pull_b{0, b, absl::MakeSpan(rows_b)},
+      pull_c{0, c, absl::MakeSpan(rows_c)};
+  ASSERT_TRUE(remote->StartPull({&pull_a, 1}).ok());
+  ASSERT_TRUE(remote->StartPull({&pull_b, 1}).ok());
+  const std::vector<float> a_before = pull_local(a), b_before = pull_local(b);
+  ASSERT_TRUE(push_both(a, 10).ok());  // two pulls in flight: sent now, behind them
+  ASSERT_TRUE(remote->Wait().ok());
+  EXPECT_EQ(rows_a, a_before);
+  ASSERT_TRUE(remote->Wait().ok());
+  EXPECT_EQ(rows_b, b_before);
+
+  ASSERT_TRUE(remote->StartPull({&pull_c, 1}).ok());
+  const std::vector<float> c_before = pull_local(c);
+  ASSERT_TRUE(push_both(c, 11).ok());                 // one pull in flight: held
+  ASSERT_TRUE(remote->StartPull({&pull_a, 1}).ok());  // carries the held push
+  ASSERT_TRUE(remote->Wait().ok());
+  EXPECT_EQ(rows_c, c_before);
+  ASSERT_TRUE(remote->Wait().ok());
+  EXPECT_EQ(rows_a, pull_local(a));  // after both pushes
+  // Every request has been answered in order, so the counts are final: pull a, pull b, push a,
+  // pull c, and push c riding in the last pull a (a held push a would make 4, a push c sent on
+  // its own 6).
+  for (const auto& shard : cluster.shards) {
+    EXPECT_EQ(shard->requests, 5);
+    EXPECT_EQ(shard->pushes, 2);
+    EXPECT_EQ(shard->pulls, 4);
   }
 }
 
