@@ -2,12 +2,30 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/sharding.h"
 
 namespace psrec {
+namespace {
+
+// Whether every value is finite: a float is not when its exponent bits are all set (an infinity
+// or a NaN). One pass with no branch, which GCC vectorizes; a push is checked whole before any of
+// it is applied, so this runs over every gradient the server receives.
+bool AllFinite(const float* values, size_t n) {
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, values + i, sizeof(bits));
+    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+
+}  // namespace
 
 RequestChecks::RequestChecks(const JobConfig& config, uint32_t shard)
     : shard_(shard),
@@ -88,6 +106,7 @@ absl::Status RequestChecks::CheckPush(const PushRequest& request) const {
   for (int i = 0; i < request.blocks_size(); ++i) {
     const RowBlock& block = request.blocks(i);
     if (absl::Status s = CheckBlock("push", i, block, block.values_size()); !s.ok()) return s;
+    if (AllFinite(block.values().data(), static_cast<size_t>(block.values_size()))) continue;
     for (int j = 0; j < block.values_size(); ++j) {
       if (!std::isfinite(block.values(j))) {
         return absl::InvalidArgumentError(
