@@ -51,18 +51,21 @@ Table::Table(const TableSpec& spec, const OptimizerConfig& optimizer, uint64_t s
 }
 
 void Table::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
-  PSREC_CHECK(out.size() == keys.size() * spec_.width())
-      << "table " << spec_.id() << ": " << out.size() << " floats for " << keys.size() << " keys";
+  CheckSize("floats", out.size(), keys.size());
   PullRows(
       keys, keys.size(), [](size_t i) { return i; }, out.data());
 }
 
 void Table::PullAt(absl::Span<const uint64_t> keys, absl::Span<const uint32_t> positions,
                    absl::Span<float> out) const {
-  PSREC_CHECK(out.size() == keys.size() * spec_.width())
-      << "table " << spec_.id() << ": " << out.size() << " floats for " << keys.size() << " keys";
+  CheckSize("floats", out.size(), keys.size());
   PullRows(
       keys, positions.size(), [&](size_t i) { return size_t{positions[i]}; }, out.data());
+}
+
+void Table::CheckSize(const char* what, size_t floats, size_t num_keys) const {
+  PSREC_CHECK(floats == num_keys * spec_.width())
+      << "table " << spec_.id() << ": " << floats << " " << what << " for " << num_keys << " keys";
 }
 
 template <typename Position>
@@ -82,16 +85,14 @@ void Table::PullRows(absl::Span<const uint64_t> keys, size_t n, Position positio
 }
 
 void Table::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
-  PSREC_CHECK(grads.size() == keys.size() * spec_.width())
-      << "table " << spec_.id() << ": " << grads.size() << " grads for " << keys.size() << " keys";
+  CheckSize("grads", grads.size(), keys.size());
   PushRows(
       keys, keys.size(), [](size_t i) { return i; }, grads.data());
 }
 
 void Table::PushAt(absl::Span<const uint64_t> keys, absl::Span<const uint32_t> positions,
                    absl::Span<const float> grads) {
-  PSREC_CHECK(grads.size() == keys.size() * spec_.width())
-      << "table " << spec_.id() << ": " << grads.size() << " grads for " << keys.size() << " keys";
+  CheckSize("grads", grads.size(), keys.size());
   PushRows(
       keys, positions.size(), [&](size_t i) { return size_t{positions[i]}; }, grads.data());
 }

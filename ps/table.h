@@ -102,6 +102,8 @@ class Table {
   };
 
   uint32_t FindOrCreate(uint64_t key);
+  // `floats` values or gradients for `num_keys` keys: a mismatch is a broken invariant.
+  void CheckSize(const char* what, size_t floats, size_t num_keys) const;
   // Pull and Push of the n keys keys[position(0)], ..., keys[position(n - 1)].
   template <typename Position>
   void PullRows(absl::Span<const uint64_t> keys, size_t n, Position position, float* out) const;
