@@ -12,9 +12,11 @@
 #include "app/synth_main.h"
 #include "app/train_main.h"
 #include "app/worker_main.h"
+#include "common/allocator.h"
 #include "common/cli.h"
 
 int main(int argc, char** argv) {
+  psrec::TuneAllocator();
 #ifdef NDEBUG
   // Debian's abseil keeps its debug default of checking lock order on every Mutex acquisition (a
   // global graph, GraphCycles): about 2% of a server's CPU per batch (bench/RESULTS.md, "Where the

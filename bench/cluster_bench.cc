@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/allocator.h"
 #include "grpcpp/grpcpp.h"
 #include "ps/local_store.h"
 #include "ps/optimizer.h"
@@ -193,6 +194,7 @@ void TrainBenchmark() {
 }  // namespace psrec
 
 int main(int argc, char** argv) {
+  psrec::TuneAllocator();
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_train)) psrec::TrainBenchmark();
   if (absl::GetFlag(FLAGS_raw)) psrec::RawBenchmark();

@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "app/checkpoint_scoring.h"
 #include "app/recommender.h"
+#include "common/allocator.h"
 #include "common/ranking.h"
 #include "common/ranking_data.h"
 
@@ -118,6 +119,7 @@ int Run() {
 }  // namespace psrec
 
 int main(int argc, char** argv) {
+  psrec::TuneAllocator();
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_ckpt).empty() || absl::GetFlag(FLAGS_sample) < 1) {
     std::fprintf(stderr, "recommend_bench: --ckpt=DIR is required and --sample must be >= 1\n");

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "app/local_job.h"
+#include "common/allocator.h"
 #include "common/job_config.h"
 #include "common/model.h"
 #include "ps/local_store.h"
@@ -89,6 +90,7 @@ int Main(const std::set<std::string>& specified) {
 }  // namespace psrec
 
 int main(int argc, char** argv) {
+  psrec::TuneAllocator();
   std::set<std::string> specified;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
