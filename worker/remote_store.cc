@@ -214,11 +214,14 @@ absl::Status RemoteStore::TakeAt(size_t index) {
                        [index](const auto& shard) { return shard->stream->done(index); });
   });
   const Sent sent = sent_[index];
-  // Pulls are answered in order: a pull's slot is its place among the pulls in flight.
-  const Routing& routing =
-      PullInFlight(static_cast<size_t>(std::count_if(sent_.begin(), sent_.begin() + index,
-                                                     [](Sent s) { return s != Sent::kPush; })))
-          .routing;
+  // Pulls are answered in order: a pull's slot is its place among the pulls in flight. A push
+  // answer carries no rows.
+  const Routing* routing = sent == Sent::kPush
+                               ? nullptr
+                               : &PullInFlight(static_cast<size_t>(std::count_if(
+                                                   sent_.begin(), sent_.begin() + index,
+                                                   [](Sent s) { return s != Sent::kPush; })))
+                                      .routing;
   sent_.erase(sent_.begin() + static_cast<std::ptrdiff_t>(index));
   for (size_t s = 0; s < shards_.size(); ++s) {
     Shard& shard = *shards_[s];
@@ -228,10 +231,8 @@ absl::Status RemoteStore::TakeAt(size_t index) {
     statuses_[s] = shard.stream->TakeAnswer(index, &shard.answer);
     if (!statuses_[s].ok()) continue;
     size_t floats = 0;
-    if (sent != Sent::kPush) {
-      for (size_t b = 0; b < routing.num_blocks; ++b) {
-        floats += size_t{routing.count[routing.at(s, b)]} * routing.width[b];
-      }
+    for (size_t b = 0; routing != nullptr && b < routing->num_blocks; ++b) {
+      floats += size_t{routing->count[routing->at(s, b)]} * routing->width[b];
     }
     absl::Status opened = shard.reader.Open(&shard.answer, floats);
     if (opened.ok() && sent == Sent::kPush) opened = shard.reader.Close();

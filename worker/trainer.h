@@ -55,10 +55,11 @@ class Trainer {
   absl::StatusOr<TrainStats> Train(absl::Span<const uint32_t> rows, uint64_t first_step,
                                    const TrainHooks& hooks = {});
 
-  // Lets Train pull the next kPrefetch batches while computing this one: batch b + 2 is pulled
-  // once batch b has pushed (a RemoteStore sends the two in one request), so batch b + 1 reads
-  // rows from before batch b's push. Right for ASYNC; wrong for SYNC (where it would also wait on
-  // a clock that the unsent push completes) and for the in-process reference.
+  // Lets Train keep kPrefetch pulls in flight: batches 0 and 1 are pulled first, and batch b + 2
+  // once batch b has pushed (a RemoteStore sends the two in one request), so batch b + 1's pull
+  // travels while batch b computes and reads rows from before batch b's push. Right for ASYNC;
+  // wrong for SYNC (where it would also wait on a clock that the unsent push completes) and for the
+  // in-process reference.
   void set_prefetch(bool prefetch) { prefetch_ = prefetch; }
 
   // Writes the clipped prediction for each of `rows` to `out`.
@@ -104,7 +105,8 @@ class Trainer {
   uint32_t batch_stamp_ = 0;
   std::vector<uint32_t> user_stamp_, item_stamp_;  // batch_stamp_ when last seen, per dense index
   std::vector<uint32_t> user_slot_of_, item_slot_of_;
-  // A batch being computed and the batches whose pulls are in flight.
+  // Batch b's buffer, and batch b + 1's, whose pull is in flight while b computes; batch b + 2
+  // takes batch b's once b has pushed.
   static constexpr size_t kPrefetch = ParamStore::kMaxPullsInFlight;
   Batch batches_[kPrefetch];
   std::vector<float> g_user_emb_, g_item_emb_, g_user_bias_, g_item_bias_, g_dense_;
