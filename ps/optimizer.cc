@@ -16,8 +16,9 @@ namespace {
 // tail: Eigen emits SIMD divisions and square roots even at -O2 with math-errno on, where GCC's own
 // vectorizer gives up on the scalar sqrtf call, and one fused pass per packet reads and writes the
 // row and its state once instead of once per statement. Nothing is allocated: the blocks and the
-// L2-regularized gradient live in registers. Eigen's packet sqrt is its EIGEN_FAST_MATH one (rsqrt
-// and a Newton step, a few ulp, inputs below FLT_MIN read as 0); the tail uses std::sqrt.
+// L2-regularized gradient live in registers. The build sets EIGEN_FAST_MATH to 0, so the packet
+// sqrt is sqrtps, exact like the tail's std::sqrt: an element's update is the same in a packet or
+// in the tail, and on any x86-64 CPU (the fast form starts from rsqrtps, which differs by maker).
 constexpr int kPacket = 4;
 
 template <int N>
