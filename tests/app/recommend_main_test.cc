@@ -64,7 +64,7 @@ class RecommendMainTest : public ::testing::Test {
   // A copy of the ratings with `movies` (a file name and its bytes) beside them, or none.
   static fs::path DataWith(const std::string& name, const std::string& file,
                            const std::string& bytes) {
-    const fs::path dir = FreshDir(name);
+    fs::path dir = FreshDir(name);
     fs::copy_file(*data_ / "ratings.csv", dir / "ratings.csv");
     if (!file.empty()) std::ofstream(dir / file, std::ios::binary) << bytes;
     return dir;
