@@ -3,27 +3,28 @@
 namespace psrec {
 
 void ShardedTable::Pull(absl::Span<const uint64_t> keys, absl::Span<float> out) const {
-  std::array<uint32_t, kSubShards + 1> begin;
-  const std::vector<uint32_t>& order = Group(keys, &begin);
-  for (size_t s = 0; s < kSubShards; ++s) {
-    if (begin[s] == begin[s + 1]) continue;
-    absl::MutexLock lock(&subs_[s]->mu);
-    subs_[s]->table.PullAt(
-        keys, absl::MakeConstSpan(order).subspan(begin[s], begin[s + 1] - begin[s]), out);
-  }
+  ForEachGroup(keys, [&](const Table& table, absl::Span<const uint32_t> positions) {
+    table.PullAt(keys, positions, out);
+  });
 }
 
 // Each sub-shard's table sees its keys as one batch (Table::PushAt), so it keeps its prefetching.
 // Rows are independent and a repeated key keeps its order, so the result is the same as one
 // Table::Push of the whole block.
 void ShardedTable::Push(absl::Span<const uint64_t> keys, absl::Span<const float> grads) {
+  ForEachGroup(keys, [&](Table& table, absl::Span<const uint32_t> positions) {
+    table.PushAt(keys, positions, grads);
+  });
+}
+
+template <typename Visit>
+void ShardedTable::ForEachGroup(absl::Span<const uint64_t> keys, Visit visit) const {
   std::array<uint32_t, kSubShards + 1> begin;
   const std::vector<uint32_t>& order = Group(keys, &begin);
   for (size_t s = 0; s < kSubShards; ++s) {
     if (begin[s] == begin[s + 1]) continue;
     absl::MutexLock lock(&subs_[s]->mu);
-    subs_[s]->table.PushAt(
-        keys, absl::MakeConstSpan(order).subspan(begin[s], begin[s + 1] - begin[s]), grads);
+    visit(subs_[s]->table, absl::MakeConstSpan(order).subspan(begin[s], begin[s + 1] - begin[s]));
   }
 }
 

@@ -87,6 +87,12 @@ class ShardedTable {
   const std::vector<uint32_t>& Group(absl::Span<const uint64_t> keys,
                                      std::array<uint32_t, kSubShards + 1>* begin) const;
 
+  // Calls visit(table, positions) for each sub-shard that holds some of `keys`, under its lock,
+  // with the positions of its keys as Group gives them. A template, not a std::function: Pull and
+  // Push call it for every request, and a lambda's call inlines without an allocation.
+  template <typename Visit>
+  void ForEachGroup(absl::Span<const uint64_t> keys, Visit visit) const;
+
   const TableSpec spec_;
   const uint32_t state_floats_per_row_;
   std::array<std::unique_ptr<SubShard>, kSubShards> subs_;

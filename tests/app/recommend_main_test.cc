@@ -20,9 +20,7 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using testing_util::FreshDir;
-using testing_util::Result;
-using testing_util::RunPsrec;
+using namespace testing_util;  // NOLINT(google-build-using-namespace): the tests' own helpers
 
 std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());
@@ -32,14 +30,14 @@ class RecommendMainTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new fs::path(FreshDir("data"));
-    testing_util::WritePlantedRatings(*data_);
-    testing_util::WritePlantedMoviesCsv(*data_);
+    WritePlantedRatings(*data_);
+    WritePlantedMoviesCsv(*data_);
     root_ = new fs::path(FreshDir("checkpoints"));
-    const testing_util::PlantedJob planted = testing_util::MakePlantedJob(*data_);
-    testing_util::WritePlantedCheckpoint(planted, *root_);
+    const PlantedJob planted = MakePlantedJob(*data_);
+    WritePlantedCheckpoint(planted, *root_);
   }
   static void TearDownTestSuite() {
-    fs::remove_all(testing_util::TestRoot());
+    fs::remove_all(TestRoot());
     delete data_;
     delete root_;
   }
@@ -66,7 +64,7 @@ class RecommendMainTest : public ::testing::Test {
   // A copy of the ratings with `movies` (a file name and its bytes) beside them, or none.
   static fs::path DataWith(const std::string& name, const std::string& file,
                            const std::string& bytes) {
-    const fs::path dir = FreshDir(name);
+    fs::path dir = FreshDir(name);
     fs::copy_file(*data_ / "ratings.csv", dir / "ratings.csv");
     if (!file.empty()) std::ofstream(dir / file, std::ios::binary) << bytes;
     return dir;

@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing_util::PlantedJob;
+using namespace testing_util;  // NOLINT(google-build-using-namespace): the tests' own helpers
 
 std::vector<int64_t> Ids(const Recommendation& rec) {
   std::vector<int64_t> ids;
@@ -29,10 +29,10 @@ std::vector<int64_t> Ids(const Recommendation& rec) {
 class RecommenderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const fs::path dir = testing_util::FreshDir("recommender");
-    testing_util::WritePlantedRatings(dir);
-    testing_util::WritePlantedMoviesCsv(dir);
-    planted_ = testing_util::MakePlantedJob(dir);
+    const fs::path dir = FreshDir("recommender");
+    WritePlantedRatings(dir);
+    WritePlantedMoviesCsv(dir);
+    planted_ = MakePlantedJob(dir);
     absl::StatusOr<MovieCatalog> movies = ReadMovies(dir.string());
     ASSERT_TRUE(movies.ok()) << movies.status();
     movies_ = *std::move(movies);
@@ -132,10 +132,10 @@ TEST_F(RecommenderTest, WithoutMoviesTheEntriesHaveNoTitles) {
 // The genre model scores the catalogue with each movie's rows widened by its genres' rows, as the
 // trainer does: every score, clipped, is the trainer's prediction for that pair, bit for bit.
 TEST(GenreRecommenderTest, ScoresAreTheTrainersPredictionsBitForBit) {
-  const fs::path dir = testing_util::FreshDir("genre_recommender");
-  testing_util::WritePlantedRatings(dir);
-  testing_util::WritePlantedMoviesCsv(dir);
-  PlantedJob planted = testing_util::MakePlantedJob(dir);
+  const fs::path dir = FreshDir("genre_recommender");
+  WritePlantedRatings(dir);
+  WritePlantedMoviesCsv(dir);
+  PlantedJob planted = MakePlantedJob(dir);
   planted.config.set_model(GENRE);
   FillTableSpecs(&planted.config);
   auto store = LocalStore::Create(planted.config.tables(), planted.config.optimizer(),
@@ -183,9 +183,9 @@ TEST(GenreRecommenderTest, ScoresAreTheTrainersPredictionsBitForBit) {
 }
 
 TEST(GenreRecommenderTest, NeedsTheMoviesFile) {
-  const fs::path dir = testing_util::FreshDir("genre_recommender_no_movies");
-  testing_util::WritePlantedRatings(dir);
-  PlantedJob planted = testing_util::MakePlantedJob(dir);
+  const fs::path dir = FreshDir("genre_recommender_no_movies");
+  WritePlantedRatings(dir);
+  PlantedJob planted = MakePlantedJob(dir);
   planted.config.set_model(GENRE);
   auto r = Recommender::Create(planted.config, planted.job.data, planted.job.split,
                                planted.store.get(), MovieCatalog{}, 3);

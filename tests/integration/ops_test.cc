@@ -239,28 +239,32 @@ Result RunAndTerminate(const fs::path& dir, const std::string& role,
   return result;
 }
 
-TEST(OpsSigtermTest, AServerExits143IsRestartedAndTheJobRollsBack) {
-  const fs::path dir = FreshDir("sigterm_ps");
-  const Result r = RunAndTerminate(dir, "ps1");
+// RunAndTerminate in a fresh directory `name`: the job still finishes (exit 0, with a final MAE),
+// and its log holds each of `logged`.
+void ExpectFinishesAfterSigterm(const std::string& name, const std::string& role,
+                                const std::vector<std::string>& extra,
+                                const std::vector<std::string>& logged) {
+  const fs::path dir = FreshDir(name);
+  const Result r = RunAndTerminate(dir, role, extra);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("shutting down on SIGTERM"));
-  EXPECT_THAT(r.err, HasSubstr("exiting on SIGTERM with"));
-  EXPECT_THAT(r.err, HasSubstr("exited with status 143; restarting it on port"));
-  EXPECT_THAT(r.err, HasSubstr("rolling back to checkpoint"));
+  for (const std::string& text : logged) EXPECT_THAT(r.err, HasSubstr(text));
   EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
 }
 
+TEST(OpsSigtermTest, AServerExits143IsRestartedAndTheJobRollsBack) {
+  ExpectFinishesAfterSigterm(
+      "sigterm_ps", "ps1", {},
+      {"shutting down on SIGTERM", "exiting on SIGTERM with",
+       "exited with status 143; restarting it on port", "rolling back to checkpoint"});
+}
+
 TEST(OpsSigtermTest, AWorkerLeavesAndTheOtherFinishesTheJob) {
-  const fs::path dir = FreshDir("sigterm_worker");
   // A lease far longer than the test's wait: only the worker's Leave lets the job go on.
-  const Result r = RunAndTerminate(dir, "worker1", {"--worker_lease=1000s"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("leaving the job on SIGTERM; told the coordinator"));
-  EXPECT_THAT(r.err, HasSubstr("(worker1) left: SIGTERM"));
-  // Killed by the signal: 143 to Kubernetes, and not "succeeded", so its index is replaced.
-  EXPECT_THAT(r.err, HasSubstr("was killed by signal 15"));
-  EXPECT_THAT(r.err, HasSubstr("the coordinator redoes its work with the other workers"));
-  EXPECT_GT(FinalMae(dir / "metrics.json"), 0);
+  ExpectFinishesAfterSigterm(
+      "sigterm_worker", "worker1", {"--worker_lease=1000s"},
+      {"leaving the job on SIGTERM; told the coordinator", "(worker1) left: SIGTERM",
+       // Killed by the signal: 143 to Kubernetes, and not "succeeded", so its index is replaced.
+       "was killed by signal 15", "the coordinator redoes its work with the other workers"});
 }
 
 // The coordinator on SIGTERM finishes the epoch under way, writes a final checkpoint there and

@@ -16,15 +16,7 @@
 namespace psrec {
 namespace {
 
-using ::psrec::checkpoint_testing::Config;
-using ::psrec::checkpoint_testing::CountRows;
-using ::psrec::checkpoint_testing::Crc;
-using ::psrec::checkpoint_testing::Encode;
-using ::psrec::checkpoint_testing::GoodFile;
-using ::psrec::checkpoint_testing::MakeShards;
-using ::psrec::checkpoint_testing::RawFile;
-using ::psrec::checkpoint_testing::RawRow;
-using ::psrec::checkpoint_testing::Shard;
+using namespace checkpoint_testing;  // NOLINT(google-build-using-namespace): the tests' own helpers
 using ::testing::HasSubstr;
 
 TableShapes ShapesOf(const JobConfig& config) {
@@ -72,7 +64,7 @@ std::vector<const ShardedTable*> Pointers(const Shard& shard) {
 TEST_F(CheckpointCodecTest, EncodedTablesDecodeToTheSameRows) {
   std::vector<Shard> original = MakeShards(config_, 2);
   Rng rng(5);
-  checkpoint_testing::Train(original, rng);
+  Train(original, rng);
   std::vector<Shard> restored = MakeShards(config_, 2);
   for (uint32_t s = 0; s < 2; ++s) {
     uint64_t rows = 0;
@@ -90,7 +82,7 @@ TEST_F(CheckpointCodecTest, EncodedTablesDecodeToTheSameRows) {
     EXPECT_EQ(EncodeRows(s, 2, Pointers(restored[s]), &again), bytes);
     EXPECT_EQ(again, rows);
   }
-  checkpoint_testing::ExpectSameRows(original, restored);
+  ExpectSameRows(original, restored);
 }
 
 TEST_F(CheckpointCodecTest, EmptyTablesEncodeToHeadersOnly) {

@@ -20,23 +20,12 @@ namespace psrec {
 namespace {
 
 namespace fs = std::filesystem;
-using ::psrec::checkpoint_testing::Config;
-using ::psrec::checkpoint_testing::CountRows;
-using ::psrec::checkpoint_testing::Crc;
-using ::psrec::checkpoint_testing::Encode;
-using ::psrec::checkpoint_testing::ExpectSameRows;
-using ::psrec::checkpoint_testing::GoodFile;
-using ::psrec::checkpoint_testing::MakeShards;
-using ::psrec::checkpoint_testing::RawFile;
-using ::psrec::checkpoint_testing::ReadBytes;
-using ::psrec::checkpoint_testing::Shard;
-using ::psrec::checkpoint_testing::Train;
-using ::psrec::checkpoint_testing::WriteBytes;
+using namespace checkpoint_testing;  // NOLINT(google-build-using-namespace): the tests' own helpers
 using ::testing::HasSubstr;
 
 absl::Status Write(const std::string& dir, const JobConfig& config,
                    const std::vector<Shard>& shards) {
-  CheckpointManifest manifest = checkpoint_testing::Manifest(config, shards.size());
+  CheckpointManifest manifest = Manifest(config, shards.size());
   for (uint32_t s = 0; s < shards.size(); ++s) {
     std::vector<const ShardedTable*> tables;
     for (const auto& table : shards[s]) tables.push_back(table.get());
@@ -61,7 +50,7 @@ void Load(const std::string& dir, const JobConfig& config, std::vector<Shard>& s
   }
 }
 
-class CheckpointTest : public checkpoint_testing::CheckpointDirTest {
+class CheckpointTest : public CheckpointDirTest {
  protected:
   std::string File(uint32_t shard) const {
     return absl::StrCat(dir_, "/shard-0000", shard, "-of-00002.rows");
@@ -182,7 +171,7 @@ TEST_F(CheckpointTest, ReshardsTwoToThree) {
 
 TEST_F(CheckpointTest, ClusterShapeEpochsAndDataDirMayDiffer) {
   WriteTrained();
-  const JobConfig job = checkpoint_testing::OnAnotherCluster(config_);
+  const JobConfig job = OnAnotherCluster(config_);
   int rows = 0;
   const absl::Status status = LoadCounting(job, &rows);
   EXPECT_TRUE(status.ok()) << status;
@@ -245,7 +234,7 @@ TEST_F(CheckpointTest, RefusesAConfigThatListsATableTwice) {
 // A rows file that passes its size and crc32 but not the decoder's checks is refused with its path,
 // and the good file beside it hands out no row either.
 TEST_F(CheckpointTest, RefusesARowsFileTheDecoderRefuses) {
-  CheckpointManifest manifest = checkpoint_testing::Manifest(config_, 2);
+  CheckpointManifest manifest = Manifest(config_, 2);
   RawFile bad = GoodFile(config_, 1);
   bad.tables[1].rows.push_back(bad.tables[1].rows[0]);
   fs::create_directories(dir_);

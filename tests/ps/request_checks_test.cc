@@ -14,20 +14,15 @@
 namespace psrec {
 namespace {
 
-using ::psrec::request_testing::Block;
-using ::psrec::request_testing::MakePull;
-using ::psrec::request_testing::MakePush;
+// The tables kUser (width 3) and kBias (width 1), Block and the request builders.
+using namespace request_testing;  // NOLINT(google-build-using-namespace): the tests' own helpers
 using ::testing::HasSubstr;
-
-// The tables of TwoTables() (request_test_util.h).
-constexpr uint32_t kUser = request_testing::kUser;  // width 3
-constexpr uint32_t kBias = request_testing::kBias;  // width 1
 
 JobConfig TestConfig(uint32_t shards = 1) {
   JobConfig config;
   config.set_num_shards(shards);
   config.set_num_workers(2);
-  *config.mutable_tables() = request_testing::TwoTables();
+  *config.mutable_tables() = TwoTables();
   return config;
 }
 

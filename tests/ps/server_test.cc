@@ -29,20 +29,16 @@
 namespace psrec {
 namespace {
 
-using ::psrec::request_testing::Block;
-using ::psrec::request_testing::MakePush;
+// The tables kUser (width 3, uniform) and kBias (width 1, zeros), Block and the request builders.
+using namespace request_testing;  // NOLINT(google-build-using-namespace): the tests' own helpers
 using ::psrec::server_testing::TestServer;
 using ::testing::HasSubstr;
-
-// The tables of TwoTables() (request_test_util.h).
-constexpr uint32_t kUser = request_testing::kUser;  // width 3, uniform, l2
-constexpr uint32_t kBias = request_testing::kBias;  // width 1, zeros
 
 constexpr uint64_t kSeed = 17;
 
 // Table kUser has an l2 penalty too.
 JobConfig TestConfig(Consistency consistency, uint32_t workers, OptimizerKind kind = ADAM) {
-  JobConfig config = request_testing::OneShardJob(kSeed, consistency, workers, kind, 0.01f);
+  JobConfig config = OneShardJob(kSeed, consistency, workers, kind, 0.01f);
   config.mutable_tables(0)->set_l2(0.001f);
   return config;
 }

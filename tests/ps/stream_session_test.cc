@@ -22,17 +22,12 @@
 namespace psrec {
 namespace {
 
-using ::psrec::request_testing::Block;
-using ::psrec::request_testing::MakePull;
-using ::psrec::request_testing::MakePush;
+// The tables kUser (width 3, uniform) and kBias (width 1, zeros), Block and the request builders.
+using namespace request_testing;  // NOLINT(google-build-using-namespace): the tests' own helpers
 using ::testing::HasSubstr;
 
-// The tables of TwoTables() (request_test_util.h).
-constexpr uint32_t kUser = request_testing::kUser;  // width 3, uniform
-constexpr uint32_t kBias = request_testing::kBias;  // width 1, zeros
-
 JobConfig TestConfig(Consistency consistency, uint32_t workers) {
-  return request_testing::OneShardJob(/*seed=*/29, consistency, workers, SGD, /*lr=*/0.5f);
+  return OneShardJob(/*seed=*/29, consistency, workers, SGD, /*lr=*/0.5f);
 }
 
 using Stream = server_testing::TestServer::Stream;
