@@ -16,26 +16,33 @@
 #   curves    scripts/plot.sh over rating's user_time runs and bpr's dot run on user_time
 #   k8s       the job of deploy/k8s/overlays/local on this host, 2 x 2: the test MAE that
 #             scripts/k8s_e2e.sh expects of the pods
-# DIR defaults to ../shared/data/ml-latest-small, --out to out/readme_figures. Every run's metrics
+# DIR defaults to ../shared/data/ml-latest-small, --out to out/readme_figures, --psrec to build/psrec
+# (the defaults beside the source tree, given paths from the current directory). Every run's metrics
 # file and log stay in --out. Exit 1 when a run fails, naming its log.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-data=../shared/data/ml-latest-small
-out=out/readme_figures
-psrec=build/psrec
+# absolute PATH: PATH, from the caller's directory.
+absolute() { if [[ $1 == /* ]]; then echo "$1"; else echo "$PWD/$1"; fi; }
+
+data=
+out=
+psrec=
 sections=()
 for arg in "$@"; do
   case "$arg" in
-    --data=*) data=${arg#--data=} ;;
-    --out=*) out=${arg#--out=} ;;
-    --psrec=*) psrec=${arg#--psrec=} ;;
-    -h | --help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --data=*) data=$(absolute "${arg#--data=}") ;;
+    --out=*) out=$(absolute "${arg#--out=}") ;;
+    --psrec=*) psrec=$(absolute "${arg#--psrec=}") ;;
+    -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
     few | recommend | rating | bpr | tuning | cluster | failures | curves | k8s) sections+=("$arg") ;;
     *) echo "readme_figures: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ ${#sections[@]} -gt 0 ]] || sections=(few recommend rating bpr tuning cluster failures curves k8s)
+cd "$(dirname "$0")/.."
+data=${data:-../shared/data/ml-latest-small}
+out=${out:-out/readme_figures}
+psrec=${psrec:-build/psrec}
 [[ -f $data/ratings.csv ]] || { echo "readme_figures: no ratings.csv in $data" >&2; exit 2; }
 bench=$(dirname "$psrec")/bench
 mkdir -p "$out"
@@ -83,6 +90,8 @@ section_few() {
 
 section_recommend() {
   echo "== recommend: user 1, bias, user_time"
+  [[ -d $out/ck-few-bias ]] ||
+    { echo "readme_figures: no $out/ck-few-bias: run the few section first" >&2; exit 1; }
   "$psrec" recommend --checkpoint="$out/ck-few-bias" --user=1 --k=10 2>>"$out/few-bias.log"
 }
 
