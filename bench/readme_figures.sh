@@ -16,7 +16,7 @@
 #   curves    scripts/plot.sh over rating's user_time runs and bpr's dot run on user_time
 #   k8s       the job of deploy/k8s/overlays/local on this host, 2 x 2: the test MAE that
 #             scripts/k8s_e2e.sh expects of the pods
-# DIR defaults to ../shared/data/ml-latest-small, --out to out/readme_figures, --psrec to build/psrec
+# DIR defaults to what scripts/find_data.sh finds, --out to out/readme_figures, --psrec to build/psrec
 # (the defaults beside the source tree, given paths from the current directory). Every run's metrics
 # file and log stay in --out. Exit 1 when a run fails, naming its log.
 set -euo pipefail
@@ -40,7 +40,7 @@ for arg in "$@"; do
 done
 [[ ${#sections[@]} -gt 0 ]] || sections=(few recommend rating bpr tuning cluster failures curves k8s)
 cd "$(dirname "$0")/.."
-data=${data:-../shared/data/ml-latest-small}
+[[ -n $data ]] || data=$(scripts/find_data.sh) || exit 2
 out=${out:-out/readme_figures}
 psrec=${psrec:-build/psrec}
 [[ -f $data/ratings.csv ]] || { echo "readme_figures: no ratings.csv in $data" >&2; exit 2; }
@@ -155,10 +155,10 @@ section_cluster() {
   done
 }
 
-# kill_after_epoch_7 LOG CLUSTER_JSON ROLE: waits for the launcher's report of epoch 7, then kills
-# ROLE's process with SIGKILL.
+# kill_after_epoch_7 LAUNCHER LOG CLUSTER_JSON ROLE: waits for the launcher's report of epoch 7 in
+# LOG, then kills ROLE's process with SIGKILL.
 kill_after_epoch_7() {
-  local log=$1 cluster_json=$2 role=$3 pid
+  local launcher=$1 log=$2 cluster_json=$3 role=$4 pid
   until grep -q "epoch 7/20 " "$log" 2>/dev/null; do
     kill -0 "$launcher" 2>/dev/null || return 0  # the job ended first: the caller reports it
     sleep 0.05
@@ -172,7 +172,7 @@ print(next(c["pid"] for c in json.load(open(sys.argv[1]))["processes"] if c["rol
 
 section_failures() {
   echo "== failures: run, final test MAE, what the log says of the loss"
-  local role
+  local role launcher
   for role in none worker1 ps1 coordinator; do
     local tag=failure-$role
     rm -rf "$out/cluster-$tag" "$out/$tag.log.kills"
@@ -180,12 +180,14 @@ section_failures() {
       --checkpoint_every_secs=0 --worker_lease=3s --out_dir="$out/cluster-$tag" \
       --metrics_out="$out/$tag.json" >/dev/null 2>"$out/$tag.log" &
     launcher=$!
-    [[ $role == none ]] || kill_after_epoch_7 "$out/$tag.log" "$out/cluster-$tag/cluster.json" "$role"
+    [[ $role == none ]] ||
+      kill_after_epoch_7 "$launcher" "$out/$tag.log" "$out/cluster-$tag/cluster.json" "$role"
     wait "$launcher" || { echo "readme_figures: $tag failed; see $out/$tag.log" >&2; exit 1; }
     [[ $role == none || -f $out/$tag.log.kills ]] ||
       { echo "readme_figures: $tag ended before epoch 7 was reported" >&2; exit 1; }
     echo "$role: $(final "$tag" test_mae)"
-    grep -E "WARNING|W[0-9]{2}:|lease|rollback|rolls back|restart" "$out/$tag.log" | grep -v "started " | head -6 | sed "s/^/    /" || true
+    grep -E "WARNING|W[0-9]{2}:|lease|rollback|rolls back|restart" "$out/$tag.log" |
+      grep -v "started " | head -6 | sed "s/^/    /" || true
   done
 }
 

@@ -20,12 +20,7 @@ done
 scripts/install_deps.sh
 scripts/build.sh
 
-if [ -z "$data" ]; then
-  for d in "${MOVIELENS_DIR:-}" data/ml-latest-small ../shared/data/ml-latest-small; do
-    if [ -n "$d" ] && [ -f "$d/ratings.csv" ]; then data=$d; break; fi
-  done
-fi
-[ -n "$data" ] || data=$(scripts/fetch_data.sh data)
+[ -n "$data" ] || data=$(scripts/find_data.sh 2>/dev/null) || data=$(scripts/fetch_data.sh data)
 echo "data: $data" >&2
 
 out=out/run_all
